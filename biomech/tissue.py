@@ -1,0 +1,477 @@
+"""Tissue mechanics: linear elasticity and compressible neo-Hookean hyperelasticity.
+
+Public inputs are in mm and kPa (geometry of the mesh, loads, moduli); internally the solver
+works in SI (m, Pa, N/m^3) and converts at this boundary: displacements come back in mm and
+stresses in kPa. ``tests/test_biomech_units.py`` proves the conversion against a closed form.
+
+Formulations
+------------
+Linear elasticity (small strain), Lagrange P``degree`` displacement::
+
+    eps(u) = sym(grad u),  sigma = 2 mu eps + lambda tr(eps) I               (Hooke)
+    int sigma(u) : eps(v) dx = int f.v dx + int t.v ds - int p n.v ds        (virtual work)
+
+Compressible neo-Hookean (Simo & Taylor 1991 split), mixed u-p (Taylor-Hood P2-P1)::
+
+    Psi_iso = mu/2 (J^(-2/3) I1 - 3)
+    Pi(u, p) = int [Psi_iso(F) + p (J - 1) - p^2 / (2 kappa)] dx - W_ext     (perturbed Lagrangian)
+
+which eliminates to Psi_vol = kappa/2 (J - 1)^2 and stays locking-free as nu -> 0.5 (Cook's
+membrane in :mod:`biomech.verification`). The pure-displacement variant
+``Psi_iso + kappa/2 (J-1)^2`` is kept for comparison (it locks with P1).
+The pressure load is a follower load: ``int p J F^-T N . v dA`` (Nanson's formula).
+Plane strain is used when the mesh is 2D (F33 = 1).
+
+Load stepping with Newton (PETSc SNES, MUMPS LU); a step that fails is bisected, and when it
+still fails :class:`ConvergenceError` is raised with the last residual: an unconverged field
+is never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import dolfinx_solver  # noqa: F401
+import basix.ufl
+import dolfinx
+import dolfinx.fem.petsc
+import numpy as np
+import pyvista as pv
+import ufl
+from petsc4py import PETSc
+
+from biomech.boundary import (
+    FacetMarkers,
+    dirichlet_dofs,
+    displacement_bc_values,
+    select_facets,
+)
+from biomech.errors import BiomechError
+from biomech.loads import LoadCase, LoadRegionError
+from biomech.materials import Material, MaterialError
+from biomech.mesh import MM_TO_M, FEMesh, from_unstructured_grid
+
+KPA_TO_PA = 1.0e3
+"""Pascal per kilopascal."""
+
+Model = Literal["linear", "neohookean"]
+
+
+class ConvergenceError(BiomechError):
+    """The nonlinear (or linear) solve did not converge; no result is returned."""
+
+
+_LU_OPTIONS = {
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+    "mat_mumps_icntl_14": 200,
+}
+
+
+@dataclass
+class SolveInfo:
+    """How the solve went: Newton iterations per accepted load step and residuals."""
+
+    model: str
+    load_steps: list[float] = field(default_factory=list)
+    newton_iterations: list[int] = field(default_factory=list)
+    final_residual: float = 0.0
+    num_dofs: int = 0
+
+
+@dataclass
+class TissueResult:
+    """Converged displacement (and stress) field.
+
+    Attributes
+    ----------
+    fe_mesh : FEMesh
+        The mesh (metres internally).
+    u : dolfinx.fem.Function
+        Displacement in metres (P``degree``).
+    mu, kappa : dolfinx.fem.Function
+        DG0 shear and bulk moduli (Pa).
+    model : str
+        ``"linear"`` or ``"neohookean"``.
+    info : SolveInfo
+        Newton iterations, load steps and residual.
+    """
+
+    fe_mesh: FEMesh
+    u: dolfinx.fem.Function
+    mu: dolfinx.fem.Function
+    kappa: dolfinx.fem.Function
+    model: str
+    info: SolveInfo
+    pressure: dolfinx.fem.Function | None = None
+
+    def von_mises_kpa(self) -> dolfinx.fem.Function:
+        """Von Mises stress (kPa) per cell (DG0), from the Cauchy stress."""
+        from biomech.results import von_mises_function
+
+        return von_mises_function(self)
+
+    def displacement_norm_mm(self) -> float:
+        """Euclidean norm of the global displacement dof vector in mm (partition independent)."""
+        return float(self.u.x.petsc_vec.norm()) / MM_TO_M
+
+    def evaluate_displacement_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        """Displacement (mm) at points (N, 3) in mm (serial; points outside snap to nearest)."""
+        from biomech.results import evaluate_function
+
+        return evaluate_function(self.u, np.asarray(points_mm, float) * MM_TO_M) / MM_TO_M
+
+    def to_pyvista(self) -> pv.UnstructuredGrid:
+        """Local part of the result as a grid in mm: ``displacement_mm``, ``von_mises_kpa``."""
+        from biomech.results import to_pyvista
+
+        return to_pyvista(self)
+
+    def write_vtu(self, path: str) -> None:
+        """Write the result as a ``.vtu`` (serial) that ParaView opens; mm and kPa."""
+        from biomech.results import write_vtu
+
+        write_vtu(self, path)
+
+    def write_xdmf(self, path: str) -> None:
+        """Write displacement (mm) and von Mises stress (kPa) as XDMF (works under MPI)."""
+        from biomech.results import write_xdmf
+
+        write_xdmf(self, path)
+
+
+def _material_map(
+    fe: FEMesh, materials: Material | Mapping[int | str, Material]
+) -> dict[int, Material]:
+    ids = [int(i) for i in fe.region_ids()]
+    if isinstance(materials, Material):
+        return dict.fromkeys(ids, materials)
+    out: dict[int, Material] = {}
+    for key, mat in materials.items():
+        if not isinstance(mat, Material):
+            raise MaterialError(f"material for region {key!r} must be a Material, got {mat!r}")
+        if isinstance(key, str):
+            if key not in fe.regions:
+                raise MaterialError(
+                    f"material given for unknown region {key!r}; regions: {sorted(fe.regions)}"
+                )
+            out[fe.regions[key]] = mat
+        else:
+            out[int(key)] = mat
+    missing = [i for i in ids if i not in out]
+    if missing:
+        names = {v: k for k, v in fe.regions.items()}
+        raise MaterialError(
+            f"no material for region(s) {[names.get(i, i) for i in missing]}; "
+            f"given for {sorted(materials)}"
+        )
+    return out
+
+
+def _dg0(fe: FEMesh, values: Mapping[int, float], name: str) -> dolfinx.fem.Function:
+    q = dolfinx.fem.functionspace(fe.mesh, ("DG", 0))
+    f = dolfinx.fem.Function(q, name=name)
+    ct = fe.cell_tags
+    arr = np.zeros(f.x.array.shape[0])
+    for rid, val in values.items():
+        arr[ct.indices[ct.values == rid]] = val
+    # Ghost cells: cell tags cover owned and ghost cells alike.
+    f.x.array[:] = arr
+    f.x.scatter_forward()
+    return f
+
+
+def _embed3(t: ufl.core.expr.Expr, gdim: int, fill33: float) -> ufl.core.expr.Expr:
+    """Embed a 2x2 plane-strain tensor in 3x3 with ``fill33`` at (2, 2)."""
+    if gdim == 3:
+        return t
+    return ufl.as_matrix(
+        [[t[0, 0], t[0, 1], 0.0], [t[1, 0], t[1, 1], 0.0], [0.0, 0.0, fill33]]
+    )
+
+
+def cauchy_stress(
+    u: ufl.core.expr.Expr, mu: ufl.core.expr.Expr, kappa: ufl.core.expr.Expr, model: str, gdim: int
+) -> ufl.core.expr.Expr:
+    """3x3 Cauchy stress (Pa) as a UFL expression (plane strain embedded when gdim == 2).
+
+    Linear: sigma = 2 mu eps + lambda tr(eps) I, lambda = kappa - 2 mu / 3.
+    Neo-Hookean: sigma = J^-1 P F^T with P = dPsi/dF, Psi = mu/2 (J^-2/3 I1 - 3)
+    + kappa/2 (J - 1)^2 (the displacement-based pressure kappa (J - 1)).
+    """
+    i3 = ufl.Identity(3)
+    if model == "linear":
+        eps = _embed3(ufl.sym(ufl.grad(u)), gdim, 0.0)
+        lmbda = kappa - 2.0 * mu / 3.0
+        return 2.0 * mu * eps + lmbda * ufl.tr(eps) * i3
+    f3 = _embed3(ufl.Identity(gdim) + ufl.grad(u), gdim, 1.0)
+    j = ufl.det(f3)
+    b = f3 * f3.T
+    # sigma = mu J^(-5/3) dev(b) + kappa (J - 1) I   (Holzapfel 2000, eq. 6.140 form)
+    return mu * j ** (-5.0 / 3.0) * (b - ufl.tr(b) / 3.0 * i3) + kappa * (j - 1.0) * i3
+
+
+def solve_tissue(
+    mesh: FEMesh | pv.UnstructuredGrid,
+    materials: Material | Mapping[int | str, Material],
+    loads: LoadCase,
+    *,
+    model: Model = "linear",
+    degree: int = 2,
+    formulation: Literal["mixed", "displacement"] = "mixed",
+    load_steps: int = 1,
+    max_bisections: int = 5,
+    newton_rtol: float = 1e-10,
+    newton_max_it: int = 30,
+) -> TissueResult:
+    """Solve for the static deformation of tissue under surgical loads.
+
+    Parameters
+    ----------
+    mesh : FEMesh or pyvista.UnstructuredGrid
+        Volume mesh; a pyvista grid must be tetrahedra in mm with cell data ``"region"``.
+    materials : Material or Mapping[int | str, Material]
+        One material for all regions, or one per region id / name. Moduli in kPa.
+    loads : LoadCase
+        Supports, prescribed displacements (mm), pressures (kPa), tractions (kPa), gravity.
+    model : {"linear", "neohookean"}
+        Small-strain linear elasticity or compressible neo-Hookean hyperelasticity.
+    degree : int
+        Polynomial degree of the displacement (the pressure of the mixed form is degree - 1).
+    formulation : {"mixed", "displacement"}
+        Neo-Hookean only: Taylor-Hood u-p (locking-free) or pure displacement.
+    load_steps : int
+        Number of equal load increments for the neo-Hookean model.
+    max_bisections : int
+        How many times a failing load increment may be halved.
+    newton_rtol : float
+        Relative residual tolerance of Newton's method.
+    newton_max_it : int
+        Maximum Newton iterations per increment.
+
+    Returns
+    -------
+    TissueResult
+        The converged displacement field and solve information.
+
+    Raises
+    ------
+    MaterialError
+        Missing or impossible material parameters.
+    LoadRegionError
+        A load region selects no facet, or nothing restrains rigid-body motion.
+    ConvergenceError
+        Newton did not converge even after bisecting the load step (last residual given).
+    """
+    fe = mesh if isinstance(mesh, FEMesh) else from_unstructured_grid(mesh)
+    if model not in ("linear", "neohookean"):
+        raise BiomechError(f"model must be 'linear' or 'neohookean', got {model!r}")
+    if degree < 1 or (model == "neohookean" and formulation == "mixed" and degree < 2):
+        raise BiomechError(f"degree must be >= 1 (>= 2 for the mixed u-p form), got {degree}")
+    if not loads.supports and not loads.displacements:
+        raise LoadRegionError(
+            "no fixed support or prescribed displacement: the body is free to move rigidly"
+        )
+    mats = _material_map(fe, materials)
+    msh, gdim, tdim = fe.mesh, fe.gdim, fe.mesh.topology.dim
+    fdim = tdim - 1
+    mu = _dg0(fe, {k: m.shear_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "mu")
+    kappa = _dg0(fe, {k: m.bulk_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "kappa")
+    rho = _dg0(fe, {k: m.density_kg_m3 for k, m in mats.items()}, "rho")
+
+    mixed = model == "neohookean" and formulation == "mixed"
+    cell = msh.basix_cell()
+    ue = basix.ufl.element("Lagrange", cell, degree, shape=(gdim,))
+    if mixed:
+        pe = basix.ufl.element("Lagrange", cell, degree - 1)
+        space = dolfinx.fem.functionspace(msh, basix.ufl.mixed_element([ue, pe]))
+        uspace = space.sub(0)
+        v_col, _ = uspace.collapse()
+    else:
+        space = dolfinx.fem.functionspace(msh, ue)
+        uspace, v_col = space, None
+
+    # --- boundary conditions --------------------------------------------------------------
+    bcs: list[dolfinx.fem.DirichletBC] = []
+    ramped: list[tuple[dolfinx.fem.Function, np.ndarray]] = []
+    for s in loads.supports:
+        facets = select_facets(fe, s.region, s.name)
+        comps = s.components if s.components is not None else tuple(range(gdim))
+        for c in comps:
+            if not 0 <= c < gdim:
+                raise LoadRegionError(f"{s.name}: component {c} outside 0..{gdim - 1}")
+            sub = uspace.sub(c)
+            col, _ = sub.collapse()
+            dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
+            zero = dolfinx.fem.Function(col)
+            bcs.append(dolfinx.fem.dirichletbc(zero, dofs, sub))
+    vc = v_col if v_col is not None else space
+    for d in loads.displacements:
+        facets = select_facets(fe, d.region, d.name)
+        g = displacement_bc_values(
+            vc, np.asarray(d.displacement_mm, float) * MM_TO_M, d.region, d.profile
+        )
+        target = g.x.array.copy()
+        dofs = dirichlet_dofs(uspace, v_col, facets, fdim)
+        bc = (
+            dolfinx.fem.dirichletbc(g, dofs, uspace) if mixed else dolfinx.fem.dirichletbc(g, dofs)
+        )
+        bcs.append(bc)
+        ramped.append((g, target))
+
+    # --- natural loads --------------------------------------------------------------------
+    qdeg = 2 * degree
+    neumann = [*loads.pressures, *loads.tractions]
+    sets = [select_facets(fe, n.region, n.name) for n in neumann]
+    markers = FacetMarkers(fe, sets, qdeg) if sets else None
+    dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": qdeg})
+    lam = dolfinx.fem.Constant(msh, PETSc.ScalarType(1.0))  # load factor
+    w = dolfinx.fem.Function(space)
+    if mixed:
+        u, p = ufl.split(w)
+        v, q = ufl.TestFunctions(space)
+    else:
+        u, v = w, ufl.TestFunction(space)
+    zero_vec = ufl.as_vector([0.0] * gdim)
+    f_body = zero_vec
+    if loads.gravity is not None:
+        gdir = np.asarray(loads.gravity.direction, float)
+        gdir = gdir / np.linalg.norm(gdir) * loads.gravity.acceleration_m_s2
+        f_body = rho * ufl.as_vector([float(c) for c in gdir[:gdim]])  # rho g  [N/m^3]
+    n0 = ufl.FacetNormal(msh)
+
+    if model == "linear":
+        uu, vv = ufl.TrialFunction(space), ufl.TestFunction(space)
+        lmbda = kappa - 2.0 * mu / 3.0
+        eps = ufl.sym
+
+        def sig(z: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+            return 2.0 * mu * eps(ufl.grad(z)) + lmbda * ufl.tr(eps(ufl.grad(z))) * ufl.Identity(
+                gdim
+            )
+
+        a = ufl.inner(sig(uu), eps(ufl.grad(vv))) * dx  # int sigma(u):eps(v) dx
+        rhs = ufl.inner(f_body, vv) * dx
+        for k, nl in enumerate(neumann):
+            ds_k = markers.measure(k)  # type: ignore[union-attr]
+            if hasattr(nl, "pressure_kpa"):
+                rhs -= nl.pressure_kpa * KPA_TO_PA * ufl.inner(n0, vv) * ds_k  # -p n.v
+            else:
+                t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[:gdim]])
+                rhs += ufl.inner(t, vv) * ds_k
+        for g, target in ramped:
+            g.x.array[:] = target
+        problem = dolfinx.fem.petsc.LinearProblem(
+            a,
+            rhs,
+            bcs=bcs,
+            u=w,
+            petsc_options_prefix="biomech_linear_",
+            petsc_options={**_LU_OPTIONS, "ksp_error_if_not_converged": True},
+        )
+        try:
+            problem.solve()
+        except PETSc.Error as exc:
+            raise ConvergenceError(f"linear elastic solve failed in PETSc: {exc}") from None
+        if not np.all(np.isfinite(w.x.array)):
+            raise ConvergenceError("linear elastic solve produced non-finite displacements")
+        info = SolveInfo("linear", [1.0], [1], 0.0, _ndofs(space))
+        return TissueResult(fe, w, mu, kappa, "linear", info)
+
+    # --- neo-Hookean ------------------------------------------------------------------------
+    i_d = ufl.Identity(gdim)
+    f_def = i_d + ufl.grad(u)
+    c_rcg = f_def.T * f_def
+    j = ufl.det(f_def)
+    i1 = ufl.tr(c_rcg) + (3 - gdim)  # plane strain: C33 = 1
+    psi_iso = mu / 2.0 * (j ** (-2.0 / 3.0) * i1 - 3.0)  # Simo-Taylor isochoric part
+    if mixed:
+        pi_int = (psi_iso + p * (j - 1.0) - p**2 / (2.0 * kappa)) * dx  # perturbed Lagrangian
+    else:
+        pi_int = (psi_iso + kappa / 2.0 * (j - 1.0) ** 2) * dx
+    residual = ufl.derivative(pi_int, w, ufl.TestFunction(space))
+    residual -= lam * ufl.inner(f_body, v) * dx  # dead body force
+    for k, nl in enumerate(neumann):
+        ds_k = markers.measure(k)  # type: ignore[union-attr]
+        if hasattr(nl, "pressure_kpa"):
+            # follower pressure, Nanson: n da = J F^-T N dA
+            pk = nl.pressure_kpa * KPA_TO_PA
+            residual += lam * pk * j * ufl.inner(ufl.inv(f_def).T * n0, v) * ds_k
+        else:
+            t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[:gdim]])
+            residual -= lam * ufl.inner(t, v) * ds_k
+    jac = ufl.derivative(residual, w, ufl.TrialFunction(space))
+    opts = {
+        "snes_type": "newtonls",
+        "snes_linesearch_type": "basic",
+        "snes_rtol": newton_rtol,
+        "snes_atol": 1e-14,
+        "snes_stol": 0.0,
+        "snes_max_it": newton_max_it,
+        **_LU_OPTIONS,
+    }
+    problem = dolfinx.fem.petsc.NonlinearProblem(
+        residual, w, bcs=bcs, J=jac, petsc_options_prefix="biomech_nh_", petsc_options=opts
+    )
+    info = SolveInfo("neohookean", num_dofs=_ndofs(space))
+    _load_stepping(problem, w, lam, ramped, load_steps, max_bisections, info)
+    if mixed:
+        u_out = w.sub(0).collapse()
+        p_out = w.sub(1).collapse()
+    else:
+        u_out, p_out = w, None
+    return TissueResult(fe, u_out, mu, kappa, "neohookean", info, p_out)
+
+
+def _ndofs(space: dolfinx.fem.FunctionSpace) -> int:
+    imap = space.dofmap.index_map
+    return int(imap.size_global * space.dofmap.index_map_bs)
+
+
+def _load_stepping(
+    problem: dolfinx.fem.petsc.NonlinearProblem,
+    w: dolfinx.fem.Function,
+    lam: dolfinx.fem.Constant,
+    ramped: Sequence[tuple[dolfinx.fem.Function, np.ndarray]],
+    load_steps: int,
+    max_bisections: int,
+    info: SolveInfo,
+) -> None:
+    """Increase the load factor from 0 to 1 with Newton at each step, bisecting on failure."""
+    snes = problem.solver
+    t, dt = 0.0, 1.0 / max(1, int(load_steps))
+    min_dt = dt / 2**max_bisections
+    last_res, last_reason = float("nan"), 0
+    while t < 1.0 - 1e-12:
+        t_new = min(1.0, t + dt)
+        saved = w.x.array.copy()
+        lam.value = t_new
+        for g, target in ramped:
+            g.x.array[:] = t_new * target
+        ok = False
+        try:
+            problem.solve()
+            last_reason = snes.getConvergedReason()
+            last_res = float(snes.getFunctionNorm())
+            ok = last_reason > 0 and np.all(np.isfinite(w.x.array))
+        except PETSc.Error as exc:
+            last_reason, last_res = -999, float("nan")
+            last_msg = str(exc)  # noqa: F841
+        if ok:
+            t = t_new
+            info.load_steps.append(t)
+            info.newton_iterations.append(int(snes.getIterationNumber()))
+            info.final_residual = last_res
+            continue
+        w.x.array[:] = saved
+        w.x.scatter_forward()
+        dt /= 2.0
+        if dt < min_dt * (1 - 1e-12):
+            raise ConvergenceError(
+                f"Newton did not converge at load factor {t_new:.4g} after {max_bisections} "
+                f"bisections (SNES reason {last_reason}, last residual norm {last_res:.3e}); "
+                "no result returned: reduce the load or refine the mesh"
+            )

@@ -1,0 +1,163 @@
+"""Read and write triangle surfaces (VTP, VTK, STL, OBJ, PLY), atomically, in LPS millimetres.
+
+Coordinates are written exactly as held: patient LPS millimetres.  For ``.vtk`` and ``.vtp`` the
+file also carries a field-data string ``"SPACE" = "LPS"`` (and legacy ``.vtk`` files a header
+line ``SPACE=LPS``), the convention 3D Slicer uses for models: Slicer >= 4.11 reads models as LPS
+unless the file declares RAS, so these files open in the right place in Slicer and ParaView.
+STL, OBJ and PLY have no place for a coordinate-system tag; they are LPS by this project's
+convention.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+
+from imaging.errors import MeshingError
+
+__all__ = ["SURFACE_SUFFIXES", "read_surface", "write_surface"]
+
+#: File suffixes understood by :func:`write_surface` and :func:`read_surface`.
+SURFACE_SUFFIXES = (".vtp", ".vtk", ".stl", ".obj", ".ply")
+
+_SPACE_FIELD = "SPACE"
+_LEGACY_HEADER = "SPACE=LPS"
+
+
+def write_surface(poly: pv.PolyData, path: str | os.PathLike[str]) -> Path:
+    """Write a surface atomically in the format given by the file suffix.
+
+    The file is written to a temporary name in the destination folder and renamed over
+    ``path`` only when complete, so a crash never leaves a half-written file.
+
+    Parameters
+    ----------
+    poly : pyvista.PolyData
+        Surface with points in LPS mm.
+    path : str or os.PathLike
+        Destination; suffix one of ``.vtp``, ``.vtk``, ``.stl``, ``.obj``, ``.ply``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+
+    Raises
+    ------
+    MeshingError
+        If the suffix is unknown, ``poly`` is not a non-empty ``PolyData``, or the folder is
+        missing.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not isinstance(poly, pv.PolyData) or poly.n_points == 0:
+        raise MeshingError(f"cannot write {path}: expected a non-empty pyvista.PolyData")
+    if not path.parent.is_dir():
+        raise MeshingError(f"cannot write {path}: folder {path.parent} does not exist")
+    out = poly.copy(deep=False)
+    if suffix in (".vtp", ".vtk"):
+        out.field_data[_SPACE_FIELD] = np.array(["LPS"])
+    if suffix in (".stl", ".obj", ".ply") and not out.is_all_triangles:
+        out = out.triangulate()
+    write_atomically(path, lambda tmp: _save(out, tmp, suffix))
+    return path
+
+
+def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
+    """Read a surface written by :func:`write_surface` (or any file of those formats).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File with suffix ``.vtp``, ``.vtk``, ``.stl``, ``.obj`` or ``.ply``.
+
+    Returns
+    -------
+    pyvista.PolyData
+        The surface, points in LPS mm.
+
+    Raises
+    ------
+    MeshingError
+        If the suffix is unknown, the file is missing, declares RAS space, or holds no surface.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise MeshingError(f"surface file {path} does not exist")
+    try:
+        mesh = pv.read(path)
+    except Exception as exc:  # VTK readers raise many types for corrupt files
+        raise MeshingError(f"cannot read surface file {path}: {exc}") from exc
+    if not isinstance(mesh, pv.PolyData):
+        mesh = mesh.extract_surface(algorithm="dataset_surface")
+    if mesh.n_points == 0:
+        raise MeshingError(f"surface file {path} holds no points")
+    if suffix in (".vtp", ".vtk") and _SPACE_FIELD in mesh.field_data:
+        space = str(np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()[0])
+        if space.upper() != "LPS":
+            raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
+    return mesh
+
+
+def write_atomically(path: Path, save: object) -> None:
+    """Call ``save(tmp_path)`` on a temporary file in ``path``'s folder, then rename it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Final destination.
+    save : callable
+        ``save(tmp: pathlib.Path) -> None`` writes the complete file at ``tmp``; the temporary
+        name keeps ``path``'s suffix so format-sniffing writers pick the right format.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        save(tmp)  # type: ignore[operator]
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SURFACE_SUFFIXES:
+        raise MeshingError(
+            f"unknown surface file extension {path.suffix!r} in {path}; "
+            f"expected one of {', '.join(SURFACE_SUFFIXES)}"
+        )
+    return suffix
+
+
+def _save(poly: pv.PolyData, tmp: Path, suffix: str) -> None:
+    if suffix == ".obj":
+        _write_obj(poly, tmp)
+    elif suffix == ".vtk":
+        poly.save(tmp, binary=True)
+        _add_legacy_header(tmp)
+    else:
+        poly.save(tmp, binary=True)
+
+
+def _write_obj(poly: pv.PolyData, tmp: Path) -> None:
+    """Write Wavefront OBJ (vertices + faces, 1-based) at full float precision."""
+    faces = np.asarray(poly.regular_faces, dtype=np.int64) + 1
+    with tmp.open("w", encoding="ascii") as fh:
+        fh.write("# surgplan surface, LPS millimetres\n")
+        np.savetxt(fh, np.asarray(poly.points, dtype=np.float64), fmt="v %.17g %.17g %.17g")
+        np.savetxt(fh, faces, fmt="f %d %d %d")
+
+
+def _add_legacy_header(tmp: Path) -> None:
+    """Put ``SPACE=LPS`` in the legacy VTK title line (line 2), as 3D Slicer writes it."""
+    data = tmp.read_bytes()
+    first = data.index(b"\n") + 1
+    second = data.index(b"\n", first) + 1
+    tmp.write_bytes(data[:first] + _LEGACY_HEADER.encode("ascii") + b"\n" + data[second:])

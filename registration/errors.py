@@ -1,0 +1,10 @@
+"""Exceptions raised by ``registration``.
+
+Every error a user can cause with bad input is a :class:`RegistrationError` (or a subclass)
+whose message names the offending file, value or field and what was expected.
+``surgplan.errors.PROJECT_ERRORS`` gathers the base classes of all five packages.
+"""
+
+
+class RegistrationError(Exception):
+    """Base class of every ``registration`` error caused by bad input or an impossible request."""

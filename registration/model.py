@@ -1,0 +1,229 @@
+"""The registration target: an organ surface prepared once and reused for every update.
+
+Everything expensive that depends only on the model (the clean largest component, vertex
+normals, KD-trees on the full and on a decimated surface, principal axes) is built here once, so a
+real-time update only queries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
+
+from registration.errors import RegistrationError
+
+__all__ = ["SurfaceModel", "prepare_surface", "load_surface", "MeshError"]
+
+#: Vertices kept in the decimated copy used by the global (multi-start) search.
+COARSE_VERTICES = 3000
+
+
+class MeshError(RegistrationError):
+    """A surface file or mesh is unreadable, empty or not a triangle surface."""
+
+
+@dataclass(frozen=True, eq=False)
+class SurfaceModel:
+    """An organ surface ready for repeated registration queries.
+
+    Attributes
+    ----------
+    vertices : numpy.ndarray, shape (V, 3)
+        Vertex positions in model space (LPS mm) of the largest connected component.
+    faces : numpy.ndarray, shape (F, 3)
+        Triangle vertex indices.
+    normals : numpy.ndarray, shape (V, 3)
+        Outward unit vertex normals.
+    tree : scipy.spatial.cKDTree
+        KD-tree on ``vertices`` (built once).
+    spacing_mm : float
+        Median edge length, mm.
+    coarse_index : numpy.ndarray, shape (C,)
+        Vertex indices of the decimated copy used by global initialisation.
+    coarse_tree : scipy.spatial.cKDTree
+        KD-tree on ``vertices[coarse_index]``.
+    name : str
+        Label for reports.
+    """
+
+    vertices: NDArray[np.float64]
+    faces: NDArray[np.int64]
+    normals: NDArray[np.float64]
+    tree: cKDTree
+    spacing_mm: float
+    coarse_index: NDArray[np.int64]
+    coarse_tree: cKDTree
+    name: str = "model"
+    n_dropped_vertices: int = 0
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def centroid_mm(self) -> NDArray[np.float64]:
+        """Area-weighted surface centroid, mm."""
+        if "centroid" not in self._cache:
+            a, c = _face_areas_centroids(self.vertices, self.faces)
+            self._cache["centroid"] = (a[:, None] * c).sum(axis=0) / a.sum()
+        return self._cache["centroid"]
+
+    @property
+    def area_mm2(self) -> float:
+        """Total surface area, mm^2."""
+        return float(_face_areas_centroids(self.vertices, self.faces)[0].sum())
+
+    @property
+    def radius_mm(self) -> float:
+        """RMS distance of the vertices from the centroid, mm."""
+        return float(np.sqrt(np.mean(np.sum((self.vertices - self.centroid_mm) ** 2, axis=1))))
+
+    def to_polydata(self) -> Any:
+        """Return the cleaned surface as a :class:`pyvista.PolyData`."""
+        import pyvista as pv
+
+        cells = np.hstack([np.full((len(self.faces), 1), 3), self.faces]).ravel()
+        return pv.PolyData(self.vertices.copy(), cells)
+
+
+def _face_areas_centroids(v: NDArray, f: NDArray) -> tuple[NDArray, NDArray]:
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    return areas, (a + b + c) / 3.0
+
+
+def _largest_component(v: NDArray, f: NDArray) -> tuple[NDArray, NDArray]:
+    """Keep the connected component (through shared vertices) of largest area."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(v)
+    rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
+    cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    areas, _ = _face_areas_centroids(v, f)
+    face_label = labels[f[:, 0]]
+    best = np.argmax(np.bincount(face_label, weights=areas))
+    f = f[(face_label == best) & (areas > 0)]
+    used = np.unique(f)
+    remap = np.full(n, -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    return v[used], remap[f]
+
+
+def _vertex_normals(v: NDArray, f: NDArray) -> NDArray:
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    fn = np.cross(b - a, c - a)  # area-weighted face normals
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+    return vn
+
+
+def _mesh_arrays(mesh: Any) -> tuple[NDArray, NDArray]:
+    if isinstance(mesh, tuple) and len(mesh) == 2:
+        return np.asarray(mesh[0], dtype=np.float64), np.asarray(mesh[1], dtype=np.int64)
+    if hasattr(mesh, "triangles") and hasattr(mesh, "vertices"):  # open3d TriangleMesh
+        return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.triangles, np.int64)
+    if hasattr(mesh, "faces") and hasattr(mesh, "points"):  # pyvista PolyData
+        tri = mesh.triangulate() if not mesh.is_all_triangles else mesh
+        faces = np.asarray(tri.faces).reshape(-1, 4)[:, 1:]
+        return np.asarray(tri.points, dtype=np.float64), faces.astype(np.int64)
+    raise MeshError(
+        f"expected a pyvista.PolyData, open3d TriangleMesh or (vertices, faces), got "
+        f"{type(mesh).__name__}"
+    )
+
+
+def prepare_surface(mesh: Any, *, name: str = "model", seed: int = 0) -> SurfaceModel:
+    """Build the reusable registration target from a triangle surface.
+
+    Keeps the connected component of largest area (the real liver model carries five degenerate
+    zero-volume pieces), orients normals outward and builds the KD-trees.
+
+    Parameters
+    ----------
+    mesh : pyvista.PolyData or open3d.geometry.TriangleMesh or tuple
+        Surface in model space (LPS mm), or ``(vertices (V, 3), faces (F, 3))``.
+    name : str, keyword-only
+        Label for reports.
+    seed : int, keyword-only
+        Seed of the decimated vertex subset used by the global search.
+
+    Returns
+    -------
+    SurfaceModel
+
+    Raises
+    ------
+    MeshError
+        If the mesh has no triangles of non-zero area.
+    """
+    v, f = _mesh_arrays(mesh)
+    n_in = len(v)
+    if len(f) == 0 or f.ndim != 2 or f.shape[1] != 3 or not np.all(np.isfinite(v)):
+        raise MeshError(f"{name}: surface has no valid triangles (faces shape {f.shape})")
+    v, f = _largest_component(v, f)
+    if len(f) < 4:
+        raise MeshError(f"{name}: largest component has only {len(f)} triangles")
+    normals = _vertex_normals(v, f)
+    areas, centres = _face_areas_centroids(v, f)
+    c = (areas[:, None] * centres).sum(axis=0) / areas.sum()
+    # Outward orientation: the signed volume of a closed surface is positive for outward normals.
+    a, b, cc = v[f[:, 0]] - c, v[f[:, 1]] - c, v[f[:, 2]] - c
+    if np.einsum("ij,ij->i", a, np.cross(b, cc)).sum() < 0:
+        normals = -normals
+    edges = np.linalg.norm(v[f[:, 0]] - v[f[:, 1]], axis=1)
+    rng = np.random.default_rng(seed)
+    coarse = np.sort(rng.choice(len(v), size=min(COARSE_VERTICES, len(v)), replace=False))
+    return SurfaceModel(
+        vertices=v,
+        faces=f,
+        normals=normals,
+        tree=cKDTree(v),
+        spacing_mm=float(np.median(edges)),
+        coarse_index=coarse,
+        coarse_tree=cKDTree(v[coarse]),
+        name=name,
+        n_dropped_vertices=n_in - len(v),
+    )
+
+
+def load_surface(path: str | Path, *, name: str | None = None) -> SurfaceModel:
+    """Read a surface file (VTK, VTP, STL, PLY, OBJ) and prepare it for registration.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Surface file in model space (LPS mm).
+    name : str, optional
+        Label for reports (default: the file stem).
+
+    Raises
+    ------
+    MeshError
+        If the file is missing or unreadable.
+    """
+    import pyvista as pv
+
+    p = Path(path)
+    if not p.is_file():
+        raise MeshError(f"surface file not found: {p}")
+    try:
+        mesh = pv.read(p)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad user input
+        raise MeshError(f"cannot read surface {p}: {exc}") from exc
+    if not hasattr(mesh, "faces"):
+        mesh = mesh.extract_surface()
+    return prepare_surface(mesh, name=name or p.name.split(".")[0])
+
+
+def as_triangles(mesh: ArrayLike | Any) -> tuple[NDArray, NDArray]:
+    """Return ``(vertices, faces)`` of a pyvista/open3d mesh or a SurfaceModel."""
+    if isinstance(mesh, SurfaceModel):
+        return mesh.vertices, mesh.faces
+    return _mesh_arrays(mesh)

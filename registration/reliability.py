@@ -1,0 +1,132 @@
+"""Fit conditioning and the reliability verdict of a surface registration.
+
+The verdict combines four checks, each with a reason when it fails:
+
+- enough points (``min_points``);
+- enough inliers (a fit that leaves many points off the surface: gross outliers, the wrong
+  organ, a mirrored organ, a wrong local minimum);
+- inlier RMS consistent with the expected localisation noise (a wrong shape or local minimum
+  leaves systematic residuals well above the noise);
+- conditioning: the least constrained motion of the point-to-plane information matrix must be
+  constrained by a minimum share of points (a flat or sphere-like patch slides freely);
+- no distinct competing pose of nearly equal score from the global search (ambiguity).
+
+Thresholds live in :class:`ReliabilityCriteria`, one place, chosen from the accuracy study
+(``examples/accuracy_study.py``; see ``benchmarks/registration_reliability.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["ReliabilityCriteria", "assess", "pose_conditioning"]
+
+
+@dataclass(frozen=True)
+class ReliabilityCriteria:
+    """Thresholds of the reliability verdict.
+
+    Attributes
+    ----------
+    min_points : int
+        Fewest points for a trustworthy surface fit.
+    inlier_sigma : float
+        Inlier threshold in multiples of the noise standard deviation.
+    min_inlier_threshold_spacing : float
+        Inlier threshold floor in multiples of the model vertex spacing.
+    min_inlier_fraction : float
+        Fewest inliers (fraction of points).
+    rms_sigma : float
+        Largest inlier RMS in multiples of the noise standard deviation ...
+    rms_floor_mm : float
+        ... plus this floor (mesh discretisation), mm.
+    min_weakest_constraint : float
+        Smallest share of points constraining the least constrained motion.
+    min_runner_up_separation_mm : float
+        A competing global-search pose of near-equal score farther than this is an ambiguity, mm.
+    """
+
+    min_points: int = 50
+    inlier_sigma: float = 3.0
+    min_inlier_threshold_spacing: float = 0.5
+    min_inlier_fraction: float = 0.85
+    rms_sigma: float = 1.3
+    rms_floor_mm: float = 0.25
+    min_weakest_constraint: float = 0.01
+    min_runner_up_separation_mm: float = 10.0
+
+    def inlier_threshold_mm(self, noise_mm: float, spacing_mm: float) -> float:
+        """Distance (mm) under which a point counts as on the surface."""
+        return max(self.inlier_sigma * noise_mm, self.min_inlier_threshold_spacing * spacing_mm)
+
+
+def pose_conditioning(
+    points: NDArray[np.float64], normals: NDArray[np.float64]
+) -> tuple[float, float, NDArray[np.float64]]:
+    """Conditioning of the point-to-plane fit (how well points pin down the 6 DoF pose).
+
+    Builds ``A = sum_i J_i^T J_i`` with ``J_i = [((p_i - c) x n_i) / L, n_i]`` (``c`` the point
+    centroid, ``L`` their RMS radius, so rotations count as the displacement they cause at the
+    patch scale); this is the Gauss-Newton information matrix whose inverse, times the noise
+    variance, is the pose covariance.
+
+    Returns
+    -------
+    condition_number : float
+        ``sqrt(lambda_max / lambda_min)`` (``inf`` if singular).
+    weakest_constraint : float
+        ``lambda_min / N``: share of points constraining the least constrained motion.
+    weakest_motion : numpy.ndarray, shape (6,)
+        Its unit eigenvector (scaled rotation, translation).
+    """
+    if len(points) < 6:
+        return float("inf"), 0.0, np.zeros(6)
+    c = points.mean(axis=0)
+    L = float(np.sqrt(np.mean(np.sum((points - c) ** 2, axis=1)))) or 1.0
+    J = np.hstack([np.cross(points - c, normals) / L, normals])
+    lam, vec = np.linalg.eigh(J.T @ J)
+    lam = np.maximum(lam, 0.0)
+    cond = float(np.sqrt(lam[-1] / lam[0])) if lam[0] > 0 else float("inf")
+    return cond, float(lam[0] / len(points)), vec[:, 0]
+
+
+def assess(
+    criteria: ReliabilityCriteria,
+    *,
+    n_points: int,
+    inlier_fraction: float,
+    inlier_rms_mm: float,
+    noise_mm: float,
+    weakest_constraint: float,
+    runner_up_separation_mm: float = np.inf,
+) -> tuple[bool, str]:
+    """Return ``(trustworthy, reason)``; all failed checks are listed in the reason."""
+    reasons = []
+    if n_points < criteria.min_points:
+        reasons.append(f"too few points ({n_points} < {criteria.min_points})")
+    if inlier_fraction < criteria.min_inlier_fraction:
+        reasons.append(
+            f"too few inliers ({inlier_fraction:.0%} < {criteria.min_inlier_fraction:.0%}): "
+            "outliers, wrong organ or wrong local minimum"
+        )
+    rms_max = criteria.rms_sigma * noise_mm + criteria.rms_floor_mm
+    if not inlier_rms_mm <= rms_max:
+        reasons.append(
+            f"inlier RMS {inlier_rms_mm:.2f} mm above {rms_max:.2f} mm expected from "
+            f"{noise_mm:g} mm noise: shape mismatch or wrong local minimum"
+        )
+    if weakest_constraint < criteria.min_weakest_constraint:
+        reasons.append(
+            f"pose poorly constrained (weakest motion constrained by {weakest_constraint:.3f} of "
+            f"points < {criteria.min_weakest_constraint}): points nearly planar or sphere-like"
+        )
+    if np.isfinite(runner_up_separation_mm) and (
+        runner_up_separation_mm > criteria.min_runner_up_separation_mm
+    ):
+        reasons.append(
+            f"ambiguous: a pose {runner_up_separation_mm:.0f} mm away fits nearly as well"
+        )
+    return (not reasons), ("ok" if not reasons else "; ".join(reasons))

@@ -1,0 +1,457 @@
+"""Surface registration of sparse intraoperative points to an organ model.
+
+Pipeline: drop non-finite points; if no prior pose, a deterministic multi-start global search
+(coarse robust ICP from many rotations on a decimated model, the best few refined on the full
+model); then robust point-to-plane ICP (:mod:`registration.icp`); then fit quality, conditioning
+and a reliability verdict (:mod:`registration.reliability`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.spatial.transform import Rotation
+
+from registration._points import apply_transform, as_transform, clean_points
+from registration.icp import robust_icp, surface_residuals
+from registration.model import SurfaceModel
+from registration.reliability import (
+    ReliabilityCriteria,
+    assess,
+    pose_conditioning,
+)
+
+__all__ = [
+    "SurfaceRegistrationResult",
+    "register_surface",
+    "global_initialise",
+    "RealTimeRegistrar",
+    "MIN_POINTS",
+]
+
+#: Fewest finite points for which a surface registration is attempted at all.
+MIN_POINTS = 6
+
+
+@dataclass(frozen=True)
+class SurfaceRegistrationResult:
+    """Result of registering points to a surface.
+
+    Attributes
+    ----------
+    T_model_points : numpy.ndarray, shape (4, 4)
+        Maps the input points (e.g. tracker space) into model space; translation in mm.
+    inlier_fraction : float
+        Fraction of used points within ``inlier_threshold_mm`` of the surface.
+    inlier_rms_mm : float
+        RMS point-to-surface distance of the inliers, mm.
+    inlier_threshold_mm : float
+        Distance defining an inlier, mm.
+    condition_number : float
+        ``sqrt(lambda_max / lambda_min)`` of the 6x6 point-to-plane information matrix (rotations
+        scaled by the point spread): large means some motion is barely constrained.
+    weakest_constraint : float
+        ``lambda_min / n_inliers`` of the same matrix, in [0, 1]: the share of points that
+        constrain the least constrained motion (0: a free slide, e.g. on a plane or a sphere).
+    weakest_motion : numpy.ndarray, shape (6,)
+        Unit eigenvector of that motion, ``(rotation (scaled), translation)``.
+    trustworthy : bool
+        Reliability verdict.
+    reason : str
+        Why (``"ok"`` when trustworthy).
+    n_points_used : int
+        Finite points used.
+    n_points_dropped : int
+        NaN or infinite input rows dropped.
+    time_ms : float
+        Wall time of the call, ms.
+    iterations : int
+        ICP iterations of the final refinement.
+    global_search : bool
+        Whether the pose came from the global search (no prior pose given).
+    runner_up_separation_mm : float
+        For a global search: RMS distance between the points placed by the best and by the best
+        distinct competing pose of nearly equal score (``inf`` when no competitor); small values
+        are not a problem, a large one with a near-equal score means an ambiguous fit.
+    """
+
+    T_model_points: NDArray[np.float64]
+    inlier_fraction: float
+    inlier_rms_mm: float
+    inlier_threshold_mm: float
+    condition_number: float
+    weakest_constraint: float
+    weakest_motion: NDArray[np.float64]
+    trustworthy: bool
+    reason: str
+    n_points_used: int
+    n_points_dropped: int
+    time_ms: float
+    iterations: int
+    global_search: bool = False
+    runner_up_separation_mm: float = float("inf")
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def transform_points(self, points: ArrayLike) -> NDArray[np.float64]:
+        """Map points from the input space into model space, mm."""
+        return apply_transform(self.T_model_points, np.atleast_2d(np.asarray(points, float)))
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary (the CLI contract fields first)."""
+        return {
+            "T_model_points": self.T_model_points.tolist(),
+            "inlier_fraction": self.inlier_fraction,
+            "inlier_rms_mm": self.inlier_rms_mm,
+            "trustworthy": self.trustworthy,
+            "reason": self.reason,
+            "n_points_used": self.n_points_used,
+            "n_points_dropped": self.n_points_dropped,
+            "time_ms": self.time_ms,
+            "condition_number": self.condition_number,
+            "weakest_constraint": self.weakest_constraint,
+            "inlier_threshold_mm": self.inlier_threshold_mm,
+            "iterations": self.iterations,
+            "global_search": self.global_search,
+        }
+
+
+def _score(points: NDArray, model: SurfaceModel, T: NDArray, thr: float, coarse: bool) -> tuple:
+    if coarse:
+        idx = model.coarse_index
+        r, dist, _ = surface_residuals(
+            apply_transform(T, points), model.vertices[idx], model.normals[idx],
+            model.coarse_tree, 2.0 * model.spacing_mm,
+        )
+    else:
+        r, dist, _ = surface_residuals(
+            apply_transform(T, points), model.vertices, model.normals, model.tree,
+            model.spacing_mm,
+        )
+    inl = dist < thr
+    frac = float(inl.mean())
+    rms = float(np.sqrt(np.mean(dist[inl] ** 2))) if inl.any() else np.inf
+    # Truncated quadratic cost: inliers cost (d/thr)^2, outliers 1.
+    cost = float(np.mean(np.minimum(dist / thr, 1.0) ** 2))
+    return cost, frac, rms
+
+
+def _patch_outward_normal(points: NDArray) -> NDArray:
+    """Mean outward normal of a surface patch: the least-variance axis, signed so that the patch
+    bulges along it (a convex cap seen from outside: centre higher than the rim)."""
+    c = points.mean(axis=0)
+    pc = points - c
+    _, s, vt = np.linalg.svd(pc, full_matrices=False)
+    n = vt[2]
+    h = pc @ n
+    rho2 = np.sum(pc**2, axis=1) - h**2
+    slope = np.cov(rho2, h)[0, 1]
+    return -n if slope > 0 else n
+
+
+def _place_patch(
+    model: SurfaceModel, R: NDArray, pts: NDArray, c_pts: NDArray, n_out: NDArray
+) -> NDArray:
+    """Translation placing the rotated patch on the model's cap facing the patch normal."""
+    d = R @ n_out
+    facing = model.normals[model.coarse_index] @ d
+    cap = model.vertices[model.coarse_index][facing > 0.7]
+    if len(cap) < 3:
+        return model.centroid_mm - R @ c_pts
+    cap_c = cap.mean(axis=0)
+    rp = pts @ R.T
+    # Tangentially: centroids coincide; along d: the outermost points coincide.
+    t = cap_c - R @ c_pts
+    t += d * (np.max(cap @ d) - np.max(rp @ d) - (cap_c - R @ c_pts) @ d)
+    return t
+
+
+def _start_rotations(
+    rng: np.random.Generator, n: int, R_prior: NDArray | None, max_deg: float | None
+) -> NDArray:
+    if R_prior is None or max_deg is None or max_deg >= 180.0:
+        rots = Rotation.random(n, random_state=rng).as_matrix()
+        if R_prior is not None:
+            rots[0] = R_prior
+        return rots
+    # Uniform in a ball of rotation vectors of radius max_deg about the prior.
+    axes = rng.normal(size=(n, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    ang = np.deg2rad(max_deg) * rng.random(n) ** (1.0 / 3.0)
+    ang[0] = 0.0
+    rots = Rotation.from_rotvec(axes * ang[:, None]).as_matrix()
+    return rots @ R_prior
+
+
+def global_initialise(
+    points: ArrayLike,
+    model: SurfaceModel,
+    *,
+    seed: int = 0,
+    T_prior: ArrayLike | None = None,
+    max_rotation_deg: float | None = None,
+    n_starts: int | None = None,
+    n_refine: int = 4,
+    noise_mm: float = 1.0,
+) -> tuple[NDArray[np.float64], float]:
+    """Deterministic multi-start global pose search (no prior pose needed).
+
+    Starts: ``n_starts`` rotations drawn (seeded) uniformly over SO(3), or uniformly within
+    ``max_rotation_deg`` of the rotation of ``T_prior``; each start puts the point centroid on the
+    model centroid (or uses ``T_prior``'s translation). Each start runs a short annealed robust
+    point-to-plane ICP on a subsample against the decimated model; the ``n_refine`` best distinct
+    poses are refined on the full model and the best truncated-quadratic score wins.
+
+    Parameters
+    ----------
+    points : array_like, shape (N, 3)
+        Finite points in their own space, mm.
+    model : SurfaceModel
+        Prepared target.
+    seed : int, keyword-only
+        Seed: the same seed and inputs give the same pose.
+    T_prior : array_like, shape (4, 4), optional
+        Approximate ``T_model_points`` (only its rotation is trusted when ``max_rotation_deg``).
+    max_rotation_deg : float, optional
+        Largest rotation error of the prior to search, degrees (``None``: all orientations).
+    n_starts : int, optional
+        Number of starts (default 150 for all orientations, 30 within a cone).
+    n_refine : int
+        Candidates refined on the full model.
+    noise_mm : float
+        Expected localisation noise (per-axis standard deviation), mm.
+
+    Returns
+    -------
+    T_model_points : numpy.ndarray, shape (4, 4)
+    runner_up_separation_mm : float
+        RMS distance between the points placed by the best pose and by the best competing distinct
+        pose whose score is within 10 % (``inf`` when there is none), mm.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    sub = pts[rng.choice(len(pts), size=min(len(pts), 150), replace=False)]
+    cone = max_rotation_deg is not None and max_rotation_deg < 180.0 and T_prior is not None
+    if n_starts is None:
+        n_starts = 30 if cone else 150
+    R_prior = None if T_prior is None else as_transform(T_prior, name="T_prior")[:3, :3]
+    rots = _start_rotations(rng, n_starts, R_prior, max_rotation_deg if cone else None)
+    c_pts = sub.mean(axis=0)
+    n_out = _patch_outward_normal(sub)
+    scale = model.radius_mm
+    thr = max(3.0 * noise_mm, 0.05 * scale)
+    cidx = model.coarse_index
+    cv, cn = model.vertices[cidx], model.normals[cidx]
+    candidates = []
+    for R in rots:
+        T0 = np.eye(4)
+        T0[:3, :3] = R
+        T0[:3, 3] = _place_patch(model, R, sub, c_pts, n_out)
+        st = robust_icp(
+            sub, cv, cn, model.coarse_tree, T0,
+            kernel_mm=(0.2 * scale, thr), max_iterations=20, tol_rad=1e-3, tol_mm=1e-2,
+        )
+        cost, _, _ = _score(sub, model, st.T, thr, coarse=True)
+        candidates.append((cost, st.T))
+    candidates.sort(key=lambda c: c[0])
+    # Keep distinct poses (points moved by > thr between them).
+    chosen: list[NDArray] = []
+    for _, T in candidates:
+        placed = apply_transform(T, sub)
+        if all(
+            np.sqrt(np.mean(np.sum((placed - apply_transform(U, sub)) ** 2, axis=1))) > thr
+            for U in chosen
+        ):
+            chosen.append(T)
+        if len(chosen) >= n_refine:
+            break
+    refined = []
+    for T in chosen:
+        st = robust_icp(
+            pts, model.vertices, model.normals, model.tree, T,
+            kernel_mm=(thr, max(2.0 * noise_mm, model.spacing_mm / 4)), max_iterations=20,
+        )
+        refined.append((_score(pts, model, st.T, thr, coarse=False)[0], st.T))
+    refined.sort(key=lambda c: c[0])
+    best_cost, best = refined[0]
+    sep = np.inf
+    placed = apply_transform(best, pts)
+    for cost, T in refined[1:]:
+        d = float(np.sqrt(np.mean(np.sum((placed - apply_transform(T, pts)) ** 2, axis=1))))
+        if d > thr and cost <= 1.1 * best_cost + 1e-3:
+            sep = min(sep, d)
+    return best, sep
+
+
+def register_surface(
+    points: ArrayLike,
+    model: SurfaceModel,
+    *,
+    T_init: ArrayLike | None = None,
+    seed: int = 0,
+    noise_mm: float = 1.0,
+    max_rotation_deg: float | None = None,
+    max_iterations: int = 30,
+    criteria: ReliabilityCriteria | None = None,
+) -> SurfaceRegistrationResult:
+    """Register sparse points (pointer swabs, scan patch) to an organ surface.
+
+    Parameters
+    ----------
+    points : array_like, shape (N, 3)
+        Measured points in their own space (e.g. tracker), mm. NaN/infinite rows are dropped and
+        counted.
+    model : SurfaceModel
+        Target prepared once by :func:`registration.model.prepare_surface`.
+    T_init : array_like, shape (4, 4), optional
+        Prior ``T_model_points``. Without it a global search runs; with it and
+        ``max_rotation_deg`` a global search restricted to that cone runs; with it alone the
+        refinement is warm-started from it.
+    seed : int, keyword-only
+        Seed of the global search.
+    noise_mm : float, keyword-only
+        Expected localisation noise (per-axis standard deviation), mm; sets the robust kernel and
+        the inlier threshold.
+    max_rotation_deg : float, optional
+        Orientation uncertainty of ``T_init``, degrees.
+    max_iterations : int
+        ICP iterations at most in the final refinement.
+    criteria : ReliabilityCriteria, optional
+        Verdict thresholds.
+
+    Returns
+    -------
+    SurfaceRegistrationResult
+
+    Raises
+    ------
+    registration._points.InsufficientPointsError
+        Fewer than :data:`MIN_POINTS` finite points.
+    """
+    t0 = time.perf_counter()
+    pts, keep = clean_points(points, min_points=MIN_POINTS)
+    if not np.isfinite(noise_mm) or noise_mm <= 0:
+        from registration.errors import RegistrationError
+
+        raise RegistrationError(f"noise_mm must be a positive number, got {noise_mm!r}")
+    T_prior = None if T_init is None else as_transform(T_init, name="T_init")
+    sep = np.inf
+    search = T_prior is None or max_rotation_deg is not None
+    if search:
+        T0, sep = global_initialise(
+            pts, model, seed=seed, T_prior=T_prior, max_rotation_deg=max_rotation_deg,
+            noise_mm=noise_mm,
+        )
+    else:
+        T0 = T_prior
+    k_end = max(2.0 * noise_mm, model.spacing_mm / 4)
+    kernel = k_end if not search else (2.0 * k_end, k_end)
+    st = robust_icp(
+        pts, model.vertices, model.normals, model.tree, T0,
+        kernel_mm=kernel, max_iterations=max_iterations,
+    )
+    return _finish(pts, int((~keep).sum()), model, st.T, st.iterations, noise_mm, criteria,
+                   t0, search, sep)
+
+
+def _finish(pts, n_dropped, model, T, iterations, noise_mm, criteria, t0, search, sep):
+    crit = criteria or ReliabilityCriteria()
+    thr = crit.inlier_threshold_mm(noise_mm, model.spacing_mm)
+    p = apply_transform(T, pts)
+    r, dist, idx = surface_residuals(p, model.vertices, model.normals, model.tree,
+                                     model.spacing_mm)
+    inl = dist < thr
+    frac = float(inl.mean())
+    rms = float(np.sqrt(np.mean(dist[inl] ** 2))) if inl.any() else float("inf")
+    cond, weakest, motion = pose_conditioning(p[inl], model.normals[idx[inl]])
+    ok, reason = assess(
+        crit, n_points=len(pts), inlier_fraction=frac, inlier_rms_mm=rms, noise_mm=noise_mm,
+        weakest_constraint=weakest, runner_up_separation_mm=sep,
+    )
+    return SurfaceRegistrationResult(
+        T_model_points=T, inlier_fraction=frac, inlier_rms_mm=rms, inlier_threshold_mm=thr,
+        condition_number=cond, weakest_constraint=weakest, weakest_motion=motion,
+        trustworthy=ok, reason=reason, n_points_used=len(pts), n_points_dropped=n_dropped,
+        time_ms=(time.perf_counter() - t0) * 1e3, iterations=iterations, global_search=search,
+        runner_up_separation_mm=float(sep),
+    )
+
+
+class RealTimeRegistrar:
+    """Warm-started surface registration for a stream of point batches.
+
+    The target structures live in the :class:`SurfaceModel` (built once); each :meth:`update`
+    starts from the previous pose and runs a few robust point-to-plane Gauss-Newton iterations.
+
+    Parameters
+    ----------
+    model : SurfaceModel
+        Prepared target.
+    T_model_points : array_like, shape (4, 4), optional
+        Initial pose; without it the first update runs the global search.
+    noise_mm : float, keyword-only
+        Expected localisation noise, mm.
+    max_iterations : int, keyword-only
+        Iterations per warm update.
+    assess_fit : bool, keyword-only
+        Compute fit quality and the verdict on each update (about 0.3 ms per 1,000 points).
+    """
+
+    def __init__(
+        self,
+        model: SurfaceModel,
+        T_model_points: ArrayLike | None = None,
+        *,
+        noise_mm: float = 1.0,
+        max_iterations: int = 10,
+        assess_fit: bool = True,
+        criteria: ReliabilityCriteria | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.T_model_points = None if T_model_points is None else as_transform(T_model_points)
+        self.noise_mm = noise_mm
+        self.max_iterations = max_iterations
+        self.assess_fit = assess_fit
+        self.criteria = criteria
+        self.seed = seed
+
+    def update(self, points: ArrayLike) -> SurfaceRegistrationResult:
+        """Register a new batch of points starting from the previous pose.
+
+        Parameters
+        ----------
+        points : array_like, shape (N, 3)
+            Points in their own space, mm.
+
+        Returns
+        -------
+        SurfaceRegistrationResult
+        """
+        if self.T_model_points is None:
+            res = register_surface(points, self.model, seed=self.seed, noise_mm=self.noise_mm,
+                                   criteria=self.criteria)
+            self.T_model_points = res.T_model_points
+            return res
+        t0 = time.perf_counter()
+        pts, keep = clean_points(points, min_points=MIN_POINTS)
+        m = self.model
+        st = robust_icp(
+            pts, m.vertices, m.normals, m.tree, self.T_model_points,
+            kernel_mm=max(2.0 * self.noise_mm, m.spacing_mm / 4),
+            max_iterations=self.max_iterations, tol_rad=2e-4, tol_mm=2e-3,
+        )
+        self.T_model_points = st.T
+        if not self.assess_fit:
+            return SurfaceRegistrationResult(
+                T_model_points=st.T, inlier_fraction=float("nan"), inlier_rms_mm=float("nan"),
+                inlier_threshold_mm=float("nan"), condition_number=float("nan"),
+                weakest_constraint=float("nan"), weakest_motion=np.full(6, np.nan),
+                trustworthy=False, reason="not assessed", n_points_used=len(pts),
+                n_points_dropped=int((~keep).sum()),
+                time_ms=(time.perf_counter() - t0) * 1e3, iterations=st.iterations,
+            )
+        return _finish(pts, int((~keep).sum()), m, st.T, st.iterations, self.noise_mm,
+                       self.criteria, t0, False, np.inf)

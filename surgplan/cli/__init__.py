@@ -1,0 +1,30 @@
+"""The ``surgplan`` command line: one click group, commands registered from small modules.
+
+Each ``*_commands`` module defines click commands and a ``register(group: click.Group)``
+function that adds them (``group.add_command(...)``). Click (not Typer) is used because the
+contract needs repeated multi-value options such as ``--seed X Y Z`` given several times.
+Command bodies run inside :func:`surgplan.cli.common.command_context`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from surgplan.cli import case_commands
+
+
+@click.group(
+    name="surgplan",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="surgplan")
+def cli() -> None:
+    """Patient-specific surgical digital twin: CT to case, meshes, mechanics, registration."""
+
+
+case_commands.register(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="surgplan")

@@ -1,0 +1,121 @@
+"""``surgplan import | segment | mesh | export``: build a case from a scan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from surgplan.cli.common import command_context, json_option, progress_bar
+
+CASE = click.argument("case", type=click.Path(path_type=Path))
+
+
+@click.command("import")
+@click.argument("source", type=click.Path(path_type=Path))
+@CASE
+@click.option("--series", default=None, help="SeriesInstanceUID when the folder holds several.")
+@json_option
+def import_command(source: Path, case: Path, series: str | None, json_output: bool) -> None:
+    """Create or update CASE from SOURCE (DICOM folder or NIfTI/NRRD/MHA), de-identified."""
+    from surgplan.import_scan import import_scan
+
+    with command_context(json_output) as ctx:
+        with progress_bar(json_output, "importing scan"):
+            ctx.report.update(import_scan(source, case, series_uid=series))
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+@click.command("segment")
+@CASE
+@click.option("--structure", multiple=True, help="Structure name (liver, tumour, vessels, bone...).")
+@click.option(
+    "--seed", type=(float, float, float), multiple=True, help="Seed X Y Z in LPS mm (repeatable)."
+)
+@click.option("--method", default=None, help="organ, tumour, vessels, bone or air.")
+@click.option("--labels", type=click.Path(path_type=Path), help="Existing label map to import.")
+@click.option("--names", type=click.Path(path_type=Path), help="Label names (JSON value->name).")
+@json_option
+def segment_command(
+    case: Path,
+    structure: tuple[str, ...],
+    seed: tuple[tuple[float, float, float], ...],
+    method: str | None,
+    labels: Path | None,
+    names: Path | None,
+    json_output: bool,
+) -> None:
+    """Segment a structure from seeds, or import a multi-label map with --labels/--names."""
+    from surgplan.errors import SurgplanError
+    from surgplan.segment import import_label_map, segment_structure
+
+    with command_context(json_output) as ctx:
+        if labels is not None or names is not None:
+            if labels is None or names is None:
+                raise SurgplanError("--labels and --names go together")
+            if seed:
+                raise SurgplanError("--seed does not apply when importing --labels")
+            with progress_bar(json_output, "importing label map"):
+                ctx.report.update(import_label_map(case, labels, names, structures=structure))
+        else:
+            if len(structure) != 1:
+                raise SurgplanError("give one --structure NAME (or --labels FILE --names FILE)")
+            with progress_bar(json_output, f"segmenting {structure[0]}"):
+                ctx.report.update(segment_structure(case, structure[0], seed, method=method))
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+@click.command("mesh")
+@CASE
+@click.option("--structure", multiple=True, help="Only these structures (repeatable).")
+@click.option("--outer", default=None, help="Organ to fill with tetrahedra (default: liver).")
+@click.option("--inner", multiple=True, help="Regions inside the organ (default: tumour).")
+@click.option("--edge-mm", default=6.0, show_default=True, help="Tetrahedron edge length, mm.")
+@json_option
+def mesh_command(
+    case: Path,
+    structure: tuple[str, ...],
+    outer: str | None,
+    inner: tuple[str, ...],
+    edge_mm: float,
+    json_output: bool,
+) -> None:
+    """Build closed surfaces of the structures and the tetrahedral FE mesh."""
+    from surgplan.meshing import build_meshes
+
+    with command_context(json_output) as ctx:
+        with progress_bar(json_output, "meshing") as advance:
+            ctx.report.update(
+                build_meshes(
+                    case,
+                    structures=structure,
+                    outer=outer,
+                    inner=inner or None,
+                    edge_mm=edge_mm,
+                    on_step=lambda text: advance(0, text),
+                )
+            )
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+@click.command("export")
+@CASE
+@click.option("--structure", required=True, help="Structure to export.")
+@click.option("--label", type=click.Path(path_type=Path), help="Label map out (.nii.gz/.nrrd/.mha).")
+@click.option("--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply).")
+@json_option
+def export_command(
+    case: Path, structure: str, label: Path | None, mesh: Path | None, json_output: bool
+) -> None:
+    """Write one structure's label map on the scan's grid, or its surface."""
+    from surgplan.export import export_structure
+
+    with command_context(json_output) as ctx:
+        ctx.report.update(export_structure(case, structure, label_out=label, mesh_out=mesh))
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+def register(group: click.Group) -> None:
+    """Add the case-building commands to ``group``."""
+    for command in (import_command, segment_command, mesh_command, export_command):
+        group.add_command(command)

@@ -1,0 +1,178 @@
+"""Shared behaviour of every ``surgplan`` command: JSON output, one-line errors, progress.
+
+Each command body runs inside :func:`command_context`. The command fills ``ctx.report`` (a
+dict) or sets ``ctx.result`` (any JSON-serialisable value, e.g. a list). On success the value is
+printed as one JSON document on stdout with ``--json``, or as a readable summary otherwise. Any
+project error (:data:`surgplan.errors.PROJECT_ERRORS`) becomes ``error: <message>`` on one line
+of stderr and exit code 2; no traceback is shown for input the user controls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from surgplan.errors import PROJECT_ERRORS
+
+#: Exit code for errors caused by bad input or an impossible request.
+EXIT_USER_ERROR = 2
+
+stderr_console = Console(stderr=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, paths and dataclass-free containers to plain JSON values.
+
+    Parameters
+    ----------
+    value
+        Any nesting of dicts, lists, tuples, numpy arrays and scalars, paths, str, int, float.
+
+    Returns
+    -------
+    Any
+        The same structure built from JSON types only. Non-finite floats become ``None``.
+    """
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+#: The ``--json`` flag every command takes (sets the ``json_output`` parameter).
+json_option = click.option(
+    "--json", "json_output", is_flag=True, help="Print one JSON document on stdout."
+)
+
+
+@dataclass
+class CommandContext:
+    """What a command hands back: a report dict, or any JSON value in ``result``."""
+
+    json_output: bool
+    report: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_s(self) -> float:
+        """Seconds since the command started."""
+        return time.perf_counter() - self.started
+
+
+def _print_summary(value: Any) -> None:
+    console = Console()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                console.print(f"[bold]{key}[/bold]: {json.dumps(to_jsonable(item))}")
+            else:
+                console.print(f"[bold]{key}[/bold]: {item}")
+    else:
+        console.print_json(json.dumps(to_jsonable(value)))
+
+
+@contextmanager
+def command_context(json_output: bool) -> Iterator[CommandContext]:
+    """Run a command body with the project's output and error conventions.
+
+    Parameters
+    ----------
+    json_output
+        Print the result as one JSON document on stdout when true.
+
+    Yields
+    ------
+    CommandContext
+        Fill ``report`` (dict) or set ``result`` (any JSON-serialisable value).
+
+    Raises
+    ------
+    SystemExit
+        With code 2 after printing ``error: ...`` when a project error escapes the body.
+    """
+    ctx = CommandContext(json_output=json_output)
+    try:
+        yield ctx
+    except PROJECT_ERRORS as error:
+        stderr_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
+    except MemoryError:
+        stderr_console.print(
+            "error: not enough memory for this request (reduce the image or mesh size)",
+            markup=False,
+        )
+        sys.exit(EXIT_USER_ERROR)
+    value = ctx.result if ctx.result is not None else ctx.report
+    if json_output:
+        sys.stdout.write(json.dumps(to_jsonable(value)) + "\n")
+        sys.stdout.flush()
+    else:
+        _print_summary(value)
+
+
+@contextmanager
+def progress_bar(json_output: bool, description: str, total: float | None = None) -> Iterator[Any]:
+    """A rich progress bar on stderr (so ``--json`` stdout stays one clean JSON document).
+
+    Parameters
+    ----------
+    json_output
+        Unused for routing (the bar always goes to stderr); kept so commands pass their flag.
+    description
+        Text shown next to the bar.
+    total
+        Number of steps, or ``None`` for a spinner.
+
+    Yields
+    ------
+    Callable
+        ``advance(step=1.0, description=None)`` to move the bar and optionally relabel it.
+    """
+    del json_output
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=not stderr_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(step: float = 1.0, description: str | None = None) -> None:
+            if description is not None:
+                progress.update(task, description=description)
+            progress.advance(task, step)
+
+        yield advance

@@ -1,0 +1,69 @@
+"""Export one structure of a case as a label map on the scan's grid, or as a surface."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from imaging.image_io import image_suffix, read_image_file, write_image
+from imaging.mesh_io import SURFACE_SUFFIXES, read_surface, write_surface
+from imaging.surface import label_to_surface
+from surgplan.atomic import atomic_path
+from surgplan.case import Case
+from surgplan.errors import SurgplanError
+
+
+class ExportError(SurgplanError):
+    """An export request names an unusable destination."""
+
+
+def export_structure(
+    case_folder: str | os.PathLike[str],
+    name: str,
+    *,
+    label_out: str | os.PathLike[str] | None = None,
+    mesh_out: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Write structure ``name`` as a label map (``.nii.gz``, ``.nrrd``, ``.mha``) or a surface.
+
+    Parameters
+    ----------
+    case_folder
+        The case.
+    name
+        Structure name.
+    label_out
+        Destination of the binary label map (0/1, UInt8) on the scan's grid, LPS geometry.
+    mesh_out
+        Destination of the surface (``.vtp``, ``.vtk``, ``.stl``, ``.obj``, ``.ply``), LPS mm.
+        The case's stored surface is used when it exists, else one is built from the label map.
+
+    Returns
+    -------
+    dict
+        ``structure``, ``output`` path and ``kind`` (``label`` or ``mesh``).
+    """
+    if (label_out is None) == (mesh_out is None):
+        raise ExportError("give exactly one of --label OUT or --mesh OUT")
+    case = Case.open(case_folder)
+    label_path = case.require_structure(name)
+    if label_out is not None:
+        out = Path(label_out)
+        if not image_suffix(out):
+            raise ExportError(f"--label {out.name}: use .nii.gz, .nii, .nrrd or .mha")
+        if not out.parent.is_dir():
+            raise ExportError(f"--label {out}: folder {out.parent} does not exist")
+        with atomic_path(out) as tmp:
+            write_image(read_image_file(label_path), tmp)
+        return {"action": "export", "structure": name, "kind": "label", "output": str(out)}
+    out = Path(mesh_out)  # type: ignore[arg-type]
+    if out.suffix.lower() not in SURFACE_SUFFIXES:
+        raise ExportError(f"--mesh {out.name}: use one of {', '.join(SURFACE_SUFFIXES)}")
+    entry = case.manifest.surfaces.get(name)
+    if entry is not None:
+        surface = read_surface(case.file(entry.path))
+    else:
+        surface = label_to_surface(read_image_file(label_path))
+    write_surface(surface, out)
+    return {"action": "export", "structure": name, "kind": "mesh", "output": str(out)}

@@ -1,0 +1,200 @@
+"""Step 2 of a case: segment structures from seeds, or import an existing label map."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from imaging.grid import require_same_grid, voxel_volume_ml
+from imaging.image_io import read_image_file, write_image
+from imaging.labels import load_label_map, validate_structure_name
+from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
+from surgplan.case import Case, CaseTransaction
+from surgplan.errors import SurgplanError
+from surgplan.manifest import StructureEntry
+
+#: Segmentation method chosen for a structure name when ``method`` is not given.
+DEFAULT_METHODS: dict[str, str] = {
+    "liver": "organ",
+    "spleen": "organ",
+    "kidney": "organ",
+    "kidney_left": "organ",
+    "kidney_right": "organ",
+    "tumour": "tumour",
+    "tumor": "tumour",
+    "lesion": "tumour",
+    "vessels": "vessels",
+    "portal_vein": "vessels",
+    "hepatic_veins": "vessels",
+    "bone": "bone",
+    "air": "air",
+}
+METHODS = ("organ", "tumour", "vessels", "bone", "air")
+#: Organ models known to :func:`imaging.segmentation.segment_organ`.
+ORGAN_OF_NAME = {"kidney_left": "kidney", "kidney_right": "kidney"}
+
+
+class SegmentRequestError(SurgplanError):
+    """A segmentation request is incomplete or inconsistent (method, seeds)."""
+
+
+def label_relpath(name: str) -> str:
+    """Where the label map of structure ``name`` lives inside a case."""
+    return f"labels/{name}.nrrd"
+
+
+def _stage_structure(
+    tx: CaseTransaction, name: str, mask: sitk.Image, method: str, **details: Any
+) -> StructureEntry:
+    mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    n_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
+    if n_voxels == 0:
+        raise SegmentRequestError(f"segmentation of {name!r} is empty; nothing was saved")
+    relpath = label_relpath(name)
+    write_image(mask, tx.path(relpath))
+    entry = StructureEntry(
+        name=name,
+        label_path=relpath,
+        method=method,
+        n_voxels=n_voxels,
+        volume_ml=n_voxels * voxel_volume_ml(mask),
+        **details,
+    )
+    tx.manifest.structures[name] = entry
+    # Surfaces and the volume mesh of a changed structure are out of date.
+    if tx.manifest.surfaces.pop(name, None) is not None:
+        tx.remove(f"meshes/{name}.vtp")
+    tx.manifest.volume_mesh = None
+    return entry
+
+
+def _restriction(case: Case, image: sitk.Image, method: str) -> sitk.Image | None:
+    """Liver mask that tumour and vessel segmentation are confined to, when the case has one."""
+    if method not in ("tumour", "vessels") or "liver" not in case.manifest.structures:
+        return None
+    liver = read_image_file(case.require_structure("liver"))
+    require_same_grid(image, liver, "liver label map")
+    return sitk.Cast(liver, sitk.sitkUInt8)
+
+
+def segment_structure(
+    case_folder: str | os.PathLike[str],
+    name: str,
+    seeds_lps_mm: Sequence[Sequence[float]],
+    *,
+    method: str | None = None,
+) -> dict[str, Any]:
+    """Segment one structure of a case's scan and store its label map.
+
+    Parameters
+    ----------
+    case_folder
+        An existing case with an imported scan.
+    name
+        Structure name (also the label file's name), e.g. ``liver``, ``tumour``, ``vessels``.
+    seeds_lps_mm
+        Seed points in patient LPS millimetres: one for organs and tumours, one or more for
+        vessels, none for the ``bone`` and ``air`` presets.
+    method
+        ``organ``, ``tumour``, ``vessels``, ``bone`` or ``air``; chosen from ``name`` if omitted.
+
+    Returns
+    -------
+    dict
+        ``structure``, ``method``, ``label`` (path), ``volume_ml``, ``n_voxels``, ``seeds_lps_mm``.
+    """
+    validate_structure_name(name)
+    method = method or DEFAULT_METHODS.get(name)
+    if method is None:
+        raise SegmentRequestError(
+            f"no default method for structure {name!r}; pass --method ({', '.join(METHODS)})"
+        )
+    if method not in METHODS:
+        raise SegmentRequestError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    seeds = [tuple(float(c) for c in seed) for seed in seeds_lps_mm]
+    if method in ("organ", "tumour", "vessels") and not seeds:
+        raise SegmentRequestError(f"method {method!r} needs --seed X Y Z (LPS mm)")
+    if method in ("organ", "tumour") and len(seeds) > 1:
+        raise SegmentRequestError(f"method {method!r} takes one seed, got {len(seeds)}")
+    case = Case.open(case_folder)
+    image = read_image_file(case.require_image())
+    within = _restriction(case, image, method)
+    if method == "organ":
+        mask = segment_organ(image, seeds[0], organ=ORGAN_OF_NAME.get(name, name))
+    elif method == "tumour":
+        mask = segment_tumour(image, seeds[0], within=within)
+    elif method == "vessels":
+        mask = segment_vessels(image, seeds, within=within)
+    else:
+        mask = segment_preset(image, method)
+    with case.transaction() as tx:
+        entry = _stage_structure(tx, name, mask, method, seed_lps_mm=seeds or None)
+    return {
+        "action": "segment",
+        "structure": name,
+        "method": method,
+        "label": str(case.file(entry.label_path)),
+        "volume_ml": entry.volume_ml,
+        "n_voxels": entry.n_voxels,
+        "seeds_lps_mm": [list(s) for s in seeds],
+    }
+
+
+def import_label_map(
+    case_folder: str | os.PathLike[str],
+    labels_path: str | os.PathLike[str],
+    names_path: str | os.PathLike[str],
+    *,
+    structures: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Import structures from an existing multi-label map (e.g. TotalSegmentator output).
+
+    Parameters
+    ----------
+    case_folder
+        An existing case with an imported scan; the map must lie on the scan's grid.
+    labels_path
+        Integer label map (NIfTI, NRRD, MHA).
+    names_path
+        Label names (JSON ``{"5": "liver"}`` or a Slicer colour table).
+    structures
+        Names to import; all named labels present in the map when empty. A requested name that
+        the map lacks is an error, and nothing is imported.
+
+    Returns
+    -------
+    dict
+        ``structures``: name -> ``{"label", "value", "volume_ml", "n_voxels"}``.
+    """
+    case = Case.open(case_folder)
+    image = read_image_file(case.require_image())
+    label_map = load_label_map(labels_path, names_path)
+    require_same_grid(image, label_map.image, f"label map {Path(labels_path).name}")
+    if structures:
+        chosen = {name: label_map.value_of(name) for name in structures}
+    else:
+        present = set(label_map.values_present())
+        chosen = {name: value for value, name in label_map.names.items() if value in present}
+        if not chosen:
+            raise SegmentRequestError(
+                f"label map {Path(labels_path).name} holds none of the labels named in "
+                f"{Path(names_path).name}"
+            )
+    imported: dict[str, Any] = {}
+    with case.transaction() as tx:
+        for name, value in chosen.items():
+            entry = _stage_structure(
+                tx, name, label_map.mask(value), "imported", source_label_value=value
+            )
+            imported[name] = {
+                "label": str(case.file(entry.label_path)),
+                "value": value,
+                "volume_ml": entry.volume_ml,
+                "n_voxels": entry.n_voxels,
+            }
+    return {"action": "import_labels", "structures": imported}
