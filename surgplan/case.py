@@ -257,5 +257,5 @@ class Case:
                 tx._commit()
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
                 fcntl.flock(lock, fcntl.LOCK_UN)
-        lock_path.unlink(missing_ok=True)
