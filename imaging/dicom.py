@@ -175,7 +175,9 @@ def _sort_and_check(headers: list[_SliceHeader], folder: Path) -> tuple[list[Pat
     return ordered, spacing
 
 
-def read_dicom_series(folder: str | os.PathLike[str], *, series_uid: str | None = None) -> DicomVolume:
+def read_dicom_series(
+    folder: str | os.PathLike[str], *, series_uid: str | None = None
+) -> DicomVolume:
     """Read one DICOM series from a folder as a 3-D image in LPS millimetres.
 
     Parameters
@@ -205,7 +207,8 @@ def read_dicom_series(folder: str | os.PathLike[str], *, series_uid: str | None 
         if len(series) > 1:
             listing = "; ".join(f"{s.series_uid} ({s.n_files} files)" for s in list_series(folder))
             raise DicomSeriesError(
-                f"folder {folder} holds {len(series)} DICOM series; choose one with --series: {listing}"
+                f"folder {folder} holds {len(series)} DICOM series; "
+                f"choose one with --series: {listing}"
             )
         series_uid = next(iter(series))
     if series_uid not in series:
@@ -219,7 +222,9 @@ def read_dicom_series(folder: str | os.PathLike[str], *, series_uid: str | None 
     try:
         image = reader.Execute()
     except RuntimeError as error:
-        raise ImageReadError(f"cannot read the DICOM series in {folder}: {str(error).strip().splitlines()[-1]}") from None
+        raise ImageReadError(
+            f"cannot read the DICOM series in {folder}: {str(error).strip().splitlines()[-1]}"
+        ) from None
     return DicomVolume(
         image=image,
         series_uid=series_uid,

@@ -109,7 +109,11 @@ def load_scan(source: str | os.PathLike[str], *, series_uid: str | None = None) 
         volume = read_dicom_series(source, series_uid=series_uid)
         image, kind, modality = volume.image, "dicom", volume.modality
     else:
-        image, kind, modality = read_image_file(source), IMAGE_SUFFIXES.get(image_suffix(source)), None
+        image, kind, modality = (
+            read_image_file(source),
+            IMAGE_SUFFIXES.get(image_suffix(source)),
+            None,
+        )
     if image.GetDimension() != 3:
         raise ImageReadError(f"{source} is a {image.GetDimension()}-D image; a 3-D scan is needed")
     if image.GetNumberOfComponentsPerPixel() != 1:
@@ -132,4 +136,6 @@ def write_image(image: sitk.Image, path: str | os.PathLike[str], *, compress: bo
     try:
         sitk.WriteImage(strip_metadata(image), str(path), compress)
     except RuntimeError as error:
-        raise ImageReadError(f"cannot write image {path}: {str(error).strip().splitlines()[-1]}") from None
+        raise ImageReadError(
+            f"cannot write image {path}: {str(error).strip().splitlines()[-1]}"
+        ) from None

@@ -75,7 +75,7 @@ def validate_structure_name(name: str) -> str:
 
 
 def read_label_names(path: str | os.PathLike[str]) -> dict[int, str]:
-    """Read label names: JSON ``{"5": "liver", ...}`` or a 3D Slicer colour table (``.txt``/``.ctbl``).
+    """Read label names: JSON ``{"5": "liver"}`` or a 3D Slicer colour table (``.txt``).
 
     Parameters
     ----------
@@ -116,7 +116,9 @@ def read_label_names(path: str | os.PathLike[str]) -> dict[int, str]:
         try:
             value = int(key)
         except (TypeError, ValueError):
-            raise LabelMapError(f"label-name file {path}: label value {key!r} is not an integer") from None
+            raise LabelMapError(
+                f"label-name file {path}: label value {key!r} is not an integer"
+            ) from None
         if value == 0:
             continue
         if not isinstance(name, str) or not name:

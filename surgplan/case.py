@@ -176,7 +176,10 @@ class Case:
         if root.exists() and not root.is_dir():
             raise CaseError(f"case path {root} exists and is not a folder")
         if root.is_dir() and any(root.iterdir()):
-            raise CaseError(f"{root} is a non-empty folder without {MANIFEST_NAME}; refusing to use it as a case")
+            raise CaseError(
+                f"{root} is a non-empty folder without {MANIFEST_NAME}; "
+                "refusing to use it as a case"
+            )
         return cls(root, Manifest())
 
     def file(self, relpath: str) -> Path:

@@ -15,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
+from imaging.segmentation import dice
 
 from imaging.image_io import read_image_file
 from imaging.mesh_io import read_surface
-from imaging.segmentation import dice
 from surgplan.case import Case
 from surgplan.import_scan import import_scan
 from surgplan.meshing import build_meshes
 from surgplan.render import render_structures
 from surgplan.report import Section, Table, verdict_cell, write_report
-from surgplan.sample_data import SampleData, ensure_sample_data
+from surgplan.sample_data import ensure_sample_data
 from surgplan.segment import segment_structure
 
 #: Dice each demo segmentation must reach against the phantom's ground truth.
@@ -80,7 +79,9 @@ def run_demo(
         scores[name] = dice(segmented, sample.truth_mask(name, reference=scan))
 
     step("rendering")
-    surfaces = {name: read_surface(case.file(entry.path)) for name, entry in case.manifest.surfaces.items()}
+    surfaces = {
+        name: read_surface(case.file(entry.path)) for name, entry in case.manifest.surfaces.items()
+    }
     picture = render_structures(surfaces, out / "twin.png")
 
     passed = all(scores[name] >= DICE_TARGETS[name] for name in scores)
@@ -112,7 +113,9 @@ def _write_demo_report(
                     name,
                     entry.method,
                     f"{entry.volume_ml:.1f}",
-                    f"{case.manifest.surfaces[name].volume_ml:.1f}" if name in case.manifest.surfaces else "-",
+                    f"{case.manifest.surfaces[name].volume_ml:.1f}"
+                    if name in case.manifest.surfaces
+                    else "-",
                     verdict_cell(scores[name], DICE_TARGETS[name]) if name in scores else "-",
                 ]
                 for name, entry in case.manifest.structures.items()
@@ -128,7 +131,8 @@ def _write_demo_report(
         sections.append(
             Section(
                 "Finite-element mesh",
-                f"Tetrahedral mesh of {volume['outer']} with regions {json.dumps(volume['regions'])}.",
+                f"Tetrahedral mesh of {volume['outer']}, "
+                f"regions {json.dumps(volume['regions'])}.",
                 Table(["figure", "value"], [[k, _fmt(v)] for k, v in quality.items()]),
             )
         )

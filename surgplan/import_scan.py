@@ -18,7 +18,10 @@ SCAN_RELPATH = "images/scan.nrrd"
 
 
 def import_scan(
-    source: str | os.PathLike[str], case_folder: str | os.PathLike[str], *, series_uid: str | None = None
+    source: str | os.PathLike[str],
+    case_folder: str | os.PathLike[str],
+    *,
+    series_uid: str | None = None,
 ) -> dict[str, Any]:
     """Create or update a case from a DICOM folder or an image file.
 

@@ -41,7 +41,10 @@ class Section:
 def verdict_cell(value: float, threshold: float, fmt: str = "{:.3f}") -> dict[str, str]:
     """Table cell showing ``value`` marked pass (>= threshold) or fail."""
     ok = value >= threshold
-    return {"text": f"{fmt.format(value)} ({'>=' if ok else '<'} {threshold})", "cls": "pass" if ok else "fail"}
+    return {
+        "text": f"{fmt.format(value)} ({'>=' if ok else '<'} {threshold})",
+        "cls": "pass" if ok else "fail",
+    }
 
 
 def write_report(path: str | os.PathLike[str], title: str, sections: list[Section]) -> Path:

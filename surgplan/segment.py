@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
 
 from imaging.grid import require_same_grid, voxel_volume_ml
 from imaging.image_io import read_image_file, write_image
 from imaging.labels import load_label_map, validate_structure_name
-from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
 from surgplan.case import Case, CaseTransaction
 from surgplan.errors import SurgplanError
 from surgplan.manifest import StructureEntry
@@ -115,7 +115,9 @@ def segment_structure(
             f"no default method for structure {name!r}; pass --method ({', '.join(METHODS)})"
         )
     if method not in METHODS:
-        raise SegmentRequestError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        raise SegmentRequestError(
+            f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
+        )
     seeds = [tuple(float(c) for c in seed) for seed in seeds_lps_mm]
     if method in ("organ", "tumour", "vessels") and not seeds:
         raise SegmentRequestError(f"method {method!r} needs --seed X Y Z (LPS mm)")

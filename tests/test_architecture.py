@@ -1,4 +1,4 @@
-"""The dependency star of DESIGN.md: the four library packages import neither surgplan nor each other."""
+"""The dependency star of DESIGN.md: library packages import neither surgplan nor each other."""
 
 from __future__ import annotations
 

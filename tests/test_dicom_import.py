@@ -96,7 +96,10 @@ def test_two_series_need_a_choice(real_dicom: Path, tmp_path: Path) -> None:
 
 
 def test_missing_slice_is_reported(real_dicom: Path, tmp_path: Path) -> None:
-    volume_files = sorted(real_dicom.iterdir(), key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]))
+    volume_files = sorted(
+        real_dicom.iterdir(),
+        key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]),
+    )
     for i, f in enumerate(volume_files):
         if i != 9:
             shutil.copy(f, tmp_path / f.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from surgplan.cli import case_commands
+from surgplan.cli import case_commands, demo_command
 
 
 @click.group(
@@ -23,6 +23,7 @@ def cli() -> None:
 
 
 case_commands.register(cli)
+demo_command.register(cli)
 
 
 def main() -> None:

@@ -28,7 +28,9 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
 
 @click.command("segment")
 @CASE
-@click.option("--structure", multiple=True, help="Structure name (liver, tumour, vessels, bone...).")
+@click.option(
+    "--structure", multiple=True, help="Structure name (liver, tumour, vessels, bone...)."
+)
 @click.option(
     "--seed", type=(float, float, float), multiple=True, help="Seed X Y Z in LPS mm (repeatable)."
 )
@@ -101,8 +103,12 @@ def mesh_command(
 @click.command("export")
 @CASE
 @click.option("--structure", required=True, help="Structure to export.")
-@click.option("--label", type=click.Path(path_type=Path), help="Label map out (.nii.gz/.nrrd/.mha).")
-@click.option("--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply).")
+@click.option(
+    "--label", type=click.Path(path_type=Path), help="Label map out (.nii.gz/.nrrd/.mha)."
+)
+@click.option(
+    "--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply)."
+)
 @json_option
 def export_command(
     case: Path, structure: str, label: Path | None, mesh: Path | None, json_output: bool

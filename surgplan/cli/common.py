@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import click
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,

@@ -130,13 +130,17 @@ def _choose(
     depth = -anatomy.liver(x, y, z) - radii  # parenchyma between wall and surface
     tumour_gap = anatomy.tumour(x, y, z) - radii
     ok = (depth.min(axis=1) >= RIM_MM) & (tumour_gap.min(axis=1) >= TUMOUR_CLEARANCE_MM)
-    if len(occupancy.radii):
+    from_start = np.linalg.norm(occupancy.points - start, axis=1)
+    reach = length_mm + radius_mm + OTHER_TREE_GAP_MM + 8.0  # 8 mm: the thickest radius
+    close = from_start < reach
+    if close.any():
+        q_pts, q_radii = occupancy.points[close], occupancy.radii[close]
         # Ignore the junction: samples closer to the start than the radius plus 6 mm.
         far = np.linalg.norm(pts - start, axis=-1) > radius_mm + 6.0  # (k, n)
-        diff = pts[:, :, None, :] - occupancy.points[None, None, :, :]
-        gap = np.linalg.norm(diff, axis=-1) - radii[None, :, None] - occupancy.radii
-        near_start = np.linalg.norm(occupancy.points - start, axis=1) < radius_mm + 6.0
-        own = occupancy.tree == tree
+        diff = pts[:, :, None, :] - q_pts[None, None, :, :]
+        gap = np.linalg.norm(diff, axis=-1) - radii[None, :, None] - q_radii
+        near_start = from_start[close] < radius_mm + 6.0
+        own = occupancy.tree[close] == tree
         need = np.where(own, OWN_TREE_GAP_MM, OTHER_TREE_GAP_MM)
         clash_other = ((gap < need) & ~own).any(axis=2).any(axis=1)
         own_far = own & ~near_start
