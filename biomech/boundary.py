@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import dolfinx_solver  # noqa: F401
 import dolfinx
+import dolfinx_solver  # noqa: F401
 import numpy as np
 import ufl
 
@@ -36,7 +36,8 @@ def select_facets(fe: FEMesh, selector: Selector, name: str) -> np.ndarray:
         if isinstance(tag, str):
             if tag not in fe.boundaries:
                 raise LoadRegionError(
-                    f"{name}: boundary {tag!r} not in mesh; known boundaries: {sorted(fe.boundaries)}"
+                    f"{name}: boundary {tag!r} not in mesh; "
+                    f"known boundaries: {sorted(fe.boundaries)}"
                 )
             tag = fe.boundaries[tag]
         if fe.facet_tags is None:

@@ -84,15 +84,22 @@ class FixedSupport:
 class PrescribedDisplacement:
     """A prescribed displacement patch (a retractor pushing or lifting the organ).
 
-    ``displacement_mm`` is the patch displacement. With ``profile="bump"`` and a
-    :class:`SphereRegion`, the displacement falls off smoothly from the centre,
-    w(r) = (1 - (r/R)^2)^2, so the patch edge does not tear the tissue.
+    ``displacement_mm`` is the patch displacement. Profiles:
+
+    - ``"uniform"``: every node of the patch moves by ``displacement_mm`` (Dirichlet);
+    - ``"bump"`` (with a :class:`SphereRegion`): Dirichlet, the displacement falls off smoothly
+      from the centre, w(r) = (1 - (r/R)^2)^2, so the patch edge does not tear the tissue;
+    - ``"spring"`` (with a :class:`SphereRegion`): a stiff elastic retractor blade, the traction
+      t = k w(r) (d - u) with ``stiffness_kpa_per_mm`` k (Robin condition). The tissue under the
+      centre moves by about d k / (k + k_tissue); the response is smooth in the patch position,
+      which is what the reduced model interpolates.
     """
 
     region: Selector
     displacement_mm: tuple[float, float, float]
     profile: str = "uniform"
     name: str = "retractor"
+    stiffness_kpa_per_mm: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -151,13 +158,21 @@ class LoadCase:
                 raise LoadRegionError(
                     f"{d.name}: displacement_mm must be a finite vector, got {d.displacement_mm!r}"
                 )
-            if d.profile not in ("uniform", "bump"):
+            if d.profile not in ("uniform", "bump", "spring"):
                 raise LoadRegionError(
-                    f"{d.name}: profile must be 'uniform' or 'bump', got {d.profile!r}"
+                    f"{d.name}: profile must be 'uniform', 'bump' or 'spring', got {d.profile!r}"
+                )
+            if d.profile in ("bump", "spring") and not isinstance(d.region, SphereRegion):
+                raise LoadRegionError(f"{d.name}: profile {d.profile!r} needs a SphereRegion")
+            if d.profile == "spring" and not d.stiffness_kpa_per_mm > 0:
+                raise LoadRegionError(
+                    f"{d.name}: stiffness_kpa_per_mm must be > 0, got {d.stiffness_kpa_per_mm}"
                 )
         for p in self.pressures:
             if not np.isfinite(p.pressure_kpa):
-                raise LoadRegionError(f"{p.name}: pressure_kpa must be finite, got {p.pressure_kpa}")
+                raise LoadRegionError(
+                    f"{p.name}: pressure_kpa must be finite, got {p.pressure_kpa}"
+                )
 
 
 def selector_mask(selector: Selector, midpoints_mm: np.ndarray) -> np.ndarray:
@@ -198,6 +213,14 @@ def selector_mask(selector: Selector, midpoints_mm: np.ndarray) -> np.ndarray:
         d, _ = cKDTree(pts[:, :gdim]).query(x, k=1)
         return d <= selector.distance_mm
     raise LoadRegionError(f"unsupported region selector {selector!r}")
+
+
+def bump_weight_ufl(centre_m: object, radius_m: float, x: object) -> object:
+    """UFL bump w = max(1 - |x - c|^2 / R^2, 0)^2 (coordinates and centre in metres)."""
+    import ufl
+
+    r2 = ufl.dot(x - centre_m, x - centre_m) / radius_m**2
+    return ufl.conditional(ufl.lt(r2, 1.0), (1.0 - r2) ** 2, 0.0)
 
 
 def bump_weight(selector: Selector, x_mm: np.ndarray) -> np.ndarray:

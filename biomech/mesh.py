@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py, see DESIGN.md)
 import basix.ufl
 import dolfinx
 import dolfinx.io.gmsh
+import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py, see DESIGN.md)
 import numpy as np
 import pyvista as pv
 import ufl
@@ -259,9 +259,7 @@ def _grid_arrays(
             f"volume mesh must contain only linear tetrahedra (VTK type 10), found types {bad}"
         )
     if "region" not in grid.cell_data:
-        raise MeshError(
-            f"volume mesh lacks integer cell data 'region'; has {list(grid.cell_data)}"
-        )
+        raise MeshError(f"volume mesh lacks integer cell data 'region'; has {list(grid.cell_data)}")
     region = np.asarray(grid.cell_data["region"]).astype(np.int32).ravel()
     tets = grid.cells_dict[pv.CellType.TETRA].astype(np.int64)
     points = np.asarray(grid.points, dtype=np.float64)
@@ -299,7 +297,7 @@ def _check_cells(fe: FEMesh) -> None:
     tdim = msh.topology.dim
     if fe.num_cells_global() == 0:
         raise MeshError("mesh has no cells")
-    dofmap = msh.geometry.dofmap
+    dofmap = msh.geometry.dofmaps[0]
     x = msh.geometry.x
     if dofmap.shape[0] == 0:
         return

@@ -33,10 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import dolfinx_solver  # noqa: F401
 import basix.ufl
 import dolfinx
 import dolfinx.fem.petsc
+import dolfinx_solver  # noqa: F401
 import numpy as np
 import pyvista as pv
 import ufl
@@ -49,7 +49,14 @@ from biomech.boundary import (
     select_facets,
 )
 from biomech.errors import BiomechError
-from biomech.loads import LoadCase, LoadRegionError
+from biomech.loads import (
+    AllBoundary,
+    LoadCase,
+    LoadRegionError,
+    PrescribedDisplacement,
+    SphereRegion,
+    bump_weight_ufl,
+)
 from biomech.materials import Material, MaterialError
 from biomech.mesh import MM_TO_M, FEMesh, from_unstructured_grid
 
@@ -188,9 +195,7 @@ def _embed3(t: ufl.core.expr.Expr, gdim: int, fill33: float) -> ufl.core.expr.Ex
     """Embed a 2x2 plane-strain tensor in 3x3 with ``fill33`` at (2, 2)."""
     if gdim == 3:
         return t
-    return ufl.as_matrix(
-        [[t[0, 0], t[0, 1], 0.0], [t[1, 0], t[1, 1], 0.0], [0.0, 0.0, fill33]]
-    )
+    return ufl.as_matrix([[t[0, 0], t[0, 1], 0.0], [t[1, 0], t[1, 1], 0.0], [0.0, 0.0, fill33]])
 
 
 def cauchy_stress(
@@ -224,7 +229,7 @@ def solve_tissue(
     formulation: Literal["mixed", "displacement"] = "mixed",
     load_steps: int = 1,
     max_bisections: int = 5,
-    newton_rtol: float = 1e-10,
+    newton_rtol: float = 1e-9,
     newton_max_it: int = 30,
 ) -> TissueResult:
     """Solve for the static deformation of tissue under surgical loads.
@@ -309,24 +314,31 @@ def solve_tissue(
             zero = dolfinx.fem.Function(col)
             bcs.append(dolfinx.fem.dirichletbc(zero, dofs, sub))
     vc = v_col if v_col is not None else space
+    springs = [d for d in loads.displacements if d.profile == "spring"]
     for d in loads.displacements:
+        if d.profile == "spring":
+            continue
         facets = select_facets(fe, d.region, d.name)
         g = displacement_bc_values(
             vc, np.asarray(d.displacement_mm, float) * MM_TO_M, d.region, d.profile
         )
         target = g.x.array.copy()
         dofs = dirichlet_dofs(uspace, v_col, facets, fdim)
-        bc = (
-            dolfinx.fem.dirichletbc(g, dofs, uspace) if mixed else dolfinx.fem.dirichletbc(g, dofs)
-        )
+        bc = dolfinx.fem.dirichletbc(g, dofs, uspace) if mixed else dolfinx.fem.dirichletbc(g, dofs)
         bcs.append(bc)
         ramped.append((g, target))
 
     # --- natural loads --------------------------------------------------------------------
     qdeg = 2 * degree
-    neumann = [*loads.pressures, *loads.tractions]
+    sdeg = 2 * degree + 2  # surface loads: the spring bump is quartic in x
+    neumann = [*loads.pressures, *loads.tractions, *springs]
     sets = [select_facets(fe, n.region, n.name) for n in neumann]
-    markers = FacetMarkers(fe, sets, qdeg) if sets else None
+    for k, nl in enumerate(neumann):
+        if isinstance(nl, PrescribedDisplacement):
+            # The bump weight vanishes outside the sphere: integrate over the whole boundary so
+            # that facets straddling the rim are not cut off.
+            sets[k] = select_facets(fe, AllBoundary(), nl.name)
+    markers = FacetMarkers(fe, sets, sdeg) if sets else None
     dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": qdeg})
     lam = dolfinx.fem.Constant(msh, PETSc.ScalarType(1.0))  # load factor
     w = dolfinx.fem.Function(space)
@@ -357,7 +369,11 @@ def solve_tissue(
         rhs = ufl.inner(f_body, vv) * dx
         for k, nl in enumerate(neumann):
             ds_k = markers.measure(k)  # type: ignore[union-attr]
-            if hasattr(nl, "pressure_kpa"):
+            if isinstance(nl, PrescribedDisplacement):
+                kw, dvec = _spring(nl, msh, gdim)
+                a += kw * ufl.inner(uu, vv) * ds_k  # Robin: t = k w (d - u)
+                rhs += kw * ufl.inner(dvec, vv) * ds_k
+            elif hasattr(nl, "pressure_kpa"):
                 rhs -= nl.pressure_kpa * KPA_TO_PA * ufl.inner(n0, vv) * ds_k  # -p n.v
             else:
                 t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[:gdim]])
@@ -396,7 +412,10 @@ def solve_tissue(
     residual -= lam * ufl.inner(f_body, v) * dx  # dead body force
     for k, nl in enumerate(neumann):
         ds_k = markers.measure(k)  # type: ignore[union-attr]
-        if hasattr(nl, "pressure_kpa"):
+        if isinstance(nl, PrescribedDisplacement):
+            kw, dvec = _spring(nl, msh, gdim)
+            residual += kw * ufl.inner(u - lam * dvec, v) * ds_k  # Robin: t = k w (lam d - u)
+        elif hasattr(nl, "pressure_kpa"):
             # follower pressure, Nanson: n da = J F^-T N dA
             pk = nl.pressure_kpa * KPA_TO_PA
             residual += lam * pk * j * ufl.inner(ufl.inv(f_def).T * n0, v) * ds_k
@@ -409,7 +428,7 @@ def solve_tissue(
         "snes_linesearch_type": "basic",
         "snes_rtol": newton_rtol,
         "snes_atol": 1e-14,
-        "snes_stol": 0.0,
+        "snes_stol": 1e-10,  # relative Newton-step norm: robust when K >> G (round-off floor)
         "snes_max_it": newton_max_it,
         **_LU_OPTIONS,
     }
@@ -424,6 +443,20 @@ def solve_tissue(
     else:
         u_out, p_out = w, None
     return TissueResult(fe, u_out, mu, kappa, "neohookean", info, p_out)
+
+
+def _spring(
+    d: PrescribedDisplacement, msh: dolfinx.mesh.Mesh, gdim: int
+) -> tuple[ufl.core.expr.Expr, ufl.core.expr.Expr]:
+    """Spring retractor: stiffness x bump weight (Pa/m) and the target displacement (m)."""
+    reg = d.region
+    assert isinstance(reg, SphereRegion)
+    x = ufl.SpatialCoordinate(msh)
+    c = ufl.as_vector([float(v) * MM_TO_M for v in reg.centre_mm[:gdim]])
+    w = bump_weight_ufl(c, reg.radius_mm * MM_TO_M, x)
+    k = d.stiffness_kpa_per_mm * KPA_TO_PA / MM_TO_M
+    dvec = ufl.as_vector([float(v) * MM_TO_M for v in d.displacement_mm[:gdim]])
+    return k * w, dvec
 
 
 def _ndofs(space: dolfinx.fem.FunctionSpace) -> int:

@@ -3,8 +3,10 @@
 The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation -> model"):
 
 1. binary mask of one label, padded by one voxel so structures touching the image border close;
-2. ``vtkSurfaceNets3D`` (Frisken, "SurfaceNets for multi-label segmentations with preservation
-   of sharp boundaries", J. Comput. Graph. Tech. 2022) on the voxel grid with its spacing;
+2. ``vtkDiscreteFlyingEdges3D`` (marching cubes at the 0/1 midpoint, Schroeder et al., "Flying
+   edges", IEEE LDAV 2015) on the voxel grid with its spacing.  Marching cubes output is always
+   a 2-manifold; ``vtkSurfaceNets3D`` was tried and rejected because it emits non-manifold edges
+   where voxels touch only along an edge (7 such edges on the TotalSegmentator liver);
 3. windowed-sinc smoothing (Taubin, Zhang & Golub, "Optimal surface smoothing as filter
    design", ECCV 1996) -- a low-pass filter that, unlike Laplacian smoothing, barely shrinks;
 4. quadric decimation with volume preservation (Garland & Heckbert 1997; Lindstrom & Turk 1998)
@@ -15,6 +17,7 @@ The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +32,8 @@ from imaging.errors import MeshingError
 __all__ = [
     "DEFAULT_MAX_TRIANGLES",
     "SurfaceMetrics",
+    "array_to_surface",
+    "edge_defects",
     "label_to_surface",
     "labels_to_surfaces",
     "signed_volume_mm3",
@@ -98,7 +103,7 @@ def label_to_surface(
     label : int, default 1
         Voxel value of the structure.
     smoothing_iterations : int, default 20
-        Windowed-sinc iterations; ``0`` keeps the raw voxel-aligned Surface Nets surface.
+        Windowed-sinc iterations; ``0`` keeps the raw marching-cubes surface.
     pass_band : float, default 0.05
         Windowed-sinc pass band in (0, 2); lower is smoother.
     target_triangles : int or None, default None
@@ -121,13 +126,67 @@ def label_to_surface(
     """
     _check_parameters(label, smoothing_iterations, pass_band, target_triangles)
     binary = _binary_array(mask, label)  # (z, y, x) uint8
-    padded = np.pad(binary, 1)
-    spacing = np.asarray(mask.GetSpacing(), dtype=np.float64)
-    direction = np.asarray(mask.GetDirection(), dtype=np.float64).reshape(3, 3)
-    # physical point of voxel index (-1, -1, -1): the padded image's origin
-    origin = np.asarray(mask.GetOrigin(), dtype=np.float64) - direction @ spacing
+    return array_to_surface(
+        binary,
+        spacing_mm=mask.GetSpacing(),
+        origin_mm=mask.GetOrigin(),
+        direction=mask.GetDirection(),
+        smoothing_iterations=smoothing_iterations,
+        pass_band=pass_band,
+        target_triangles=target_triangles,
+        decimate=decimate,
+        what=f"label {label}",
+    )
 
-    poly = _surface_nets(padded, spacing)
+
+def array_to_surface(
+    binary: NDArray[np.bool_] | NDArray[np.uint8],
+    *,
+    spacing_mm: Sequence[float],
+    origin_mm: Sequence[float],
+    direction: Sequence[float] | NDArray[np.float64] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    smoothing_iterations: int = 20,
+    pass_band: float = 0.05,
+    target_triangles: int | None = None,
+    decimate: bool = True,
+    what: str = "mask",
+) -> pv.PolyData:
+    """Surface of a non-empty 0/1 voxel array on a SimpleITK-style grid (see label_to_surface).
+
+    Parameters
+    ----------
+    binary : numpy.ndarray
+        ``(z, y, x)`` array, non-zero inside (SimpleITK's ``GetArrayFromImage`` order).
+    spacing_mm, origin_mm : sequence of float
+        Voxel spacing (x, y, z) and physical position of voxel (0, 0, 0), in mm.
+    direction : sequence of float, default identity
+        Direction cosines, 9 values row-major (SimpleITK's ``GetDirection``).
+    smoothing_iterations, pass_band, target_triangles, decimate
+        As in :func:`label_to_surface`.
+    what : str, default "mask"
+        Name used in error messages.
+
+    Returns
+    -------
+    pyvista.PolyData
+        Closed manifold outward-oriented surface in physical (LPS) mm.
+
+    Raises
+    ------
+    MeshingError
+        If the array is empty or the surface is not closed and manifold.
+    """
+    _check_parameters(1, smoothing_iterations, pass_band, target_triangles)
+    binary = np.asarray(binary)
+    if binary.ndim != 3 or not binary.any():
+        raise MeshingError(f"{what}: expected a non-empty 3-D 0/1 array, got shape {binary.shape}")
+    padded = np.pad((binary != 0).astype(np.uint8), 1)
+    spacing = np.asarray(spacing_mm, dtype=np.float64)
+    direction = np.asarray(direction, dtype=np.float64).reshape(3, 3)
+    # physical point of voxel index (-1, -1, -1): the padded image's origin
+    origin = np.asarray(origin_mm, dtype=np.float64) - direction @ spacing
+
+    poly = _contour(padded, spacing)
     if smoothing_iterations > 0:
         poly = _windowed_sinc(poly, smoothing_iterations, pass_band)
     if decimate:
@@ -137,7 +196,7 @@ def label_to_surface(
     # index*spacing -> LPS: x = origin + D @ (index * spacing)
     points = np.asarray(poly.points, dtype=np.float64) @ direction.T + origin
     surface = pv.PolyData(points, faces=poly.faces)
-    return _finalise(surface, what=f"label {label}")
+    return _finalise(surface, what=what)
 
 
 def labels_to_surfaces(
@@ -297,8 +356,8 @@ def _binary_array(mask: sitk.Image, label: int) -> NDArray[np.uint8]:
     return binary
 
 
-def _surface_nets(padded: NDArray[np.uint8], spacing: NDArray[np.float64]) -> pv.PolyData:
-    """Surface Nets on a (z, y, x) 0/1 array; points in index*spacing (no origin/direction)."""
+def _contour(padded: NDArray[np.uint8], spacing: NDArray[np.float64]) -> pv.PolyData:
+    """Discrete flying edges on a (z, y, x) 0/1 array; points in index*spacing only."""
     image = vtk.vtkImageData()
     image.SetDimensions(padded.shape[2], padded.shape[1], padded.shape[0])
     image.SetSpacing(*spacing)
@@ -317,7 +376,7 @@ def _surface_nets(padded: NDArray[np.uint8], spacing: NDArray[np.float64]) -> pv
     contour.Update()
     poly = pv.wrap(contour.GetOutput())
     if poly.n_cells == 0:  # pragma: no cover - a non-empty mask always has a boundary
-        raise MeshingError("Surface Nets produced no triangles from a non-empty mask")
+        raise MeshingError("flying edges produced no triangles from a non-empty mask")
     return pv.PolyData(np.asarray(poly.points, dtype=np.float64), faces=poly.faces)
 
 

@@ -30,11 +30,14 @@ import gmsh
 import numpy as np
 import pyvista as pv
 from numpy.typing import NDArray
+import vtk
+from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
+from vtk.util.numpy_support import vtk_to_numpy
 
 from imaging.errors import MeshingError
 from imaging.mesh_io import write_atomically
-from imaging.surface import edge_defects, signed_volume_mm3
+from imaging.surface import array_to_surface, edge_defects, signed_volume_mm3
 
 __all__ = [
     "MeshQuality",
@@ -333,8 +336,12 @@ def _inside_outer(
     if policy == "drop" or outside == 1.0:
         notes.append(f"{what}: dropped")
         return []
-    clipped = _clip_inside(piece, outer_piece, margin_mm, min(1.0, target_edge_mm / 4.0))
+    clipped = _clip_inside(piece, outer_piece, margin_mm, min(0.5, target_edge_mm / 8.0))
     kept = [c for c in clipped if signed_volume_mm3(c) >= _DEGENERATE_VOLUME_MM3]
+    for c in kept:
+        worst = _signed_distance(np.asarray(c.points), outer_piece).max()
+        if worst >= 0.0:  # pragma: no cover - the margin exceeds the smoothing displacement
+            raise MeshingError(f"{what}: clipping failed, {worst:.2f} mm still outside")
     kept_ml = sum(signed_volume_mm3(c) for c in kept) / 1000.0
     notes.append(
         f"{what}: clipped to {margin_mm:g} mm inside {outer!r}, {kept_ml:.3g} mL kept "
@@ -348,27 +355,44 @@ def _clip_inside(
 ) -> list[pv.PolyData]:
     """Intersect ``piece`` with ``outer_piece`` shrunk by ``margin_mm``.
 
-    Implicit intersection: the zero level set of max(d_piece, d_outer + margin) sampled on a
-    grid of ``step_mm`` around the piece, contoured by flying edges.
+    Both closed surfaces are rasterised on a grid of ``step_mm`` around the piece; the kept
+    voxels are inside the piece and deeper than ``margin_mm`` (Euclidean distance transform)
+    inside the outer surface; their surface is extracted, smoothed and checked again.
     """
-    lo = np.asarray(piece.bounds, dtype=np.float64)[0::2] - 3 * step_mm
-    hi = np.asarray(piece.bounds, dtype=np.float64)[1::2] + 3 * step_mm
-    dims = np.ceil((hi - lo) / step_mm).astype(int) + 1
-    grid = pv.ImageData(dimensions=dims, spacing=(step_mm,) * 3, origin=lo)
-    points = np.asarray(grid.points)
-    field_mm = np.maximum(
-        _signed_distance(points, piece), _signed_distance(points, outer_piece) + margin_mm
+    pad = margin_mm + 3.0 * step_mm
+    lo = np.asarray(piece.bounds, dtype=np.float64)[0::2] - pad
+    hi = np.asarray(piece.bounds, dtype=np.float64)[1::2] + pad
+    dims = (np.ceil((hi - lo) / step_mm).astype(int) + 1).tolist()
+    inside_piece = _rasterize(piece, lo, step_mm, dims)
+    inside_outer = _rasterize(outer_piece, lo, step_mm, dims)
+    depth_mm = distance_transform_edt(inside_outer, sampling=step_mm)
+    keep = inside_piece & (depth_mm > margin_mm + step_mm)
+    if not keep.any():
+        return []
+    surface = array_to_surface(
+        keep, spacing_mm=(step_mm,) * 3, origin_mm=lo, what="clipped inner surface"
     )
-    grid.point_data["d"] = field_mm
-    contour = grid.contour([0.0], scalars="d", method="flying_edges").clean(tolerance=0.0)
-    if contour.n_cells == 0:
-        return []
-    contour = pv.PolyData(np.asarray(contour.points, dtype=np.float64), faces=contour.faces)
     notes: list[str] = []
-    try:
-        return _closed_pieces("clipped", contour, notes)
-    except MeshingError:
-        return []
+    return _closed_pieces("clipped inner surface", surface, notes)
+
+
+def _rasterize(
+    surface: pv.PolyData, origin: NDArray[np.float64], step_mm: float, dims: list[int]
+) -> NDArray[np.bool_]:
+    """Voxels (z, y, x) whose centres lie inside a closed surface (scan-line stencil)."""
+    stencil = vtk.vtkPolyDataToImageStencil()
+    stencil.SetInputData(surface)
+    stencil.SetOutputOrigin(*origin)
+    stencil.SetOutputSpacing(step_mm, step_mm, step_mm)
+    stencil.SetOutputWholeExtent(0, dims[0] - 1, 0, dims[1] - 1, 0, dims[2] - 1)
+    to_image = vtk.vtkImageStencilToImage()
+    to_image.SetInputConnection(stencil.GetOutputPort())
+    to_image.SetInsideValue(1)
+    to_image.SetOutsideValue(0)
+    to_image.SetOutputScalarTypeToUnsignedChar()
+    to_image.Update()
+    values = vtk_to_numpy(to_image.GetOutput().GetPointData().GetScalars())
+    return values.reshape(dims[2], dims[1], dims[0]).astype(bool)
 
 
 def _check_no_overlap(pieces: list[tuple[int, pv.PolyData]], regions: dict[str, int]) -> None:

@@ -10,6 +10,7 @@ counterpart under partial overlap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ def surface_residuals(
     normals: NDArray[np.float64],
     tree: cKDTree,
     spacing_mm: float,
+    nearest: Callable[[NDArray[np.float64]], NDArray[np.intp]] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
     """Signed point-to-plane residuals and an approximate point-to-surface distance.
 
@@ -56,8 +58,17 @@ def surface_residuals(
         and never much smaller than the truth far from it, mm.
     idx : numpy.ndarray, shape (N,)
         Index of the nearest vertex.
+
+    Other Parameters
+    ----------------
+    nearest : callable, optional
+        Nearest-vertex lookup used instead of ``tree`` (e.g. a precomputed voxel grid).
     """
-    d, idx = tree.query(p, k=1)
+    if nearest is None:
+        d, idx = tree.query(p, k=1)
+    else:
+        idx = nearest(p)
+        d = np.linalg.norm(p - vertices[idx], axis=1)
     r = np.einsum("ij,ij->i", p - vertices[idx], normals[idx])
     return r, np.maximum(np.abs(r), d - spacing_mm), idx
 
@@ -74,6 +85,7 @@ def robust_icp(
     max_distance_mm: float = np.inf,
     tol_rad: float = 1e-4,
     tol_mm: float = 1e-3,
+    nearest: Callable[[NDArray[np.float64]], NDArray[np.intp]] | None = None,
 ) -> IcpState:
     """Robust point-to-plane ICP from ``T_init``.
 
@@ -96,6 +108,10 @@ def robust_icp(
         Correspondences farther than this get zero weight.
     tol_rad, tol_mm : float
         Convergence thresholds on the update's rotation (rad) and translation (mm).
+    nearest : callable, optional
+        Returns the nearest-vertex index of each point (e.g. a precomputed voxel lookup,
+        :meth:`registration.model.SurfaceModel.nearest_vertex`) instead of querying ``tree``;
+        ``max_distance_mm`` is then ignored.
 
     Returns
     -------
@@ -107,14 +123,18 @@ def robust_icp(
     converged = False
     it = 0
     for it in range(1, max_iterations + 1):
-        frac = min(1.0, (it - 1) / max(1, max_iterations // 2))
+        frac = 1.0 if k0 == k1 else min(1.0, (it - 1) / max(1, max_iterations // 2))
         k = k0 * (k1 / k0) ** frac
         p = points @ R.T + t
-        d, idx = tree.query(p, k=1)
+        if nearest is None:
+            d, idx = tree.query(p, k=1)
+        else:
+            idx = nearest(p)
         q, n = vertices[idx], normals[idx]
         r = np.einsum("ij,ij->i", p - q, n)
         w = 1.0 / (1.0 + (r / k) ** 2) ** 2
-        w[d > max_distance_mm] = 0.0
+        if nearest is None and np.isfinite(max_distance_mm):
+            w[d > max_distance_mm] = 0.0
         c = (w[:, None] * p).sum(axis=0) / max(w.sum(), 1e-12)
         J = np.empty((len(p), 6))
         J[:, :3] = np.cross(p - c, n)  # d r / d omega, rotation about c

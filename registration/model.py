@@ -80,6 +80,77 @@ class SurfaceModel:
         """RMS distance of the vertices from the centroid, mm."""
         return float(np.sqrt(np.mean(np.sum((self.vertices - self.centroid_mm) ** 2, axis=1))))
 
+    def closest_vertex_grid(
+        self, *, voxel_mm: float = 1.0, band_mm: float = 6.0
+    ) -> tuple[NDArray[np.float64], float, NDArray[np.int32]]:
+        """Precomputed nearest vertex on a voxel grid around the surface (built once, cached).
+
+        For real-time updates: a point's nearest vertex is read from the voxel that holds it
+        (``O(1)``, no tree search), within ``band_mm`` of the surface; ``-1`` elsewhere. The
+        vertex found is the nearest to the voxel centre, so it may differ from the point's own
+        nearest vertex by up to ``voxel_mm * sqrt(3) / 2`` in position.
+
+        Parameters
+        ----------
+        voxel_mm : float, keyword-only
+            Voxel edge, mm.
+        band_mm : float, keyword-only
+            Half-width of the band around the surface that is filled, mm.
+
+        Returns
+        -------
+        origin : numpy.ndarray, shape (3,)
+            Corner of voxel ``(0, 0, 0)``, mm.
+        voxel_mm : float
+        grid : numpy.ndarray of int32, shape (nx, ny, nz)
+        """
+        key = ("cvgrid", float(voxel_mm), float(band_mm))
+        if key not in self._cache:
+            from scipy.ndimage import binary_dilation
+
+            h = float(voxel_mm)
+            lo = self.vertices.min(axis=0) - band_mm - h
+            shape = tuple(np.ceil((np.ptp(self.vertices, axis=0) + 2 * band_mm + 2 * h) / h)
+                          .astype(int) + 1)
+            occ = np.zeros(shape, dtype=bool)
+            # Mark voxels holding the surface (vertices and face centres), then dilate.
+            a, c = _face_areas_centroids(self.vertices, self.faces)
+            samples = np.vstack([self.vertices, c])
+            ijk = np.floor((samples - lo) / h).astype(np.int64)
+            occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
+            r = int(np.ceil(band_mm / h))
+            occ = binary_dilation(occ, iterations=r)
+            band = np.argwhere(occ)
+            _, idx = self.tree.query(lo + (band + 0.5) * h, k=1)
+            grid = np.full(shape, -1, dtype=np.int32)
+            grid[band[:, 0], band[:, 1], band[:, 2]] = idx
+            self._cache[key] = (lo, h, grid)
+        return self._cache[key]
+
+    def nearest_vertex(self, points: NDArray[np.float64]) -> NDArray[np.intp]:
+        """Nearest-vertex index of each point: voxel lookup in the band, KD-tree elsewhere.
+
+        Uses :meth:`closest_vertex_grid` once it has been built (see
+        :meth:`prepare_realtime`), otherwise the KD-tree.
+        """
+        grids = [v for k, v in self._cache.items() if isinstance(k, tuple) and k[0] == "cvgrid"]
+        if not grids:
+            return self.tree.query(points, k=1)[1]
+        lo, h, grid = grids[0]
+        ijk = np.floor((points - lo) / h).astype(np.int64)
+        inside = np.all((ijk >= 0) & (ijk < np.array(grid.shape)), axis=1)
+        idx = np.full(len(points), -1, dtype=np.intp)
+        g = ijk[inside]
+        idx[inside] = grid[g[:, 0], g[:, 1], g[:, 2]]
+        miss = idx < 0
+        if miss.any():
+            idx[miss] = self.tree.query(points[miss], k=1)[1]
+        return idx
+
+    def prepare_realtime(self, *, voxel_mm: float = 1.0, band_mm: float = 6.0) -> None:
+        """Build the nearest-vertex voxel grid used by warm-started updates (once per model)."""
+        self.closest_vertex_grid(voxel_mm=voxel_mm, band_mm=band_mm)
+
     def to_polydata(self) -> Any:
         """Return the cleaned surface as a :class:`pyvista.PolyData`."""
         import pyvista as pv

@@ -151,7 +151,7 @@ def fiducial_registration_error(
 
 
 def expected_fre(fle_rms_mm: float, n_fiducials: int) -> float:
-    """Expected FRE (mm) for isotropic FLE: ``<FRE^2> = (1 - 2/N) <FLE^2>`` [Fitzpatrick1998]_ eq. 10.
+    """Expected FRE (mm) for isotropic FLE, ``<FRE^2> = (1 - 2/N) <FLE^2>`` [Fitzpatrick1998]_.
 
     Parameters
     ----------

@@ -7,6 +7,10 @@ The verdict combines four checks, each with a reason when it fails:
   organ, a mirrored organ, a wrong local minimum);
 - inlier RMS consistent with the expected localisation noise (a wrong shape or local minimum
   leaves systematic residuals well above the noise);
+- no systematic residual: the residuals of a correct fit are independent noise, so averaging
+  each with its nearest neighbours shrinks them by about ``sqrt(k)``; a shape mismatch (wrong or
+  mirrored organ, flattened points, wrong local minimum) leaves a spatially smooth residual that
+  survives the averaging;
 - conditioning: the least constrained motion of the point-to-plane information matrix must be
   constrained by a minimum share of points (a flat or sphere-like patch slides freely);
 - no distinct competing pose of nearly equal score from the global search (ambiguity).
@@ -22,7 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ReliabilityCriteria", "assess", "pose_conditioning"]
+__all__ = ["ReliabilityCriteria", "assess", "pose_conditioning", "systematic_residual"]
+
+#: Neighbours averaged by :func:`systematic_residual`.
+SYSTEMATIC_NEIGHBOURS = 8
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,10 @@ class ReliabilityCriteria:
         ... plus this floor (mesh discretisation), mm.
     min_weakest_constraint : float
         Smallest share of points constraining the least constrained motion.
+    systematic_sigma : float
+        Largest neighbour-averaged residual RMS in multiples of the noise standard deviation ...
+    systematic_floor_mm : float
+        ... plus this floor, mm.
     min_runner_up_separation_mm : float
         A competing global-search pose of near-equal score farther than this is an ambiguity, mm.
     """
@@ -56,6 +67,8 @@ class ReliabilityCriteria:
     rms_sigma: float = 1.3
     rms_floor_mm: float = 0.25
     min_weakest_constraint: float = 0.01
+    systematic_sigma: float = 0.45
+    systematic_floor_mm: float = 0.1
     min_runner_up_separation_mm: float = 10.0
 
     def inlier_threshold_mm(self, noise_mm: float, spacing_mm: float) -> float:
@@ -93,6 +106,22 @@ def pose_conditioning(
     return cond, float(lam[0] / len(points)), vec[:, 0]
 
 
+def systematic_residual(
+    points: NDArray[np.float64], residuals: NDArray[np.float64], k: int = SYSTEMATIC_NEIGHBOURS
+) -> float:
+    """RMS of the signed residuals averaged over each point's ``k`` nearest neighbours, mm.
+
+    For independent noise of standard deviation ``sigma`` this is about ``sigma / sqrt(k + 1)``;
+    a systematic (spatially smooth) misfit keeps its full size.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(points) <= k:
+        return float(np.sqrt(np.mean(residuals**2))) if len(points) else 0.0
+    _, idx = cKDTree(points).query(points, k=k + 1)
+    return float(np.sqrt(np.mean(residuals[idx].mean(axis=1) ** 2)))
+
+
 def assess(
     criteria: ReliabilityCriteria,
     *,
@@ -102,6 +131,7 @@ def assess(
     noise_mm: float,
     weakest_constraint: float,
     runner_up_separation_mm: float = np.inf,
+    systematic_mm: float = 0.0,
 ) -> tuple[bool, str]:
     """Return ``(trustworthy, reason)``; all failed checks are listed in the reason."""
     reasons = []
@@ -117,6 +147,12 @@ def assess(
         reasons.append(
             f"inlier RMS {inlier_rms_mm:.2f} mm above {rms_max:.2f} mm expected from "
             f"{noise_mm:g} mm noise: shape mismatch or wrong local minimum"
+        )
+    sys_max = criteria.systematic_sigma * noise_mm + criteria.systematic_floor_mm
+    if not systematic_mm <= sys_max:
+        reasons.append(
+            f"systematic residual {systematic_mm:.2f} mm above {sys_max:.2f} mm: the points do "
+            "not have the model's shape (wrong or mirrored organ, deformation, wrong minimum)"
         )
     if weakest_constraint < criteria.min_weakest_constraint:
         reasons.append(

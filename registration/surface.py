@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
@@ -22,6 +23,7 @@ from registration.reliability import (
     ReliabilityCriteria,
     assess,
     pose_conditioning,
+    systematic_residual,
 )
 
 __all__ = [
@@ -76,6 +78,9 @@ class SurfaceRegistrationResult:
         For a global search: RMS distance between the points placed by the best and by the best
         distinct competing pose of nearly equal score (``inf`` when no competitor); small values
         are not a problem, a large one with a near-equal score means an ambiguous fit.
+    systematic_residual_mm : float
+        RMS of the inlier residuals averaged over nearest neighbours, mm: about
+        ``noise / 3`` for a correct fit, larger for a shape mismatch.
     """
 
     T_model_points: NDArray[np.float64]
@@ -93,6 +98,7 @@ class SurfaceRegistrationResult:
     iterations: int
     global_search: bool = False
     runner_up_separation_mm: float = float("inf")
+    systematic_residual_mm: float = float("nan")
     extra: dict = field(default_factory=dict, repr=False)
 
     def transform_points(self, points: ArrayLike) -> NDArray[np.float64]:
@@ -115,6 +121,7 @@ class SurfaceRegistrationResult:
             "inlier_threshold_mm": self.inlier_threshold_mm,
             "iterations": self.iterations,
             "global_search": self.global_search,
+            "systematic_residual_mm": self.systematic_residual_mm,
         }
 
 
@@ -138,34 +145,47 @@ def _score(points: NDArray, model: SurfaceModel, T: NDArray, thr: float, coarse:
     return cost, frac, rms
 
 
-def _patch_outward_normal(points: NDArray) -> NDArray:
-    """Mean outward normal of a surface patch: the least-variance axis, signed so that the patch
-    bulges along it (a convex cap seen from outside: centre higher than the rim)."""
-    c = points.mean(axis=0)
-    pc = points - c
-    _, s, vt = np.linalg.svd(pc, full_matrices=False)
-    n = vt[2]
-    h = pc @ n
-    rho2 = np.sum(pc**2, axis=1) - h**2
-    slope = np.cov(rho2, h)[0, 1]
-    return -n if slope > 0 else n
+def _distance_grid(model: SurfaceModel, h: float, n: int, pad_lo: float, tau: float) -> tuple:
+    """Truncated squared-distance field of the model on an ``n^3`` grid (cached per model)."""
+    key = ("dgrid", round(h, 3), n, round(pad_lo, 3), round(tau, 3))
+    if key not in model._cache:
+        lo = model.vertices.min(axis=0) - pad_lo
+        ax = lo[:, None] + h * (np.arange(n) + 0.5)[None, :]
+        g = np.stack(np.meshgrid(ax[0], ax[1], ax[2], indexing="ij"), axis=-1).reshape(-1, 3)
+        d, _ = model.tree.query(g, k=1, distance_upper_bound=tau)
+        cost = np.minimum(d / tau, 1.0) ** 2
+        model._cache[key] = (lo, sfft.rfftn(cost.reshape(n, n, n), workers=1))
+    return model._cache[key]
 
 
-def _place_patch(
-    model: SurfaceModel, R: NDArray, pts: NDArray, c_pts: NDArray, n_out: NDArray
-) -> NDArray:
-    """Translation placing the rotated patch on the model's cap facing the patch normal."""
-    d = R @ n_out
-    facing = model.normals[model.coarse_index] @ d
-    cap = model.vertices[model.coarse_index][facing > 0.7]
-    if len(cap) < 3:
-        return model.centroid_mm - R @ c_pts
-    cap_c = cap.mean(axis=0)
-    rp = pts @ R.T
-    # Tangentially: centroids coincide; along d: the outermost points coincide.
-    t = cap_c - R @ c_pts
-    t += d * (np.max(cap @ d) - np.max(rp @ d) - (cap_c - R @ c_pts) @ d)
-    return t
+def _fft_translations(
+    model: SurfaceModel, pts: NDArray, rots: NDArray, noise_mm: float, n: int = 64
+) -> list[tuple[float, NDArray]]:
+    """Best translation for each rotation by exhaustive FFT correlation.
+
+    The points are correlated with the model's truncated distance field, as in FFT docking
+    (Katchalski-Katzir et al., PNAS 89, 2195-2199, 1992).
+    """
+    c = pts.mean(axis=0)
+    diam = 2.0 * float(np.max(np.linalg.norm(pts - c, axis=1)))
+    ext = float(np.max(np.ptp(model.vertices, axis=0)))
+    h = (ext + diam) / (n - 4)
+    h = float(np.ceil(h))  # quantise so the cached field is reused across similar patches
+    tau = max(2.0 * h, 3.0 * noise_mm)
+    pad_lo = 0.5 * (n * h - ext)
+    lo, D_hat = _distance_grid(model, h, n, pad_lo, tau)
+    out = []
+    for R in rots:
+        x = (pts - c) @ R.T
+        xmin = x.min(axis=0)
+        idx = np.minimum(((x - xmin) / h).astype(np.int64), n - 1)
+        flat = np.ravel_multi_index(idx.T, (n, n, n))
+        P = np.bincount(flat, minlength=n**3).reshape(n, n, n).astype(np.float64)
+        corr = sfft.irfftn(np.conj(sfft.rfftn(P, workers=1)) * D_hat, s=(n, n, n), workers=1)
+        s = np.array(np.unravel_index(int(np.argmin(corr)), corr.shape), dtype=np.float64)
+        t = lo + s * h - xmin - R @ c
+        out.append((float(corr.min()) / len(pts), t))
+    return out
 
 
 def _start_rotations(
@@ -194,15 +214,18 @@ def global_initialise(
     max_rotation_deg: float | None = None,
     n_starts: int | None = None,
     n_refine: int = 4,
+    n_icp: int = 24,
     noise_mm: float = 1.0,
+    max_rounds: int = 4,
 ) -> tuple[NDArray[np.float64], float]:
     """Deterministic multi-start global pose search (no prior pose needed).
 
-    Starts: ``n_starts`` rotations drawn (seeded) uniformly over SO(3), or uniformly within
-    ``max_rotation_deg`` of the rotation of ``T_prior``; each start puts the point centroid on the
-    model centroid (or uses ``T_prior``'s translation). Each start runs a short annealed robust
-    point-to-plane ICP on a subsample against the decimated model; the ``n_refine`` best distinct
-    poses are refined on the full model and the best truncated-quadratic score wins.
+    Starts: rounds of ``n_starts`` rotations drawn (seeded) uniformly over SO(3), or uniformly
+    within ``max_rotation_deg`` of the rotation of ``T_prior``; each rotation gets the best
+    translation by FFT correlation with the model's distance field. The best starts run a short
+    annealed robust point-to-plane ICP on a subsample against the decimated model; the
+    ``n_refine`` best distinct poses are refined on the full model and the best
+    truncated-quadratic score wins.
 
     Parameters
     ----------
@@ -217,11 +240,16 @@ def global_initialise(
     max_rotation_deg : float, optional
         Largest rotation error of the prior to search, degrees (``None``: all orientations).
     n_starts : int, optional
-        Number of starts (default 150 for all orientations, 30 within a cone).
+        Starts per round (default 120 for all orientations, 40 within a cone).
     n_refine : int
         Candidates refined on the full model.
+    n_icp : int
+        Starts (best by FFT score) that run the coarse ICP, per round.
     noise_mm : float
         Expected localisation noise (per-axis standard deviation), mm.
+    max_rounds : int
+        Rounds of fresh starts at most; a round runs only while no pose so far has 95 % of the
+        points on the surface.
 
     Returns
     -------
@@ -235,26 +263,45 @@ def global_initialise(
     sub = pts[rng.choice(len(pts), size=min(len(pts), 150), replace=False)]
     cone = max_rotation_deg is not None and max_rotation_deg < 180.0 and T_prior is not None
     if n_starts is None:
-        n_starts = 30 if cone else 150
+        n_starts = 40 if cone else 120
     R_prior = None if T_prior is None else as_transform(T_prior, name="T_prior")[:3, :3]
-    rots = _start_rotations(rng, n_starts, R_prior, max_rotation_deg if cone else None)
-    c_pts = sub.mean(axis=0)
-    n_out = _patch_outward_normal(sub)
+    thr = max(3.0 * noise_mm, 0.05 * model.radius_mm)
+    refined: list[tuple[float, NDArray]] = []
+    # Multi-start where it pays: further rounds of fresh starts only while no candidate has
+    # nearly all points on the surface (most good cases stop after the first round).
+    for _ in range(max_rounds):
+        rots = _start_rotations(rng, n_starts, R_prior, max_rotation_deg if cone else None)
+        refined += _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine)
+        refined.sort(key=lambda c: c[0])
+        if refined[0][1] >= 0.95:
+            break
+    best_cost, best_frac, best = refined[0]
+    sep = np.inf
+    placed = apply_transform(best, pts)
+    for cost, _, T in refined[1:]:
+        d = float(np.sqrt(np.mean(np.sum((placed - apply_transform(T, pts)) ** 2, axis=1))))
+        if d > thr and cost <= 1.1 * best_cost + 1e-3:
+            sep = min(sep, d)
+    return best, sep
+
+
+def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list:
+    """One round of the global search; returns ``(cost, inlier_fraction, T)`` refined poses."""
     scale = model.radius_mm
-    thr = max(3.0 * noise_mm, 0.05 * scale)
     cidx = model.coarse_index
     cv, cn = model.vertices[cidx], model.normals[cidx]
+    placed0 = _fft_translations(model, sub, rots, noise_mm)
+    order = np.argsort([c for c, _ in placed0], kind="stable")[:n_icp]
     candidates = []
-    for R in rots:
+    for i in order:
         T0 = np.eye(4)
-        T0[:3, :3] = R
-        T0[:3, 3] = _place_patch(model, R, sub, c_pts, n_out)
+        T0[:3, :3] = rots[i]
+        T0[:3, 3] = placed0[i][1]
         st = robust_icp(
             sub, cv, cn, model.coarse_tree, T0,
-            kernel_mm=(0.2 * scale, thr), max_iterations=20, tol_rad=1e-3, tol_mm=1e-2,
+            kernel_mm=(0.1 * scale, thr), max_iterations=20, tol_rad=1e-3, tol_mm=1e-2,
         )
-        cost, _, _ = _score(sub, model, st.T, thr, coarse=True)
-        candidates.append((cost, st.T))
+        candidates.append((_score(sub, model, st.T, thr, coarse=True)[0], st.T))
     candidates.sort(key=lambda c: c[0])
     # Keep distinct poses (points moved by > thr between them).
     chosen: list[NDArray] = []
@@ -273,16 +320,9 @@ def global_initialise(
             pts, model.vertices, model.normals, model.tree, T,
             kernel_mm=(thr, max(2.0 * noise_mm, model.spacing_mm / 4)), max_iterations=20,
         )
-        refined.append((_score(pts, model, st.T, thr, coarse=False)[0], st.T))
-    refined.sort(key=lambda c: c[0])
-    best_cost, best = refined[0]
-    sep = np.inf
-    placed = apply_transform(best, pts)
-    for cost, T in refined[1:]:
-        d = float(np.sqrt(np.mean(np.sum((placed - apply_transform(T, pts)) ** 2, axis=1))))
-        if d > thr and cost <= 1.1 * best_cost + 1e-3:
-            sep = min(sep, d)
-    return best, sep
+        cost, frac, _ = _score(pts, model, st.T, thr, coarse=False)
+        refined.append((cost, frac, st.T))
+    return refined
 
 
 def register_surface(
@@ -361,21 +401,22 @@ def _finish(pts, n_dropped, model, T, iterations, noise_mm, criteria, t0, search
     thr = crit.inlier_threshold_mm(noise_mm, model.spacing_mm)
     p = apply_transform(T, pts)
     r, dist, idx = surface_residuals(p, model.vertices, model.normals, model.tree,
-                                     model.spacing_mm)
+                                     model.spacing_mm, nearest=model.nearest_vertex)
     inl = dist < thr
     frac = float(inl.mean())
     rms = float(np.sqrt(np.mean(dist[inl] ** 2))) if inl.any() else float("inf")
     cond, weakest, motion = pose_conditioning(p[inl], model.normals[idx[inl]])
+    systematic = systematic_residual(p[inl], r[inl])
     ok, reason = assess(
         crit, n_points=len(pts), inlier_fraction=frac, inlier_rms_mm=rms, noise_mm=noise_mm,
-        weakest_constraint=weakest, runner_up_separation_mm=sep,
+        weakest_constraint=weakest, runner_up_separation_mm=sep, systematic_mm=systematic,
     )
     return SurfaceRegistrationResult(
         T_model_points=T, inlier_fraction=frac, inlier_rms_mm=rms, inlier_threshold_mm=thr,
         condition_number=cond, weakest_constraint=weakest, weakest_motion=motion,
         trustworthy=ok, reason=reason, n_points_used=len(pts), n_points_dropped=n_dropped,
         time_ms=(time.perf_counter() - t0) * 1e3, iterations=iterations, global_search=search,
-        runner_up_separation_mm=float(sep),
+        runner_up_separation_mm=float(sep), systematic_residual_mm=systematic,
     )
 
 
@@ -396,7 +437,14 @@ class RealTimeRegistrar:
     max_iterations : int, keyword-only
         Iterations per warm update.
     assess_fit : bool, keyword-only
-        Compute fit quality and the verdict on each update (about 0.3 ms per 1,000 points).
+        Compute fit quality and the verdict on each update.
+    criteria : ReliabilityCriteria, optional
+        Verdict thresholds.
+    seed : int, keyword-only
+        Seed of the global search run by a first update without a pose.
+    use_grid : bool, keyword-only
+        Find correspondences by the model's precomputed nearest-vertex voxel grid (built once
+        here, :meth:`SurfaceModel.prepare_realtime`) instead of KD-tree searches.
     """
 
     def __init__(
@@ -409,6 +457,7 @@ class RealTimeRegistrar:
         assess_fit: bool = True,
         criteria: ReliabilityCriteria | None = None,
         seed: int = 0,
+        use_grid: bool = True,
     ) -> None:
         self.model = model
         self.T_model_points = None if T_model_points is None else as_transform(T_model_points)
@@ -417,6 +466,9 @@ class RealTimeRegistrar:
         self.assess_fit = assess_fit
         self.criteria = criteria
         self.seed = seed
+        self.use_grid = use_grid
+        if use_grid:
+            model.prepare_realtime()
 
     def update(self, points: ArrayLike) -> SurfaceRegistrationResult:
         """Register a new batch of points starting from the previous pose.
@@ -442,6 +494,7 @@ class RealTimeRegistrar:
             pts, m.vertices, m.normals, m.tree, self.T_model_points,
             kernel_mm=max(2.0 * self.noise_mm, m.spacing_mm / 4),
             max_iterations=self.max_iterations, tol_rad=2e-4, tol_mm=2e-3,
+            nearest=m.nearest_vertex if self.use_grid else None,
         )
         self.T_model_points = st.T
         if not self.assess_fit:

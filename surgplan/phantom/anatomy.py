@@ -32,21 +32,21 @@ from surgplan.phantom.sdf import (
 )
 
 # --- body wall (elliptic cylinder along z) -------------------------------------------------
-BODY_RADII_MM = (136.0, 106.0)
+BODY_RADII_MM = (142.0, 112.0)
 """Semi-axes (x, y) of the body outline, mm; centred on x = y = 0."""
-SUBCUTANEOUS_FAT_MM = 15.0
+SUBCUTANEOUS_FAT_MM = 12.0
 """Depth of the inner edge of the subcutaneous fat below the skin, mm."""
-CAVITY_DEPTH_MM = 27.0
-"""Depth of the abdominal cavity below the skin (fat + 12 mm muscle wall), mm."""
-RIB_DEPTH_MM = 21.0
+CAVITY_DEPTH_MM = 23.0
+"""Depth of the abdominal cavity below the skin (fat + 11 mm muscle wall), mm."""
+RIB_DEPTH_MM = 17.5
 """Depth of the rib centre lines below the skin (inside the muscle wall), mm."""
 
 # --- diaphragm and lung bases ----------------------------------------------------------------
-DOME_RIGHT = (-55.0, 0.0, -731.0)
+DOME_RIGHT = (-55.0, 0.0, -728.0)
 """Apex (x, y, z) of the right hemidiaphragm's abdominal surface, mm."""
-DOME_LEFT = (50.0, 0.0, -742.0)
+DOME_LEFT = (50.0, 0.0, -740.0)
 """Apex (x, y, z) of the left hemidiaphragm's abdominal surface, mm."""
-DOME_CURVATURE_RADIUS_MM = 110.0
+DOME_CURVATURE_RADIUS_MM = 150.0
 DOME_LOWEST_Z_MM = -800.0
 DIAPHRAGM_MM = 5.0
 
@@ -62,6 +62,11 @@ DISC_HEIGHT_MM = 8.0
 FIRST_DISC_Z_MM = -889.0
 CANAL_CENTRE = (0.0, 56.0)
 CANAL_RADIUS_MM = 9.0
+PSOAS = tuple(
+    Segment((side * 33.0, 31.0, -765.0), (side * 41.0, 33.0, -935.0), 6.0, 17.0)
+    for side in (-1.0, 1.0)
+)
+"""Right and left psoas muscles as tapered tubes widening downwards."""
 KIDNEY_RIGHT = ((-74.0, 32.0, -852.0), (21.0, 17.0, 52.0))
 KIDNEY_LEFT = ((74.0, 34.0, -836.0), (21.0, 17.0, 52.0))
 SPLEEN = ((76.0, 25.0, -765.0), (17.0, 38.0, 40.0))
@@ -81,10 +86,10 @@ COLON_WALL_MM = 3.0
 # --- liver -------------------------------------------------------------------------------------
 LIVER_LOBES = (
     # (centre xyz, radii xyz) in mm: right lobe, left lobe, central bridge, inferior right tip
-    ((-60.0, -8.0, -792.0), (52.0, 62.0, 64.0)),
-    ((8.0, -42.0, -770.0), (58.0, 30.0, 33.0)),
-    ((-28.0, -28.0, -780.0), (40.0, 40.0, 42.0)),
-    ((-70.0, -22.0, -838.0), (32.0, 36.0, 38.0)),
+    ((-62.0, -5.0, -792.0), (64.0, 76.0, 72.0)),
+    ((18.0, -46.0, -772.0), (74.0, 38.0, 40.0)),
+    ((-28.0, -26.0, -784.0), (54.0, 54.0, 54.0)),
+    ((-72.0, -22.0, -842.0), (36.0, 42.0, 42.0)),
 )
 LIVER_BLEND_MM = 18.0
 LIVER_PERTURBATION_RMS_MM = 3.5
@@ -92,7 +97,7 @@ LIVER_GAP_MM = 5.0
 """Minimum fat gap between the liver and its neighbours (except its own vessels), mm."""
 
 # --- tumour ------------------------------------------------------------------------------------
-TUMOUR_CENTRE = (-70.0, -20.0, -802.0)
+TUMOUR_CENTRE = (-85.0, 15.0, -770.0)
 TUMOUR_RADIUS_MM = 19.0
 TUMOUR_PERTURBATION_RMS_MM = 1.5
 
@@ -186,9 +191,11 @@ class Anatomy:
 
     def psoas(self, x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
         """Both psoas muscles, tapered tubes widening downwards beside the spine."""
-        right = round_cone(x, y, z, (-33.0, 31.0, -765.0), (-41.0, 33.0, -935.0), 6.0, 17.0)
-        left = round_cone(x, y, z, (33.0, 31.0, -765.0), (41.0, 33.0, -935.0), 6.0, 17.0)
-        return np.minimum(right, left)
+        d = [
+            round_cone(x, y, z, s.start_mm, s.end_mm, s.radius_start_mm, s.radius_end_mm)
+            for s in PSOAS
+        ]
+        return np.minimum(d[0], d[1])
 
     def paraspinal(self, x: FloatArray, y: FloatArray, z: FloatArray) -> FloatArray:
         """Erector spinae muscles either side of the spinous processes."""
@@ -254,6 +261,8 @@ class Anatomy:
         d = subtract(d, np.minimum(self.aorta(x, y, z), aorta_groove), gap)
         d = subtract(d, self.vertebral_column(x, y, z), gap)
         d = subtract(d, self.psoas(x, y, z), gap)
+        d = subtract(d, self.paraspinal(x, y, z), gap)
+        d = subtract(d, ellipse_2d(x, y, (0.0, 60.0), (44.0, 22.0)), gap)  # posterior elements
         d = subtract(d, self.kidney_right(x, y, z), gap + 1.0)
         d = subtract(d, self.stomach(x, y, z), gap)
         d = subtract(d, self.spleen(x, y, z), gap + 3.0)
@@ -285,7 +294,9 @@ def vertebra_levels_z_mm(z_low_mm: float, z_high_mm: float) -> list[float]:
     return [first + k * period for k in range(k_low, k_high + 1)]
 
 
-def vertebral_bodies(x: FloatArray, y: FloatArray, z: FloatArray, levels: list[float]) -> FloatArray:
+def vertebral_bodies(
+    x: FloatArray, y: FloatArray, z: FloatArray, levels: list[float]
+) -> FloatArray:
     """Vertebral bodies (without discs) at the given centre heights."""
     column = ellipse_2d(x, y, VERTEBRA_CENTRE, VERTEBRA_RADII_MM)
     half = 0.5 * VERTEBRA_HEIGHT_MM
@@ -336,7 +347,9 @@ def posterior_element_segments(levels: list[float]) -> list[Segment]:
     return segments
 
 
-def vertebral_arches(x: FloatArray, y: FloatArray, z: FloatArray, levels: list[float]) -> FloatArray:
+def vertebral_arches(
+    x: FloatArray, y: FloatArray, z: FloatArray, levels: list[float]
+) -> FloatArray:
     """Neural arches (pedicles and laminae): a ring around the spinal canal at each level."""
     ring = subtract(ellipse_2d(x, y, (0.0, 57.0), (17.0, 15.0)), spinal_canal(x, y, z))
     nearest = np.full(np.broadcast_shapes(np.shape(z), np.shape(ring)), np.inf)

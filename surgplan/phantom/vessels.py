@@ -26,7 +26,7 @@ from surgplan.phantom.sdf import Segment
 PORTAL_ROOTS = (
     # main portal vein from the confluence to the hilum, then right and left portal veins
     Segment((-12.0, -36.0, -858.0), (-40.0, -28.0, -814.0), 7.0, 6.5),
-    Segment((-40.0, -28.0, -814.0), (-66.0, -22.0, -806.0), 5.8, 5.5),
+    Segment((-40.0, -28.0, -814.0), (-62.0, -10.0, -808.0), 5.8, 5.5),
     Segment((-40.0, -28.0, -814.0), (-24.0, -48.0, -798.0), 5.0, 4.7),
 )
 HEPATIC_ROOTS = (
@@ -39,11 +39,11 @@ RIM_MM = 2.0
 """Minimum parenchyma between a grown branch and the liver surface, mm."""
 TUMOUR_CLEARANCE_MM = 4.0
 """Minimum gap between a grown branch and the tumour, mm."""
-OTHER_TREE_GAP_MM = 4.0
+OTHER_TREE_GAP_MM = 3.5
 """Minimum gap between the portal and hepatic trees, mm."""
 OWN_TREE_GAP_MM = 1.5
 """Minimum gap between non-adjacent branches of one tree, mm."""
-TAPER = 0.93
+TAPER = 0.95
 """Radius ratio end/start of one segment."""
 
 
@@ -151,9 +151,7 @@ def _choose(
     score = np.minimum(depth.min(axis=1), 12.0) + rng.uniform(0.0, 6.0, size=len(directions))
     best = int(np.argmax(np.where(ok, score, -np.inf)))
     end = start + directions[best] * length_mm
-    return Segment(
-        tuple(start.tolist()), tuple(end.tolist()), float(radius_mm), float(radius_end)
-    )
+    return Segment(tuple(start.tolist()), tuple(end.tolist()), float(radius_mm), float(radius_end))
 
 
 def grow_vessel_trees(
@@ -197,21 +195,28 @@ def grow_vessel_trees(
         tree, start, direction, radius, generation = queue.pop(0)
         if len(trees[tree]) >= max_segments_per_tree:
             continue
-        ratio = float(rng.uniform(0.55, 1.0))
+        ratio = float(rng.uniform(0.4, 0.95))
         r1, r2, t1, t2 = _murray_children(radius, ratio)
         psi0 = float(rng.uniform(0.0, 2.0 * np.pi))
         for child_radius, theta, sign in ((r1, t1, 1.0), (r2, t2, -1.0)):
             if child_radius < radius_min_mm:
                 continue
-            length = float(np.clip(rng.uniform(5.0, 8.0) * child_radius, 7.0, 32.0))
-            psis = psi0 + np.deg2rad(rng.uniform(-50.0, 50.0, size=10))
-            thetas = theta + np.deg2rad(rng.uniform(-8.0, 8.0, size=10))
+            length = float(np.clip(rng.uniform(3.5, 6.0) * child_radius, 7.0, 25.0))
+            psis = psi0 + np.deg2rad(rng.uniform(-90.0, 90.0, size=16))
+            thetas = theta + np.deg2rad(rng.uniform(-12.0, 12.0, size=16))
             perps = np.array([_perpendicular(direction, p) for p in psis])
             dirs = np.cos(thetas)[:, None] * direction + sign * np.sin(thetas)[:, None] * perps
+            # Fallback: any direction within 80 degrees of the parent's, where there is room.
+            psis_wide = rng.uniform(0.0, 2.0 * np.pi, size=24)
+            thetas_wide = np.deg2rad(rng.uniform(10.0, 80.0, size=24))
+            perps_wide = np.array([_perpendicular(direction, p) for p in psis_wide])
+            dirs_wide = (
+                np.cos(thetas_wide)[:, None] * direction + np.sin(thetas_wide)[:, None] * perps_wide
+            )
             seg = None
-            for scale in (1.0, 0.6):
+            for candidates, scale in ((dirs, 1.0), (dirs, 0.6), (dirs_wide, 0.8), (dirs_wide, 0.5)):
                 seg = _choose(
-                    anatomy, occupancy, tree, start, dirs, length * scale, child_radius, rng
+                    anatomy, occupancy, tree, start, candidates, length * scale, child_radius, rng
                 )
                 if seg is not None:
                     break
@@ -224,7 +229,12 @@ def grow_vessel_trees(
             occupancy.add(seg, tree)
             end = np.asarray(seg.end_mm)
             queue.append(
-                (tree, end, (end - start) / np.linalg.norm(end - start), seg.radius_end_mm,
-                 generation + 1)
+                (
+                    tree,
+                    end,
+                    (end - start) / np.linalg.norm(end - start),
+                    seg.radius_end_mm,
+                    generation + 1,
+                )
             )
     return VesselTrees(portal=trees[0], hepatic=trees[1])

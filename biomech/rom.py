@@ -1,0 +1,545 @@
+"""Real-time reduced deformation model built from finite-element snapshots.
+
+Load parameters: retractor patch centre c (on the organ surface, mm) and displacement d (mm),
+gravity direction g (unit vector, 1 g; zero for none) and insufflation pressure p (kPa).
+
+Linear model. For a fixed patch centre the linear-elastic response is exactly linear in
+s = (d_x, d_y, d_z, g_x, g_y, g_z, p), so 7 unit solves (one factorisation) per sampled centre
+give it exactly. The snapshots are compressed by POD (SVD) into k modes Phi evaluated on the
+surface vertices and targets; the modal coefficients of each unit response, A_j(c), are
+interpolated over the patch position with a cubic polyharmonic radial basis function with a
+linear polynomial tail (centres projected to the tangent plane of the sampled patch sites)::
+
+    u(theta) = sum_m a_m Phi_m,   a = sum_j s_j A_j(c)
+
+Hyperelastic model. Snapshots are full neo-Hookean solves at sampled parameter vectors; the
+coefficients are interpolated over the normalised 9-dimensional parameter vector with the same
+RBF. Its held-out error is reported, not guaranteed.
+
+The basis is exposed as plain arrays for registration: :attr:`ReducedModel.modes`
+(modes x points x 3, mm per unit amplitude) and :attr:`ReducedModel.mode_bounds` (min, max of
+each amplitude over the snapshots).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import basix.ufl
+import dolfinx
+import dolfinx.fem.petsc
+import dolfinx_solver  # noqa: F401
+import numpy as np
+import ufl
+from petsc4py import PETSc
+
+from biomech.boundary import FacetMarkers, select_facets
+from biomech.errors import BiomechError
+from biomech.loads import (
+    FixedSupport,
+    Gravity,
+    LoadCase,
+    PrescribedDisplacement,
+    Pressure,
+    Selector,
+    SphereRegion,
+    bump_weight_ufl,
+)
+from biomech.materials import Material
+from biomech.mesh import MM_TO_M, FEMesh
+from biomech.results import evaluate_function
+from biomech.tissue import KPA_TO_PA, _dg0, _material_map, solve_tissue
+
+GRAVITY_M_S2 = 9.81
+
+
+class ReducedModelError(BiomechError):
+    """A reduced model cannot be built, loaded or evaluated with the given input."""
+
+
+@dataclass(frozen=True)
+class RomParameters:
+    """One load case of the reduced model (mm, kPa)."""
+
+    patch_centre_mm: tuple[float, float, float]
+    displacement_mm: tuple[float, float, float]
+    gravity_direction: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    pressure_kpa: float = 0.0
+
+    def vector(self) -> np.ndarray:
+        """(10,) float: centre (3), displacement (3), gravity direction (3), pressure."""
+        return np.array(
+            [
+                *self.patch_centre_mm,
+                *self.displacement_mm,
+                *self.gravity_direction,
+                self.pressure_kpa,
+            ],
+            dtype=float,
+        )
+
+
+def load_case_for(
+    params: RomParameters,
+    supports: Sequence[FixedSupport],
+    patch_radius_mm: float,
+    pressure_region: Selector | None,
+    retractor_stiffness_kpa_per_mm: float = 10.0,
+) -> LoadCase:
+    """The full-order :class:`~biomech.loads.LoadCase` that a parameter vector stands for."""
+    g = np.asarray(params.gravity_direction, float)
+    gnorm = float(np.linalg.norm(g))
+    return LoadCase(
+        supports=list(supports),
+        displacements=[
+            PrescribedDisplacement(
+                SphereRegion(tuple(params.patch_centre_mm), patch_radius_mm),
+                tuple(params.displacement_mm),
+                profile="spring",
+                stiffness_kpa_per_mm=retractor_stiffness_kpa_per_mm,
+            )
+        ],
+        pressures=(
+            [Pressure(pressure_region, params.pressure_kpa, name="insufflation")]
+            if pressure_region is not None and params.pressure_kpa != 0.0
+            else []
+        ),
+        gravity=Gravity(tuple(g / gnorm), GRAVITY_M_S2 * gnorm) if gnorm > 0 else None,
+    )
+
+
+class _Rbf:
+    """Cubic polyharmonic RBF with a linear polynomial tail: f(x) = sum w_i |x - x_i|^3 + P(x)."""
+
+    def __init__(self, centres: np.ndarray, values: np.ndarray, smoothing: float = 0.0):
+        self.centres = np.asarray(centres, float)
+        n, d = self.centres.shape
+        r = np.linalg.norm(self.centres[:, None] - self.centres[None], axis=2)
+        k = r**3 + smoothing * np.eye(n)
+        p = np.hstack([np.ones((n, 1)), self.centres])
+        m = np.block([[k, p], [p.T, np.zeros((d + 1, d + 1))]])
+        rhs = np.vstack([values.reshape(n, -1), np.zeros((d + 1, values.reshape(n, -1).shape[1]))])
+        sol = np.linalg.lstsq(m, rhs, rcond=None)[0]
+        self.w = sol[:n]
+        self.poly = sol[n:]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        r = np.sqrt(((self.centres - x) ** 2).sum(axis=1))
+        return (r**3) @ self.w + self.poly[0] + x @ self.poly[1:]
+
+
+@dataclass
+class ReducedModel:
+    """A reduced deformation model: POD modes on surface points and targets + coefficient maps.
+
+    Attributes
+    ----------
+    kind : str
+        ``"linear"`` or ``"neohookean"``.
+    points_mm : numpy.ndarray
+        (P, 3) evaluation points in mm: the surface vertices first, then the targets.
+    n_surface : int
+        Number of surface vertices among ``points_mm``.
+    modes : numpy.ndarray
+        (k, P, 3) float32 basis, mm per unit amplitude.
+    mode_bounds : numpy.ndarray
+        (k, 2) min and max amplitude seen over the snapshots.
+    """
+
+    kind: str
+    points_mm: np.ndarray
+    n_surface: int
+    modes: np.ndarray
+    mode_bounds: np.ndarray
+    rbf_centres: np.ndarray
+    rbf_weights: np.ndarray
+    rbf_poly: np.ndarray
+    param_shift: np.ndarray
+    param_scale: np.ndarray
+    plane_origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    plane_axes: np.ndarray = field(default_factory=lambda: np.eye(3)[:2])
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k, p = self.modes.shape[0], self.modes.shape[1]
+        self._flat = np.ascontiguousarray(self.modes.reshape(k, p * 3), dtype=np.float32)
+
+    @property
+    def n_modes(self) -> int:
+        """Number of modes k."""
+        return int(self.modes.shape[0])
+
+    def surface_modes(self) -> np.ndarray:
+        """(k, n_surface, 3) basis on the surface vertices (mm per unit amplitude)."""
+        return self.modes[:, : self.n_surface]
+
+    def _rbf_input(self, params: RomParameters) -> np.ndarray:
+        if self.kind == "linear":
+            c = np.asarray(params.patch_centre_mm, float) - self.plane_origin
+            return self.plane_axes @ c
+        return (params.vector() - self.param_shift) / self.param_scale
+
+    def amplitudes(self, params: RomParameters) -> np.ndarray:
+        """(k,) modal amplitudes for a load case."""
+        x = self._rbf_input(params)
+        r = np.sqrt(((self.rbf_centres - x) ** 2).sum(axis=1))
+        coef = (r**3) @ self.rbf_weights + self.rbf_poly[0] + x @ self.rbf_poly[1:]
+        if self.kind == "linear":
+            s = np.array(
+                [*params.displacement_mm, *params.gravity_direction, params.pressure_kpa], float
+            )
+            return s @ coef.reshape(7, self.n_modes)
+        return coef
+
+    def displacement_from_amplitudes(self, amplitudes: np.ndarray) -> np.ndarray:
+        """(P, 3) displacement in mm at all points for given amplitudes."""
+        return (np.asarray(amplitudes, np.float32) @ self._flat).reshape(-1, 3)
+
+    def evaluate(self, params: RomParameters) -> np.ndarray:
+        """(n_surface, 3) surface displacement in mm."""
+        return self.displacement_from_amplitudes(self.amplitudes(params))[: self.n_surface]
+
+    def evaluate_targets(self, params: RomParameters) -> np.ndarray:
+        """(n_targets, 3) target displacement in mm."""
+        return self.displacement_from_amplitudes(self.amplitudes(params))[self.n_surface :]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save as ``.npz`` (atomic rename); every array stays a plain array."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+        import json
+
+        np.savez(
+            tmp,
+            kind=np.array(self.kind),
+            points_mm=self.points_mm,
+            n_surface=np.array(self.n_surface),
+            modes=self.modes,
+            mode_bounds=self.mode_bounds,
+            rbf_centres=self.rbf_centres,
+            rbf_weights=self.rbf_weights,
+            rbf_poly=self.rbf_poly,
+            param_shift=self.param_shift,
+            param_scale=self.param_scale,
+            plane_origin=self.plane_origin,
+            plane_axes=self.plane_axes,
+            meta=np.array(json.dumps(self.meta)),
+        )
+        os.replace(tmp, path)
+        return path
+
+
+def load_reduced_model(path: str | os.PathLike[str]) -> ReducedModel:
+    """Load a model saved by :meth:`ReducedModel.save`.
+
+    Raises
+    ------
+    ReducedModelError
+        If the file is missing or not a reduced model.
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReducedModelError(f"reduced model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return ReducedModel(
+                kind=str(z["kind"]),
+                points_mm=z["points_mm"],
+                n_surface=int(z["n_surface"]),
+                modes=z["modes"],
+                mode_bounds=z["mode_bounds"],
+                rbf_centres=z["rbf_centres"],
+                rbf_weights=z["rbf_weights"],
+                rbf_poly=z["rbf_poly"],
+                param_shift=z["param_shift"],
+                param_scale=z["param_scale"],
+                plane_origin=z["plane_origin"],
+                plane_axes=z["plane_axes"],
+                meta=json.loads(str(z["meta"])),
+            )
+    except (KeyError, ValueError, OSError) as exc:
+        raise ReducedModelError(f"{path} is not a reduced model file: {exc}") from None
+
+
+def _pod(snapshots: np.ndarray, tol: float, max_modes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """POD of (n_snap, 3P) snapshots: modes (k, 3P) and coefficients (n_snap, k)."""
+    u, s, vt = np.linalg.svd(snapshots, full_matrices=False)
+    energy = np.cumsum(s**2) / max(np.sum(s**2), 1e-300)
+    k = int(np.searchsorted(energy, 1.0 - tol) + 1)
+    if max_modes is not None:
+        k = min(k, max_modes)
+    k = max(1, min(k, len(s)))
+    modes = vt[:k]
+    return modes, snapshots @ modes.T
+
+
+def _tangent_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    origin = points.mean(axis=0)
+    _, _, vt = np.linalg.svd(points - origin)
+    return origin, vt[:2]
+
+
+class _LinearSnapshots:
+    """Unit responses of the linear model for one patch centre (one factorisation, 7 solves).
+
+    The retractor is the spring patch of :class:`~biomech.loads.PrescribedDisplacement`
+    (``profile="spring"``): the bilinear form K + int k w(x; c) u.v ds depends on the centre c
+    only through a UFL constant, so moving the patch needs no new forms.
+    """
+
+    def __init__(
+        self,
+        fe: FEMesh,
+        mats: Mapping[int, Material],
+        supports: Sequence[FixedSupport],
+        pressure_region: Selector | None,
+        degree: int,
+        radius_mm: float,
+        stiffness_kpa_per_mm: float,
+    ) -> None:
+        self.fe = fe
+        msh, gdim = fe.mesh, fe.gdim
+        self.v = dolfinx.fem.functionspace(
+            msh, basix.ufl.element("Lagrange", msh.basix_cell(), degree, shape=(gdim,))
+        )
+        mu = _dg0(fe, {k: m.shear_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "mu")
+        kap = _dg0(fe, {k: m.bulk_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "kappa")
+        rho = _dg0(fe, {k: m.density_kg_m3 for k, m in mats.items()}, "rho")
+        lmbda = kap - 2.0 * mu / 3.0
+        u, w = ufl.TrialFunction(self.v), ufl.TestFunction(self.v)
+        eps = ufl.sym
+        qdeg = 2 * degree + 2
+        dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * degree})
+        ds = ufl.Measure("ds", domain=msh, metadata={"quadrature_degree": qdeg})
+        self.centre = dolfinx.fem.Constant(msh, np.zeros(gdim))
+        x = ufl.SpatialCoordinate(msh)
+        kw = (
+            stiffness_kpa_per_mm
+            * KPA_TO_PA
+            / MM_TO_M
+            * bump_weight_ufl(self.centre, radius_mm * MM_TO_M, x)
+        )
+        self.dunit = dolfinx.fem.Constant(msh, np.zeros(gdim))
+        sig = 2.0 * mu * eps(ufl.grad(u)) + lmbda * ufl.tr(eps(ufl.grad(u))) * ufl.Identity(gdim)
+        # K + Robin spring of the retractor:  int sigma(u):eps(w) dx + int k w_c u.w ds
+        self.a = dolfinx.fem.form(ufl.inner(sig, eps(ufl.grad(w))) * dx + kw * ufl.inner(u, w) * ds)
+        self.gvec = dolfinx.fem.Constant(msh, np.zeros(gdim))
+        self.p = dolfinx.fem.Constant(msh, PETSc.ScalarType(0.0))
+        rhs = rho * GRAVITY_M_S2 * ufl.inner(self.gvec, w) * dx  # rho g . v
+        rhs += kw * ufl.inner(self.dunit, w) * ds  # k w_c d . v
+        if pressure_region is not None:
+            facets = select_facets(fe, pressure_region, "insufflation pressure")
+            mk = FacetMarkers(fe, [facets], qdeg)
+            rhs -= self.p * KPA_TO_PA * ufl.inner(ufl.FacetNormal(msh), w) * mk.measure(0)
+        self.L = dolfinx.fem.form(rhs)
+        fdim = msh.topology.dim - 1
+        self.bcs = []
+        for s in supports:
+            facets = select_facets(fe, s.region, s.name)
+            comps = s.components if s.components is not None else tuple(range(gdim))
+            for c in comps:
+                sub = self.v.sub(c)
+                col, _ = sub.collapse()
+                dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
+                self.bcs.append(dolfinx.fem.dirichletbc(dolfinx.fem.Function(col), dofs, sub))
+        self.radius_mm = radius_mm
+
+    def solve(self, centre_mm: np.ndarray) -> list[dolfinx.fem.Function]:
+        """7 unit responses (d = e_x, e_y, e_z mm; g = e_x, e_y, e_z; p = 1 kPa), in metres."""
+        gdim = self.fe.gdim
+        region = SphereRegion(tuple(float(c) for c in centre_mm), self.radius_mm)
+        select_facets(self.fe, region, "retractor patch")  # raises if it misses the surface
+        self.centre.value = np.asarray(centre_mm, float)[:gdim] * MM_TO_M
+        a_mat = dolfinx.fem.petsc.assemble_matrix(self.a, bcs=self.bcs)
+        a_mat.assemble()
+        ksp = PETSc.KSP().create(self.fe.comm)
+        ksp.setOperators(a_mat)
+        ksp.setType("preonly")
+        ksp.getPC().setType("lu")
+        ksp.getPC().setFactorSolverType("mumps")
+        out = []
+        for case in range(7):
+            dv, gv = np.zeros(gdim), np.zeros(gdim)
+            if case < gdim:
+                dv[case] = MM_TO_M
+            if 3 <= case < 3 + gdim:
+                gv[case - 3] = 1.0
+            self.dunit.value = dv
+            self.gvec.value = gv
+            self.p.value = 1.0 if case == 6 else 0.0
+            b = dolfinx.fem.petsc.assemble_vector(self.L)
+            dolfinx.fem.petsc.apply_lifting(b, [self.a], bcs=[self.bcs])
+            b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            dolfinx.fem.petsc.set_bc(b, self.bcs)
+            uh = dolfinx.fem.Function(self.v)
+            ksp.solve(b, uh.x.petsc_vec)
+            uh.x.scatter_forward()
+            b.destroy()
+            out.append(uh)
+        ksp.destroy()
+        a_mat.destroy()
+        return out
+
+
+def build_linear_rom(
+    fe: FEMesh,
+    materials: Material | Mapping[int | str, Material],
+    *,
+    supports: Sequence[FixedSupport],
+    patch_centres_mm: np.ndarray,
+    patch_radius_mm: float,
+    surface_points_mm: np.ndarray,
+    target_points_mm: np.ndarray | None = None,
+    pressure_region: Selector | None = None,
+    degree: int = 1,
+    pod_tolerance: float = 1e-7,
+    max_modes: int | None = None,
+    retractor_stiffness_kpa_per_mm: float = 10.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReducedModel:
+    """Build the linear reduced model from unit FE responses at sampled patch centres.
+
+    Parameters
+    ----------
+    fe : FEMesh
+        Organ mesh.
+    materials : Material or Mapping
+        Material(s) per region (kPa).
+    supports : Sequence[FixedSupport]
+        Fixed regions (ligaments, hepatic veins).
+    patch_centres_mm : numpy.ndarray
+        (S, 3) sampled retractor patch centres on the surface (S >= 4), mm.
+    patch_radius_mm : float
+        Retractor patch radius (bump profile), mm.
+    surface_points_mm, target_points_mm : numpy.ndarray
+        (V, 3) surface vertices and (T, 3) targets (tumour, vessel points), mm.
+    pressure_region : Selector, optional
+        Surface where insufflation pressure acts.
+    degree : int
+        Displacement polynomial degree of the snapshots.
+    pod_tolerance : float
+        Discarded fraction of snapshot energy (sum of squared singular values).
+    max_modes : int, optional
+        Cap on the number of modes.
+    progress : callable, optional
+        ``progress(done, total)`` after each patch centre.
+
+    Returns
+    -------
+    ReducedModel
+    """
+    centres = np.asarray(patch_centres_mm, float)
+    if centres.ndim != 2 or centres.shape[1] != 3 or centres.shape[0] < 4:
+        raise ReducedModelError(f"need (S >= 4, 3) patch centres in mm, got {centres.shape}")
+    surf = np.asarray(surface_points_mm, float)
+    targ = np.zeros((0, 3)) if target_points_mm is None else np.asarray(target_points_mm, float)
+    pts = np.vstack([surf, targ])
+    mats = _material_map(fe, materials)
+    builder = _LinearSnapshots(
+        fe, mats, supports, pressure_region, degree, patch_radius_mm, retractor_stiffness_kpa_per_mm
+    )
+    snaps = []
+    for i, c in enumerate(centres):
+        for uh in builder.solve(c):
+            snaps.append(evaluate_function(uh, pts * MM_TO_M).ravel() / MM_TO_M)
+        if progress is not None:
+            progress(i + 1, len(centres))
+    snap = np.asarray(snaps)  # (S*7, 3P): mm per unit load
+    modes, coef = _pod(snap, pod_tolerance, max_modes)
+    k = modes.shape[0]
+    origin, axes = _tangent_plane(centres)
+    x2 = (centres - origin) @ axes.T
+    rbf = _Rbf(x2, coef.reshape(len(centres), 7 * k))
+    # Amplitude bounds over the unit responses scaled to typical loads (10 mm, 1 g, 2 kPa).
+    typical = np.array([10, 10, 10, 1, 1, 1, 2.0])
+    scaled = coef.reshape(len(centres), 7, k) * typical[None, :, None]
+    bound = np.abs(scaled).sum(axis=1).max(axis=0)
+    return ReducedModel(
+        kind="linear",
+        points_mm=pts,
+        n_surface=surf.shape[0],
+        modes=modes.reshape(k, -1, 3).astype(np.float32),
+        mode_bounds=np.stack([-bound, bound], axis=1),
+        rbf_centres=x2,
+        rbf_weights=rbf.w,
+        rbf_poly=rbf.poly,
+        param_shift=np.zeros(1),
+        param_scale=np.ones(1),
+        plane_origin=origin,
+        plane_axes=axes,
+        meta={
+            "patch_radius_mm": patch_radius_mm,
+            "retractor_stiffness_kpa_per_mm": retractor_stiffness_kpa_per_mm,
+            "n_snapshots": int(snap.shape[0]),
+            "degree": degree,
+            "mode_bounds_for": "|d| <= 10 mm per axis, 1 g, p <= 2 kPa",
+        },
+    )
+
+
+def build_hyperelastic_rom(
+    fe: FEMesh,
+    materials: Material | Mapping[int | str, Material],
+    *,
+    supports: Sequence[FixedSupport],
+    samples: Sequence[RomParameters],
+    patch_radius_mm: float,
+    surface_points_mm: np.ndarray,
+    target_points_mm: np.ndarray | None = None,
+    pressure_region: Selector | None = None,
+    degree: int = 2,
+    load_steps: int = 2,
+    pod_tolerance: float = 1e-8,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReducedModel:
+    """Build a hyperelastic (neo-Hookean, mixed u-p) reduced model from sampled full solves.
+
+    Coefficients are interpolated over the normalised parameter vector
+    (centre, displacement, gravity direction, pressure) with a cubic RBF.
+    """
+    if len(samples) < 12:
+        raise ReducedModelError(
+            f"need at least 12 samples for the hyperelastic model, got {len(samples)}"
+        )
+    surf = np.asarray(surface_points_mm, float)
+    targ = np.zeros((0, 3)) if target_points_mm is None else np.asarray(target_points_mm, float)
+    pts = np.vstack([surf, targ])
+    snaps = []
+    for i, prm in enumerate(samples):
+        res = solve_tissue(
+            fe,
+            materials,
+            load_case_for(prm, supports, patch_radius_mm, pressure_region),
+            model="neohookean",
+            degree=degree,
+            load_steps=load_steps,
+        )
+        snaps.append(res.evaluate_displacement_mm(pts).ravel())
+        if progress is not None:
+            progress(i + 1, len(samples))
+    snap = np.asarray(snaps)
+    modes, coef = _pod(snap, pod_tolerance, None)
+    k = modes.shape[0]
+    x = np.array([s.vector() for s in samples])
+    shift = x.mean(axis=0)
+    scale = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    xn = (x - shift) / scale
+    rbf = _Rbf(xn, coef)
+    return ReducedModel(
+        kind="neohookean",
+        points_mm=pts,
+        n_surface=surf.shape[0],
+        modes=modes.reshape(k, -1, 3).astype(np.float32),
+        mode_bounds=np.stack([coef.min(axis=0), coef.max(axis=0)], axis=1),
+        rbf_centres=xn,
+        rbf_weights=rbf.w,
+        rbf_poly=rbf.poly,
+        param_shift=shift,
+        param_scale=scale,
+        meta={"patch_radius_mm": patch_radius_mm, "n_snapshots": len(samples), "degree": degree},
+    )

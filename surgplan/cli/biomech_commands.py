@@ -1,0 +1,98 @@
+"""``surgplan verify | simulate | rom``: verified tissue mechanics and the reduced model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from surgplan.cli.common import command_context, json_option, progress_bar
+
+
+@click.command("verify")
+@click.option(
+    "--problem",
+    "problems",
+    multiple=True,
+    help="Only these problems (repeatable): lame_cylinder, lame_sphere, cantilever, "
+    "cooks_membrane, poiseuille, vessel_tree.",
+)
+@click.option("--quick", is_flag=True, help="Fewer, coarser mesh levels.")
+@json_option
+def verify_command(problems: tuple[str, ...], quick: bool, json_output: bool) -> None:
+    """Solve the verification problems; print errors and observed convergence orders.
+
+    With --json: a JSON list, one object per problem, quantity and mesh level with keys
+    problem, quantity, dofs, value, reference, rel_error, order (observed order, null on the
+    first level) and h_mm.
+    """
+    from biomech.verification import PROBLEMS, format_table, run_verification
+
+    with command_context(json_output) as ctx:
+        names = list(problems) or list(PROBLEMS)
+        with progress_bar(json_output, "verification", total=len(names)) as advance:
+            records = run_verification(
+                names, quick=quick, progress=lambda name: advance(0, f"verifying {name}")
+            )
+        if json_output:
+            ctx.result = records
+        else:
+            click.echo(format_table(records))
+            ctx.report["time_s"] = ctx.elapsed_s()
+
+
+@click.command("simulate")
+@click.argument("case", type=click.Path(path_type=Path))
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Scenario TOML: materials, supports, retractors, pressures, gravity (mm, kPa).",
+)
+@json_option
+def simulate_command(case: Path, scenario: Path, json_output: bool) -> None:
+    """Solve a scenario on CASE's volume mesh and store the result (VTU + XDMF) in the case."""
+    from surgplan.simulation import simulate_case
+
+    with command_context(json_output) as ctx:
+        with progress_bar(json_output, "solving tissue mechanics"):
+            ctx.report.update(simulate_case(case, scenario))
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+@click.command("rom")
+@click.argument("case", type=click.Path(path_type=Path))
+@click.option(
+    "--scenario",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Scenario TOML giving supports, the nominal retractor patch and insufflation surface.",
+)
+@click.option("--centres", default=30, show_default=True, help="Sampled retractor centres.")
+@click.option("--site-radius-mm", default=15.0, show_default=True, help="Patch-centre range, mm.")
+@json_option
+def rom_command(
+    case: Path, scenario: Path, centres: int, site_radius_mm: float, json_output: bool
+) -> None:
+    """Build CASE's real-time reduced deformation model from FE snapshots (rom/linear.npz)."""
+    from surgplan.simulation import build_case_rom
+
+    with command_context(json_output) as ctx:
+        with progress_bar(json_output, "FE snapshots", total=centres) as advance:
+            ctx.report.update(
+                build_case_rom(
+                    case,
+                    scenario,
+                    n_centres=centres,
+                    site_radius_mm=site_radius_mm,
+                    progress=lambda done, total: advance(1),
+                )
+            )
+        ctx.report["time_s"] = ctx.elapsed_s()
+
+
+def register(group: click.Group) -> None:
+    """Add ``verify``, ``simulate`` and ``rom`` to ``group``."""
+    group.add_command(verify_command)
+    group.add_command(simulate_command)
+    group.add_command(rom_command)

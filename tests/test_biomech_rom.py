@@ -1,0 +1,82 @@
+"""Reduced model: accuracy on held-out load cases against full FE solves, and its arrays."""
+
+import numpy as np
+import pytest
+
+from biomech import geometry
+from biomech.loads import FixedSupport, SphereRegion
+from biomech.materials import LIVER_HEALTHY
+from biomech.rom import RomParameters, build_linear_rom, load_case_for, load_reduced_model
+from biomech.tissue import solve_tissue
+
+RADIUS = 15.0
+SITE = np.array([0.0, 0.0, 15.0])
+
+
+@pytest.fixture(scope="module")
+def organ():
+    fe = geometry.ellipsoid((30.0, 22.0, 15.0), mesh_size_mm=3.0)
+    surf = geometry.boundary_points_mm(fe)
+    supports = [FixedSupport(SphereRegion((0.0, 0.0, -15.0), 10.0), name="ligament")]
+    pressure = SphereRegion((0.0, 0.0, 15.0), 22.0)
+    near = surf[(surf[:, 2] > 0) & (np.linalg.norm(surf[:, :2], axis=1) <= 12.0)]
+    sel = [int(np.argmin(np.linalg.norm(near - SITE, axis=1)))]
+    dist = np.linalg.norm(near - near[sel[0]], axis=1)
+    for _ in range(29):
+        sel.append(int(np.argmax(dist)))
+        dist = np.minimum(dist, np.linalg.norm(near - near[sel[-1]], axis=1))
+    targets = np.array([[0.0, 0.0, 0.0], [10.0, 5.0, 2.0]])
+    rom = build_linear_rom(
+        fe,
+        LIVER_HEALTHY,
+        supports=supports,
+        patch_centres_mm=near[sel],
+        patch_radius_mm=RADIUS,
+        surface_points_mm=surf,
+        target_points_mm=targets,
+        pressure_region=pressure,
+    )
+    rom.meta["centres"] = near[sel]
+    return fe, surf, supports, pressure, near, rom, targets
+
+
+def test_held_out_linear_error_below_half_millimetre(organ):
+    fe, surf, supports, pressure, near, rom, targets = organ
+    rng = np.random.default_rng(7)
+    inner = near[np.linalg.norm(near[:, :2], axis=1) <= 8.0]
+    centres = rom.meta["centres"]
+    errors, peak = [], []
+    for _ in range(3):
+        held_out = inner[np.linalg.norm(inner[:, None] - centres[None], axis=2).min(axis=1) > 1.0]
+        c = held_out[rng.integers(len(held_out))]
+        d = rng.normal(size=3)
+        g = rng.normal(size=3)
+        prm = RomParameters(
+            tuple(c), tuple(8.0 * d / np.linalg.norm(d)), tuple(g / np.linalg.norm(g)), 1.2
+        )
+        full = solve_tissue(
+            fe, LIVER_HEALTHY, load_case_for(prm, supports, RADIUS, pressure), degree=1
+        )
+        ufe = full.evaluate_displacement_mm(np.vstack([surf, targets]))
+        urom = rom.displacement_from_amplitudes(rom.amplitudes(prm))
+        errors.append(np.linalg.norm(ufe - urom, axis=1).max())
+        peak.append(np.linalg.norm(ufe, axis=1).max())
+    assert min(peak) > 3.0  # the loads do deform the organ by several mm
+    print(f"ROM {rom.n_modes} modes, held-out max vertex errors (mm): {errors}, peak {peak}")
+    assert max(errors) <= 0.5
+
+
+def test_basis_is_plain_arrays_and_round_trips(organ, tmp_path):
+    *_, rom, targets = organ
+    k = rom.n_modes
+    assert rom.modes.shape == (k, rom.points_mm.shape[0], 3)
+    assert rom.surface_modes().shape[1] == rom.n_surface
+    assert rom.mode_bounds.shape == (k, 2)
+    assert np.all(rom.mode_bounds[:, 0] < rom.mode_bounds[:, 1])
+    path = rom.save(tmp_path / "rom.npz")
+    back = load_reduced_model(path)
+    prm = RomParameters(tuple(SITE), (0.0, 0.0, 5.0), (0.0, 0.0, -1.0), 0.5)
+    assert np.array_equal(back.evaluate(prm), rom.evaluate(prm))
+    assert back.evaluate_targets(prm).shape == (targets.shape[0], 3)
+    zero = RomParameters(tuple(SITE), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0)
+    assert np.abs(rom.evaluate(zero)).max() < 1e-9

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from registration.io import (
+    PointFileError,
+    read_itk_transform,
+    read_points,
+    read_slicer_markups,
+    read_transform_txt,
+    write_itk_transform,
+    write_slicer_markups,
+)
+
+
+def _T():
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_euler("xyz", [10, -20, 30], degrees=True).as_matrix()
+    T[:3, 3] = [5.0, -7.0, 12.0]
+    return T
+
+
+def test_markups_roundtrip_and_ras_conversion(tmp_path):
+    pts = np.array([[1.0, 2.0, 3.0], [-4.0, 5.5, -6.0]])
+    p = write_slicer_markups(tmp_path / "f.mrk.json", pts, ["a", "b"], coordinate_system="RAS")
+    doc = json.loads(p.read_text())
+    assert doc["markups"][0]["coordinateSystem"] == "RAS"
+    # In the file: RAS = (-x, -y, z) of LPS.
+    assert doc["markups"][0]["controlPoints"][0]["position"] == [-1.0, -2.0, 3.0]
+    back, labels = read_slicer_markups(p)
+    np.testing.assert_allclose(back, pts)
+    assert labels == ["a", "b"]
+    lps = write_slicer_markups(tmp_path / "g.mrk.json", pts)
+    assert json.loads(lps.read_text())["markups"][0]["controlPoints"][1]["position"] == [
+        -4.0, 5.5, -6.0]
+    np.testing.assert_allclose(read_points(lps), pts)
+
+
+def test_itk_transform_roundtrip_with_simpleitk(tmp_path):
+    T = _T()  # T_model_points
+    path = write_itk_transform(tmp_path / "reg.tfm", T)
+    assert path.read_text().startswith("#Insight Transform File")
+    tx = sitk.ReadTransform(str(path))
+    # The file is the resampling transform: model (fixed) point -> points (moving) space.
+    x_model = np.array([10.0, 20.0, -30.0])
+    expected = np.linalg.inv(T)[:3, :3] @ x_model + np.linalg.inv(T)[:3, 3]
+    np.testing.assert_allclose(tx.TransformPoint(x_model.tolist()), expected, atol=1e-9)
+    np.testing.assert_allclose(read_itk_transform(path), T, atol=1e-12)
+    np.testing.assert_allclose(read_transform_txt(path), T, atol=1e-12)
+
+
+def test_read_points_formats_and_nan(tmp_path):
+    (tmp_path / "a.csv").write_text("x,y,z\n1,2,3\n4,5,nan\n")
+    np.testing.assert_array_equal(np.isnan(read_points(tmp_path / "a.csv")).any(axis=1),
+                                  [False, True])
+    (tmp_path / "b.xyz").write_text("1 2 3\n4 5 6\n")
+    np.testing.assert_allclose(read_points(tmp_path / "b.xyz"), [[1, 2, 3], [4, 5, 6]])
+    import open3d as o3d
+
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.array([[1.0, 2, 3], [4, 5, 6]])))
+    o3d.io.write_point_cloud(str(tmp_path / "c.ply"), pc)
+    np.testing.assert_allclose(read_points(tmp_path / "c.ply"), [[1, 2, 3], [4, 5, 6]])
+
+
+def test_bad_files_raise_clear_errors(tmp_path):
+    with pytest.raises(PointFileError, match="not found"):
+        read_points(tmp_path / "missing.csv")
+    (tmp_path / "bad.csv").write_text("1,2,3\n1,x,3\n")
+    with pytest.raises(PointFileError, match=r"bad.csv:2"):
+        read_points(tmp_path / "bad.csv")
+    (tmp_path / "m.txt").write_text("1 0 0\n")
+    with pytest.raises(PointFileError, match="16 numbers"):
+        read_transform_txt(tmp_path / "m.txt")

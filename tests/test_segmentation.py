@@ -1,0 +1,191 @@
+"""Tests of imaging.segmentation: metrics, clean-up, presets, and seeded organ segmentation on the
+real TotalSegmentator CT (3 mm voxels) against its reference labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from imaging.errors import SegmentationError
+from imaging.segmentation import (
+    PRESETS,
+    component_containing,
+    dice,
+    fill_holes,
+    largest_component,
+    segment_organ,
+    segment_preset,
+    smooth_mask,
+)
+
+LIVER, SPLEEN, KIDNEY_LEFT = 5, 1, 3
+
+
+def _mask(arr: np.ndarray, spacing: float = 1.0) -> sitk.Image:
+    img = sitk.GetImageFromArray(arr.astype(np.uint8))
+    img.SetSpacing((spacing, spacing, spacing))
+    return img
+
+
+@pytest.fixture(scope="module")
+def ct(totalseg_dir: Path) -> sitk.Image:
+    return sitk.ReadImage(str(totalseg_dir / "example_ct_sm.nii.gz"))
+
+
+@pytest.fixture(scope="module")
+def labels(totalseg_dir: Path) -> sitk.Image:
+    return sitk.ReadImage(str(totalseg_dir / "example_seg.nii.gz"))
+
+
+def spread_seeds(ct: sitk.Image, labels: sitk.Image, value: int, n: int = 5) -> list[tuple]:
+    """n seeds spread through a label: farthest-point sampling of its 2-voxel-eroded interior."""
+    interior = ndi.binary_erosion(sitk.GetArrayViewFromImage(labels) == value, iterations=2)
+    zyx = np.argwhere(interior)
+    first = int(np.argmin(((zyx - zyx.mean(axis=0)) ** 2).sum(axis=1)))
+    chosen = [first]
+    dist = ((zyx - zyx[first]) ** 2).sum(axis=1)
+    for _ in range(n - 1):
+        j = int(np.argmax(dist))
+        chosen.append(j)
+        dist = np.minimum(dist, ((zyx - zyx[j]) ** 2).sum(axis=1))
+    return [ct.TransformIndexToPhysicalPoint([int(v) for v in zyx[j][::-1]]) for j in chosen]
+
+
+def reference(labels: sitk.Image, value: int) -> sitk.Image:
+    return sitk.Cast(sitk.Equal(labels, value), sitk.sitkUInt8)
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_dice_hand_computed() -> None:
+    a = np.zeros((4, 4, 4), bool)
+    b = np.zeros((4, 4, 4), bool)
+    a[0, 0, :4] = True  # 4 voxels
+    b[0, 0, 2:4] = True  # 2 voxels, both shared
+    assert dice(_mask(a), _mask(b)) == pytest.approx(2 * 2 / 6)
+    assert dice(_mask(a), _mask(a)) == 1.0
+    assert dice(_mask(a), _mask(np.zeros_like(a))) == 0.0
+    assert dice(_mask(np.zeros_like(a)), _mask(np.zeros_like(a))) == 1.0
+
+
+def test_dice_grid_mismatch_names_sizes() -> None:
+    a = _mask(np.ones((4, 4, 4)))
+    b = _mask(np.ones((4, 4, 5)))
+    with pytest.raises(SegmentationError, match=r"size \(4, 4, 4\) vs \(5, 4, 4\)"):
+        dice(a, b)
+    with pytest.raises(SegmentationError, match="spacing"):
+        dice(a, _mask(np.ones((4, 4, 4)), spacing=2.0))
+
+
+# --- clean-up ------------------------------------------------------------------------------------
+
+
+def test_fill_holes_hollow_sphere() -> None:
+    z, y, x = np.mgrid[:31, :31, :31] - 15
+    r = np.sqrt(x**2 + y**2 + z**2)
+    shell = (r <= 12) & (r > 9)
+    filled = sitk.GetArrayFromImage(fill_holes(_mask(shell)))
+    assert filled.dtype == np.uint8
+    assert np.array_equal(filled > 0, r <= 12)
+
+
+def test_fill_holes_slice_wise_fills_open_tube() -> None:
+    z, y, x = np.mgrid[:10, :21, :21]
+    rr = np.hypot(x - 10, y - 10)
+    tube = (rr <= 8) & (rr > 5)  # open at both ends: no 3D hole, a 2D hole per slice
+    assert np.array_equal(sitk.GetArrayFromImage(fill_holes(_mask(tube))) > 0, tube)
+    filled = sitk.GetArrayFromImage(fill_holes(_mask(tube), slice_wise=True)) > 0
+    assert np.array_equal(filled, rr <= 8)
+
+
+def test_largest_component_and_component_containing() -> None:
+    arr = np.zeros((20, 20, 20), bool)
+    arr[2:6, 2:6, 2:6] = True  # 64 voxels
+    arr[10:18, 10:18, 10:18] = True  # 512 voxels
+    big = sitk.GetArrayFromImage(largest_component(_mask(arr)))
+    assert big.sum() == 512 and big[14, 14, 14] == 1 and big[3, 3, 3] == 0
+    small = sitk.GetArrayFromImage(component_containing(_mask(arr), (3.0, 3.0, 3.0)))
+    assert small.sum() == 64 and small[3, 3, 3] == 1
+    with pytest.raises(SegmentationError, match=r"not inside the mask"):
+        component_containing(_mask(arr), (8.0, 8.0, 8.0))
+
+
+def test_smooth_mask_removes_spur_keeps_cube() -> None:
+    arr = np.zeros((30, 30, 30), bool)
+    arr[5:25, 5:25, 5:25] = True
+    arr[15, 15, 25:29] = True  # one-voxel spur
+    out = sitk.GetArrayFromImage(smooth_mask(_mask(arr), radius_mm=2.0)) > 0
+    assert not out[15, 15, 27]
+    assert out[6:24, 6:24, 6:24].all()
+
+
+# --- organs on the real CT -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed_no", range(5))
+def test_liver_from_single_seed_real_ct(ct: sitk.Image, labels: sitk.Image, seed_no: int) -> None:
+    seed = spread_seeds(ct, labels, LIVER)[seed_no]
+    mask = segment_organ(ct, seed, organ="liver")
+    assert mask.GetPixelID() == sitk.sitkUInt8
+    assert mask.GetSize() == ct.GetSize()
+    assert mask.GetOrigin() == ct.GetOrigin() and mask.GetDirection() == ct.GetDirection()
+    assert dice(mask, reference(labels, LIVER)) >= 0.90
+
+
+@pytest.mark.parametrize(("organ", "value"), [("spleen", SPLEEN), ("kidney", KIDNEY_LEFT)])
+@pytest.mark.parametrize("seed_no", [0, 2, 4])
+def test_spleen_and_kidney_real_ct(
+    ct: sitk.Image, labels: sitk.Image, organ: str, value: int, seed_no: int
+) -> None:
+    seed = spread_seeds(ct, labels, value)[seed_no]
+    assert dice(segment_organ(ct, seed, organ=organ), reference(labels, value)) >= 0.85
+
+
+def test_seed_outside_image_raises(ct: sitk.Image) -> None:
+    with pytest.raises(SegmentationError, match=r"seed \(1000\.0, 2\.0, 3\.0\) mm lies outside"):
+        segment_organ(ct, (1000.0, 2.0, 3.0))
+
+
+def test_seed_in_air_raises(ct: sitk.Image) -> None:
+    corner = ct.TransformIndexToPhysicalPoint((1, 1, 15))
+    with pytest.raises(SegmentationError, match=r"outside the body \(HU -\d+"):
+        segment_organ(ct, corner)
+
+
+def test_bad_seed_shape_and_unknown_organ(ct: sitk.Image) -> None:
+    with pytest.raises(SegmentationError, match="3 finite LPS coordinates"):
+        segment_organ(ct, (1.0, 2.0))
+    with pytest.raises(SegmentationError, match="unknown organ 'heart'"):
+        segment_organ(ct, (0.0, 0.0, 0.0), organ="heart")
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+
+def test_bone_preset_real_ct(ct: sitk.Image, labels: sitk.Image) -> None:
+    bone = sitk.GetArrayFromImage(segment_preset(ct, "bone")) > 0
+    lab = sitk.GetArrayViewFromImage(labels)
+    ref = ((lab >= 25) & (lab <= 50)) | ((lab >= 92) & (lab <= 117))
+    assert (bone & ref).sum() / bone.sum() >= 0.9  # what it finds is bone
+    assert bone.sum() > 1000
+
+
+def test_air_preset_real_ct_finds_lungs_not_outside(ct: sitk.Image, labels: sitk.Image) -> None:
+    air = sitk.GetArrayFromImage(segment_preset(ct, "air")) > 0
+    lab = sitk.GetArrayViewFromImage(labels)
+    lungs = (lab >= 10) & (lab <= 14)
+    assert (air & lungs).sum() / lungs.sum() >= 0.9
+    hu = sitk.GetArrayViewFromImage(ct)
+    assert (hu < -400).sum() > 3 * air.sum()  # the outside air dominates and is excluded
+    assert not air[:, 0, :].any() and not air[:, :, 0].any()
+
+
+def test_unknown_preset_raises(ct: sitk.Image) -> None:
+    assert set(PRESETS) == {"bone", "air"}
+    with pytest.raises(SegmentationError, match=r"unknown preset 'fat'; expected one of"):
+        segment_preset(ct, "fat")
