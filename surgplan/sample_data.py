@@ -22,7 +22,13 @@ from imaging.labels import read_label_names
 from surgplan.errors import SurgplanError
 
 REPO_SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
-REQUIRED_FILES = ("phantom.json", "phantom_labels.nrrd", "phantom_labels.json", "phantom_dicom")
+REQUIRED_FILES = (
+    "phantom.json",
+    "phantom_labels.nrrd",
+    "phantom_labels.json",
+    "phantom_liver_envelope.nrrd",
+    "phantom_dicom",
+)
 
 
 class SampleDataError(SurgplanError):
@@ -58,8 +64,9 @@ class SampleData:
     def truth_mask(self, structure: str, *, reference: sitk.Image | None = None) -> sitk.Image:
         """Ground-truth binary mask of a demo structure.
 
-        A structure may span several labels (``truth_labels`` in ``phantom.json``), e.g. the
-        liver envelope includes its tumour and intrahepatic vessels.
+        ``liver`` is the whole organ envelope (parenchyma, tumour and intrahepatic vessels);
+        ``vessels`` is the portal and hepatic veins inside that envelope (segmentation of
+        vessels is confined to the liver); other names are the label of that name.
 
         Parameters
         ----------
@@ -68,18 +75,26 @@ class SampleData:
         reference
             If given, the mask is checked to lie on this image's grid.
         """
-        groups: dict[str, list[str]] = self.meta.get("truth_labels", {})
-        names = groups.get(structure, [structure])
-        values = [v for v, n in self.label_names.items() if n in names]
-        if not values:
-            raise SampleDataError(f"sample has no ground truth for {structure!r}")
-        labels = read_image_file(self.folder / "phantom_labels.nrrd")
-        array = np.isin(sitk.GetArrayViewFromImage(labels), values).astype(np.uint8)
-        mask = sitk.GetImageFromArray(array)
-        mask.CopyInformation(labels)
+        envelope = read_image_file(self.folder / "phantom_liver_envelope.nrrd")
+        labels = sitk.GetArrayViewFromImage(read_image_file(self.folder / "phantom_labels.nrrd"))
+        inside = sitk.GetArrayViewFromImage(envelope) > 0
+        if structure == "liver":
+            array = inside
+        elif structure == "vessels":
+            array = self._label_array(labels, ["portal_vein", "hepatic_veins"]) & inside
+        else:
+            array = self._label_array(labels, [structure])
+        mask = sitk.GetImageFromArray(array.astype(np.uint8))
+        mask.CopyInformation(envelope)
         if reference is not None:
             require_same_grid(reference, mask, f"ground truth of {structure}")
         return mask
+
+    def _label_array(self, labels: np.ndarray, names: list[str]) -> np.ndarray:
+        values = [v for v, n in self.label_names.items() if n in names]
+        if len(values) != len(names):
+            raise SampleDataError(f"sample has no ground-truth label for {names}")
+        return np.isin(labels, values)
 
 
 def _complete(folder: Path) -> bool:

@@ -22,6 +22,7 @@ from surgplan.phantom.generate import Phantom
 SAMPLE_FILES: dict[str, str] = {
     "ct": "phantom_ct.nii.gz",
     "labels": "phantom_labels.nrrd",
+    "liver_envelope": "phantom_liver_envelope.nrrd",
     "label_names": "phantom_labels.json",
     "metadata": "phantom.json",
     "dicom": "phantom_dicom",
@@ -58,7 +59,7 @@ def phantom_metadata(phantom: Phantom) -> dict[str, Any]:
         "label_semantics": (
             "One value per voxel; label 1 'liver' is the parenchyma only (tumour and "
             "intrahepatic vessels carry their own labels). The liver envelope is the union of "
-            "labels 1, 2 and the parts of 3 and 4 inside it. 'bone' = vertebral bodies, arches, "
+            "labels 1, 2 and the parts of 3 and 4 inside it (phantom_liver_envelope.nrrd). 'bone' = vertebral bodies, arches, "
             "processes and ribs (discs excluded). 'portal_vein' includes the extrahepatic trunk."
         ),
         "seeds_lps_mm": {k: _rounded(v) for k, v in phantom.seeds_lps_mm.items()},
@@ -118,6 +119,10 @@ def write_sample_data(phantom: Phantom, folder: str | os.PathLike[str]) -> dict[
         sitk.WriteImage(phantom.ct, str(tmp), useCompression=True)
     with atomic_path(paths["labels"]) as tmp:
         sitk.WriteImage(phantom.labels, str(tmp), useCompression=True)
+    envelope = sitk.GetImageFromArray(phantom.masks["liver"].astype(np.uint8))
+    envelope.CopyInformation(phantom.labels)
+    with atomic_path(paths["liver_envelope"]) as tmp:
+        sitk.WriteImage(envelope, str(tmp), useCompression=True)
     names = {str(k): v for k, v in sorted(phantom.label_names.items())}
     write_text_atomic(paths["label_names"], json.dumps(names, indent=2) + "\n")
     write_dicom_series(phantom.ct, paths["dicom"], seed=phantom.seed)

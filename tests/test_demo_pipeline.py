@@ -1,0 +1,60 @@
+"""The demo end to end on the phantom: Dice targets, closed surfaces, picture, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from surgplan.cli import cli
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("structure", "target"), [("liver", 0.95), ("tumour", 0.85), ("vessels", 0.75)]
+)
+def test_phantom_dice(demo: dict, structure: str, target: float) -> None:
+    assert demo["dice"][structure] >= target
+
+
+def test_surfaces_closed_manifold_and_volume_faithful(demo: dict) -> None:
+    case = json.loads((Path(demo["case"]) / "case.json").read_text())
+    for name in ("liver", "tumour"):
+        surface = case["surfaces"][name]
+        assert surface["is_closed"] and surface["is_manifold"], name
+        error = abs(surface["volume_ml"] - surface["label_volume_ml"]) / surface["label_volume_ml"]
+        assert error <= 0.03, (name, error)
+
+
+def test_volume_mesh_has_liver_and_tumour_regions(demo: dict) -> None:
+    volume = demo["volume_mesh"]
+    assert set(volume["regions"]) == {"liver", "tumour"}
+    assert Path(volume["path"]).is_file() and Path(volume["msh_path"]).is_file()
+
+
+def test_picture_shows_the_twin(demo: dict) -> None:
+    pixels = np.asarray(Image.open(demo["picture"]).convert("RGB"), dtype=float)
+    assert pixels.shape[0] >= 500 and pixels.shape[1] >= 500
+    not_white = np.any(pixels < 240, axis=2).mean()
+    assert 0.05 < not_white < 0.9  # something drawn, not an empty or solid frame
+    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 170) & (pixels[..., 2] < 90)
+    assert yellow.sum() > 200  # the tumour is visible through the translucent liver
+
+
+def test_report_lists_volumes_and_dice(demo: dict) -> None:
+    html = Path(demo["report"]).read_text()
+    assert "<img src=\"data:image/png;base64," in html
+    for name, score in demo["dice"].items():
+        assert name in html and f"{score:.3f}" in html
+    assert "PHANTOM" not in html and "SP-000123" not in html
