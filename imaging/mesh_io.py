@@ -97,6 +97,7 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         mesh = mesh.extract_surface(algorithm="dataset_surface")
     if mesh.n_points == 0:
         raise MeshingError(f"surface file {path} holds no points")
+    mesh.points = np.asarray(mesh.points, dtype=np.float64)  # STL/PLY store float32
     if suffix in (".vtp", ".vtk") and _SPACE_FIELD in mesh.field_data:
         space = str(np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()[0])
         if space.upper() != "LPS":

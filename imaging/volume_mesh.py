@@ -54,6 +54,8 @@ _DEGENERATE_AREA_FRACTION = 0.01
 #: Dihedral angle between neighbouring triangles above which gmsh starts a new patch (deg).
 _CLASSIFY_ANGLE_DEG = 40.0
 VOLUME_MESH_SUFFIXES = (".vtu", ".msh")
+#: Triangle budget of a clipped inner surface before gmsh remeshes it.
+_CLIPPED_TRIANGLES = 10_000
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,7 @@ def _inside_outer(
     if policy == "drop" or outside == 1.0:
         notes.append(f"{what}: dropped")
         return []
-    clipped = _clip_inside(piece, outer_piece, margin_mm, min(0.5, target_edge_mm / 8.0))
+    clipped = _clip_inside(piece, outer_piece, margin_mm, min(1.0, target_edge_mm / 4.0))
     kept = [c for c in clipped if signed_volume_mm3(c) >= _DEGENERATE_VOLUME_MM3]
     for c in kept:
         worst = _signed_distance(np.asarray(c.points), outer_piece).max()
@@ -370,7 +372,11 @@ def _clip_inside(
     if not keep.any():
         return []
     surface = array_to_surface(
-        keep, spacing_mm=(step_mm,) * 3, origin_mm=lo, what="clipped inner surface"
+        keep,
+        spacing_mm=(step_mm,) * 3,
+        origin_mm=lo,
+        target_triangles=_CLIPPED_TRIANGLES,
+        what="clipped inner surface",
     )
     notes: list[str] = []
     return _closed_pieces("clipped inner surface", surface, notes)
