@@ -3,7 +3,8 @@
 1,000 swab points against a ~100k-vertex liver surface (the real liver, subdivided), all three
 single-threaded (OMP_NUM_THREADS=1, num_threads=1), same points, same start poses (the truth
 perturbed by the motion between two updates: 2 degrees about the organ centroid and ~2 mm).
-"ours" uses the model's precomputed nearest-vertex voxel grid (built once with the model). Prints one JSON document.
+"ours" uses the model's precomputed nearest-vertex voxel grid (built once with the model).
+Prints one JSON document.
 
 Run: nice .venv/bin/python benchmarks/registration_latency.py [--updates 200]
 """

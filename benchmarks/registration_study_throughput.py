@@ -1,7 +1,8 @@
 """Study throughput on a local Dask cluster: 2 workers against 1 (same small grid).
 
 Prints one JSON document with trials per second for each and the speed-up. Run on an otherwise
-idle machine with at least 2 cores: nice .venv/bin/python benchmarks/registration_study_throughput.py
+idle machine with at least 2 cores:
+nice .venv/bin/python benchmarks/registration_study_throughput.py
 """
 
 from __future__ import annotations

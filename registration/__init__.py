@@ -1,1 +1,54 @@
-"""registration package."""
+"""Registration: paired-point and surface registration, accuracy metrics, sensor simulation.
+
+Geometry only: numpy arrays (``(N, 3)`` float64, LPS mm) and meshes in, small dataclasses out.
+This package never imports ``surgplan``, ``imaging``, ``biomech`` or ``vr``.
+
+Public API
+----------
+Paired points: :func:`register_paired_points`, :func:`predicted_tre` (Fitzpatrick 1998 eq. 46),
+:func:`expected_fre`, :class:`DegenerateConfigurationError`.
+Surface: :func:`prepare_surface`, :func:`load_surface`, :class:`SurfaceModel`,
+:func:`register_surface`, :class:`RealTimeRegistrar`, :class:`SurfaceRegistrationResult`,
+:class:`ReliabilityCriteria`.
+Sensors: :func:`simulate_swabs`, :func:`simulate_scan`, :func:`add_noise`, :func:`add_outliers`.
+Files: :mod:`registration.io` (points, 3D Slicer markups, ITK transforms).
+Studies: :mod:`registration.study`.
+"""
+
+from registration._points import InsufficientPointsError
+from registration.errors import RegistrationError
+from registration.model import MeshError, SurfaceModel, load_surface, prepare_surface
+from registration.paired import (
+    DegenerateConfigurationError,
+    PairedPointResult,
+    expected_fre,
+    fiducial_registration_error,
+    predicted_tre,
+    register_paired_points,
+)
+from registration.reliability import ReliabilityCriteria
+from registration.sensors import add_noise, add_outliers, simulate_scan, simulate_swabs
+from registration.surface import RealTimeRegistrar, SurfaceRegistrationResult, register_surface
+
+__all__ = [
+    "DegenerateConfigurationError",
+    "InsufficientPointsError",
+    "MeshError",
+    "PairedPointResult",
+    "RealTimeRegistrar",
+    "RegistrationError",
+    "ReliabilityCriteria",
+    "SurfaceModel",
+    "SurfaceRegistrationResult",
+    "add_noise",
+    "add_outliers",
+    "expected_fre",
+    "fiducial_registration_error",
+    "load_surface",
+    "predicted_tre",
+    "prepare_surface",
+    "register_paired_points",
+    "register_surface",
+    "simulate_scan",
+    "simulate_swabs",
+]

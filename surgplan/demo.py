@@ -28,7 +28,7 @@ from surgplan.sample_data import ensure_sample_data
 from surgplan.segment import segment_structure
 
 #: Dice each demo segmentation must reach against the phantom's ground truth.
-DICE_TARGETS = {"liver": 0.95, "tumour": 0.85, "vessels": 0.75, "bone": 0.90}
+DICE_TARGETS = {"liver": 0.95, "tumour": 0.85, "vessels": 0.75}
 
 
 def run_demo(
@@ -84,7 +84,7 @@ def run_demo(
     }
     picture = render_structures(surfaces, out / "twin.png")
 
-    passed = all(scores[name] >= DICE_TARGETS[name] for name in scores)
+    passed = all(scores[name] >= target for name, target in DICE_TARGETS.items())
     report_path = _write_demo_report(out / "report.html", case, scores, mesh_report, picture)
     return {
         "action": "demo",
@@ -116,7 +116,7 @@ def _write_demo_report(
                     f"{case.manifest.surfaces[name].volume_ml:.1f}"
                     if name in case.manifest.surfaces
                     else "-",
-                    verdict_cell(scores[name], DICE_TARGETS[name]) if name in scores else "-",
+                    _dice_cell(name, scores),
                 ]
                 for name, entry in case.manifest.structures.items()
             ],
@@ -137,6 +137,14 @@ def _write_demo_report(
             )
         )
     return write_report(path, "surgplan demo: phantom abdomen", sections)
+
+
+def _dice_cell(name: str, scores: dict[str, float]) -> Any:
+    if name not in scores:
+        return "-"
+    if name in DICE_TARGETS:
+        return verdict_cell(scores[name], DICE_TARGETS[name])
+    return f"{scores[name]:.3f}"
 
 
 def _fmt(value: Any) -> str:

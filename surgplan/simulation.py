@@ -348,7 +348,7 @@ def liver_retraction_demo(
     out_dir: str | Path,
     liver_models_dir: str | Path,
     *,
-    target_edge_mm: float = 8.0,
+    target_edge_mm: float = 6.0,
     lift_mm: float = 15.0,
     model: str = "linear",
 ) -> dict[str, Any]:
@@ -397,9 +397,9 @@ def liver_retraction_demo(
     grid.point_data["|u| mm"] = mag
     warped = grid.warp_by_vector("displacement_mm")
     plotter = pv.Plotter(off_screen=True, window_size=(900, 700))
-    plotter.add_mesh(grid.extract_surface(), style="wireframe", color="grey", opacity=0.15)
-    plotter.add_mesh(warped.extract_surface(), scalars="|u| mm", cmap="viridis")
-    plotter.view_vector((1.0, -1.0, 0.4))
+    plotter.add_mesh(grid.extract_surface(algorithm="dataset_surface"), style="wireframe", color="grey", opacity=0.15)
+    plotter.add_mesh(warped.extract_surface(algorithm="dataset_surface"), scalars="|u| mm", cmap="viridis")
+    plotter.view_vector((0.3, -1.0, -0.6), viewup=(0.0, 0.0, 1.0))  # anterior-inferior (LPS)
     picture = out / "liver_retraction.png"
     plotter.screenshot(str(picture))
     plotter.close()
