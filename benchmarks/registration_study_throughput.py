@@ -21,8 +21,12 @@ SPEC = Path(__file__).resolve().parents[1] / "examples" / "accuracy_study.toml"
 def main() -> None:
     spec = load_spec(SPEC)
     n = len(expand_trials(spec))
-    out = {"spec": str(SPEC), "trials": n, "cpu_count": os.cpu_count(),
-           "load_avg_at_start": os.getloadavg()[0]}
+    out = {
+        "spec": str(SPEC),
+        "trials": n,
+        "cpu_count": os.cpu_count(),
+        "load_avg_at_start": os.getloadavg()[0],
+    }
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

@@ -19,7 +19,7 @@ import pyvista as pv
 
 from imaging.errors import MeshingError
 
-__all__ = ["SURFACE_SUFFIXES", "read_surface", "write_surface"]
+__all__ = ["SURFACE_SUFFIXES", "read_surface", "write_atomically", "write_surface"]
 
 #: File suffixes understood by :func:`write_surface` and :func:`read_surface`.
 SURFACE_SUFFIXES = (".vtp", ".vtk", ".stl", ".obj", ".ply")

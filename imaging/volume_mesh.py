@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,8 @@ from typing import Literal
 import gmsh
 import numpy as np
 import pyvista as pv
-from numpy.typing import NDArray
 import vtk
+from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 from vtk.util.numpy_support import vtk_to_numpy
@@ -166,7 +167,9 @@ def tetrahedralize(
     """
     inner_names = _check_arguments(surfaces, outer, inner, target_edge_mm, clip_margin_mm)
     if inner_outside not in ("clip", "drop", "raise"):
-        raise MeshingError(f"inner_outside must be 'clip', 'drop' or 'raise', got {inner_outside!r}")
+        raise MeshingError(
+            f"inner_outside must be 'clip', 'drop' or 'raise', got {inner_outside!r}"
+        )
     notes: list[str] = []
     outer_piece = _closed_pieces(outer, surfaces[outer], notes, keep_largest=True)[0]
 
@@ -177,8 +180,16 @@ def tetrahedralize(
         for k, piece in enumerate(_closed_pieces(name, surfaces[name], notes)):
             label = f"{name!r} piece {k}"
             kept.extend(
-                _inside_outer(label, piece, outer, outer_piece, inner_outside, clip_margin_mm,
-                              target_edge_mm, notes)
+                _inside_outer(
+                    label,
+                    piece,
+                    outer,
+                    outer_piece,
+                    inner_outside,
+                    clip_margin_mm,
+                    target_edge_mm,
+                    notes,
+                )
             )
         if kept:
             regions[name] = region_id
@@ -464,9 +475,7 @@ def _mesh_with_gmsh(
         offset += n
     # 2. classify into parametrisable patches so gmsh can remesh them (tutorial t13)
     try:
-        gmsh.model.mesh.classifySurfaces(
-            math.radians(_CLASSIFY_ANGLE_DEG), True, True, math.pi
-        )
+        gmsh.model.mesh.classifySurfaces(math.radians(_CLASSIFY_ANGLE_DEG), True, True, math.pi)
         gmsh.model.mesh.createGeometry()
     except Exception as exc:  # gmsh raises plain Exception with its log message
         raise MeshingError(
@@ -486,9 +495,7 @@ def _mesh_with_gmsh(
         volume_region[gmsh.model.geo.addVolume([loops[k]])] = pieces[k][0]
     gmsh.model.geo.synchronize()
     for rid, name in names.items():
-        gmsh.model.addPhysicalGroup(
-            3, [v for v, r in volume_region.items() if r == rid], rid, name
-        )
+        gmsh.model.addPhysicalGroup(3, [v for v, r in volume_region.items() if r == rid], rid, name)
     # 4. size, generate, optimise
     for option, value in (
         ("Mesh.MeshSizeMax", target_edge_mm),
@@ -504,9 +511,15 @@ def _mesh_with_gmsh(
     try:
         gmsh.model.mesh.generate(3)
     except Exception as exc:
+        structure_of_patch = {
+            tag: names[pieces[k][0]] for k, tags in patches.items() for tag in tags
+        }
+        culprits = sorted(
+            {structure_of_patch.get(int(t), "?") for t in re.findall(r"surface (\d+)", str(exc))}
+        )
         raise MeshingError(
-            f"gmsh could not tetrahedralise {sorted(regions)!r}: {exc}; the surfaces may "
-            "self-intersect or intersect each other"
+            f"gmsh could not tetrahedralise {culprits or sorted(regions)!r}: {exc}; the "
+            "surface(s) self-intersect or intersect each other"
         ) from exc
     return _collect(pieces, patches, volume_region, names, notes)
 
@@ -589,10 +602,15 @@ def _collect(
 def _tet_volumes(points: NDArray[np.float64], cells: NDArray[np.int64]) -> NDArray[np.float64]:
     """Signed tetrahedron volumes, V = det[p1-p0, p2-p0, p3-p0] / 6, in mm^3."""
     p = points[cells]
-    return np.einsum("ij,ij->i", p[:, 1] - p[:, 0], np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0])) / 6.0
+    return (
+        np.einsum("ij,ij->i", p[:, 1] - p[:, 0], np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]))
+        / 6.0
+    )
 
 
-def _dihedral_angles_deg(points: NDArray[np.float64], cells: NDArray[np.int64]) -> NDArray[np.float64]:
+def _dihedral_angles_deg(
+    points: NDArray[np.float64], cells: NDArray[np.int64]
+) -> NDArray[np.float64]:
     """All six dihedral angles of each tetrahedron, in degrees, shape (n, 6).
 
     The dihedral angle along the edge shared by faces a and b is pi minus the angle between

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from imaging.errors import SegmentationError
 from imaging.segmentation._intensity import (
@@ -51,6 +52,9 @@ class OrganModel:
     iterations: int = 2
     rim_mm: float = 4.0
     vessel_contrast_hu: float = 250.0
+    inclusion_mm: float = 8.0
+    min_sigma_hu: float = 8.0
+    max_open_fraction: float = 0.1
 
 
 #: Organ models known to :func:`segment_organ`.
@@ -90,7 +94,38 @@ def _grow(
     region = component_at_index(window, idx)
     if region is None:
         return None
+    if model.inclusion_mm > 0:
+        region = _include_enclosed(smooth, region, lower, upper, model)
     return _basin_of_seed(region, idx, model.split_h_mm)
+
+
+def _include_enclosed(
+    smooth: sitk.Image, region: sitk.Image, lower: float, upper: float, model: OrganModel
+) -> sitk.Image:
+    arr = sitk.GetArrayViewFromImage(smooth)
+    reg = sitk.GetArrayViewFromImage(region) > 0
+    centre = 0.5 * (lower + upper)
+    steps = max(1, int(round(model.rim_mm / min(smooth.GetSpacing()))))
+    outer = sitk.GetArrayViewFromImage(sitk.BinaryDilate(region, [2 * steps] * 3, sitk.sitkBall))
+    dark = arr[(outer > 0) & ~reg & (arr < lower)]
+    level = 0.5 * (centre + float(np.median(dark))) if dark.size else lower
+    cand = ((arr >= level) & (arr < lower)) | ((arr > upper) & (arr <= centre + model.vessel_contrast_hu))
+    closed = sitk.BinaryMorphologicalClosing(
+        region, radius_voxels(smooth, model.inclusion_mm), sitk.sitkBall
+    )
+    closed_arr = sitk.GetArrayViewFromImage(closed) > 0
+    add = closed_arr & cand & ~reg
+    labels, n = ndi.label(add, structure=np.ones((3, 3, 3), bool))
+    if n:
+        shell = ndi.grey_dilation(labels, size=(3, 3, 3)) * (labels == 0)
+        open_side = np.bincount(shell[~closed_arr].ravel(), minlength=n + 1)
+        total = np.bincount(shell.ravel(), minlength=n + 1)
+        frac = open_side / np.maximum(total, 1)
+        keep = np.flatnonzero(frac <= model.max_open_fraction)
+        add = np.isin(labels, keep[keep > 0])
+    out = sitk.GetImageFromArray((reg | add).astype(np.uint8))
+    out.CopyInformation(region)
+    return fill_holes(out, slice_wise=True)
 
 
 def segment_organ(
@@ -136,6 +171,7 @@ def segment_organ(
     organ_mask: sitk.Image | None = None
     for it in range(model.iterations + 1):
         k_low = model.k_low if it else max(model.k_low, model.k_high)
+        sigma = max(sigma, model.min_sigma_hu)
         lower, upper = centre - k_low * sigma, centre + model.k_high * sigma
         grown = _grow(smooth, idx, float(lower), float(upper), model)
         if grown is None:
