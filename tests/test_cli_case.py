@@ -150,8 +150,8 @@ def test_bad_series_leave_existing_case_unchanged(
 
 def test_seed_outside_the_body(case_copy: Path) -> None:
     before = snapshot(case_copy)
-    # LPS point in the air in front of the abdomen (anterior is -y), inside the image extent
-    code, _, err = run("segment", case_copy, "--structure", "liver", "--seed", "60", "-170", "130")
+    # LPS point in the air in front of the abdomen (anterior is -y; HU about -900 there)
+    code, _, err = run("segment", case_copy, "--structure", "liver", "--seed", "-5", "-296", "139")
     assert code == 2 and "outside the body" in err and err.count("\n") == 1
     code, _, err = run("segment", case_copy, "--structure", "liver", "--seed", "9000", "0", "0")
     assert code == 2 and "outside the image" in err
