@@ -474,17 +474,34 @@ def _mesh_with_gmsh(
         owner_piece.append(np.full(n, k - 1))
         offset += n
     # 2. classify into parametrisable patches so gmsh can remesh them (tutorial t13)
+    remeshed = True
     try:
         gmsh.model.mesh.classifySurfaces(math.radians(_CLASSIFY_ANGLE_DEG), True, True, math.pi)
         gmsh.model.mesh.createGeometry()
     except Exception as exc:  # gmsh raises plain Exception with its log message
-        raise MeshingError(
-            f"gmsh could not parametrise the surfaces of {sorted(regions)!r}: {exc}"
-        ) from exc
+        # Surfaces of higher genus (an organ pierced by vessel tunnels) may not split into
+        # patches gmsh can parametrise. Their own triangles then bound the tetrahedra as they
+        # are (no surface remeshing), which any closed manifold surface allows.
+        remeshed = False
+        notes = (*notes, f"surfaces kept as given (gmsh could not re-parametrise them: {exc})")
+        gmsh.model.remove()
+        gmsh.model.add(f"surgplan_{os.getpid()}_{id(object())}_discrete")
+        offset = 0
+        for k, (_, piece) in enumerate(pieces, start=1):
+            gmsh.model.addDiscreteEntity(2, k)
+            n = piece.n_points
+            gmsh.model.mesh.addNodes(
+                2, k, np.arange(offset + 1, offset + n + 1), np.asarray(piece.points).ravel()
+            )
+            triangles = np.asarray(piece.regular_faces, dtype=np.int64) + offset + 1
+            gmsh.model.mesh.addElementsByType(k, 2, [], triangles.ravel())
+            offset += n
     tree = cKDTree(np.concatenate(owner_points))
     piece_of_point = np.concatenate(owner_piece)
     patches: dict[int, list[int]] = {k: [] for k in range(len(pieces))}
-    for _, tag in gmsh.model.getEntities(2):
+    if not remeshed:
+        patches = {k: [k + 1] for k in range(len(pieces))}
+    for _, tag in gmsh.model.getEntities(2) if remeshed else []:
         _, coords, _ = gmsh.model.mesh.getNodes(2, tag, includeBoundary=True)
         _, nearest = tree.query(coords.reshape(-1, 3)[:16])
         patches[int(np.bincount(piece_of_point[nearest]).argmax())].append(tag)
