@@ -1,41 +1,72 @@
-"""Study throughput on a local Dask cluster: 2 workers against 1 (same small grid).
+"""Study throughput on a local Dask cluster: 2 workers against 1 (same grid, same trials).
 
-Prints one JSON document with trials per second for each and the speed-up. Run on an otherwise
-idle machine with at least 2 cores:
-nice .venv/bin/python benchmarks/registration_study_throughput.py
+Fair by construction: worker *processes* (no GIL sharing), one thread each, BLAS/OpenMP limited
+to one thread per worker (so the one-worker run cannot use both cores through BLAS), each model
+loaded once per worker process and cached there (``registration.study.trial`` keeps an
+``lru_cache`` per process), and a grid of 48 trials of about 0.5-1 s each (300 and 1,000 swab
+points, 30-degree start-pose error) so that cluster start-up and model loading (reported
+separately) do not dominate. Prints one JSON document with the load average at start and end:
+run on an otherwise idle machine with at least 2 cores.
+
+Run: nice .venv/bin/python benchmarks/registration_study_throughput.py [--repeats 12]
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-import time
-from pathlib import Path
 
-from registration.study import expand_trials, load_spec, run_study
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
 
-SPEC = Path(__file__).resolve().parents[1] / "examples" / "accuracy_study.toml"
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from registration.study import expand_trials, run_study  # noqa: E402
+from registration.study.spec import parse_spec  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
+
+
+def _spec(repeats: int):
+    data = {
+        "name": "throughput", "seed": 99, "repeats": repeats,
+        "models": [{"name": "liver", "surface": "liver.vtk",
+                    "targets": [{"name": "tumour", "surface": "liver_tumours.vtk"}]}],
+        "protocol": {"sensor": ["swabs"], "n_points": [300, 1000], "coverage": [0.3],
+                     "noise_mm": [1.0], "rotation_deg": [30.0], "translation_mm": [30.0],
+                     "case": ["good", "outliers30"]},
+    }
+    return parse_spec(data, base_dir=DATA, source="throughput")
+
+
+def _loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 def main() -> None:
-    spec = load_spec(SPEC)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=12, help="trials = 4 x repeats")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved 1/2-worker rounds")
+    args = ap.parse_args()
+    spec = _spec(args.repeats)
     n = len(expand_trials(spec))
-    out = {
-        "spec": str(SPEC),
-        "trials": n,
-        "cpu_count": os.cpu_count(),
-        "load_avg_at_start": os.getloadavg()[0],
-    }
-    for workers in (1, 2):
-        with tempfile.TemporaryDirectory() as tmp:
-            t = time.perf_counter()
-            run_study(spec, tmp, n_workers=workers, plots=False)
-            dt = time.perf_counter() - t
-        out[f"workers_{workers}"] = {"seconds": dt, "trials_per_s": n / dt}
-    out["speedup"] = out["workers_2"]["trials_per_s"] / out["workers_1"]["trials_per_s"]
+    out: dict = {"trials": n, "cpu_count": os.cpu_count(), "load_avg_at_start": _loadavg(),
+                 "workers_1": [], "workers_2": []}
+    for _ in range(args.rounds):
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                t = time.perf_counter()
+                run_study(spec, tmp, n_workers=workers, plots=False)
+                dt = time.perf_counter() - t
+            out[f"workers_{workers}"].append({"seconds": dt, "trials_per_s": n / dt})
+    best = {w: max(r["trials_per_s"] for r in out[f"workers_{w}"]) for w in (1, 2)}
+    out["speedup"] = best[2] / best[1]
     out["goal_met_1_7x"] = out["speedup"] >= 1.7
-    out["load_avg_at_end"] = os.getloadavg()[0]
+    out["load_avg_at_end"] = _loadavg()
     print(json.dumps(out, indent=2))
 
 

@@ -44,9 +44,16 @@ def von_mises_function(result: TissueResult) -> dolfinx.fem.Function:
     return out
 
 
-def evaluate_function(u: dolfinx.fem.Function, points: np.ndarray) -> np.ndarray:
-    """Values of ``u`` at points (N, 3) in mesh units; points outside snap to the nearest node."""
-    msh = u.function_space.mesh
+def locate_points(msh: dolfinx.mesh.Mesh, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cells containing points (N, gdim or 3) in mesh units, for :meth:`Function.eval`.
+
+    Points outside the discretised domain are moved to the nearest geometry node.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        (N, 3) evaluation points and (N,) local cell indices.
+    """
     pts = np.zeros((points.shape[0], 3))
     pts[:, : points.shape[1]] = points
     tree = dolfinx.geometry.bb_tree(msh, msh.topology.dim)
@@ -57,16 +64,23 @@ def evaluate_function(u: dolfinx.fem.Function, points: np.ndarray) -> np.ndarray
     has = offs[1:] > offs[:-1]
     cells[has] = links[offs[:-1][has]]
     if not np.all(has):
-        # Outside the (discretised) domain: use the nearest geometry node's cell.
         x = msh.geometry.x
-        kd = cKDTree(x)
-        _, node = kd.query(pts[~has])
-        msh.topology.create_connectivity(0, msh.topology.dim)
+        _, node = cKDTree(x).query(pts[~has])
         dofmap = msh.geometry.dofmaps[0]
         node_to_cell = np.full(x.shape[0], -1, dtype=np.int32)
         node_to_cell[dofmap.ravel()] = np.repeat(np.arange(dofmap.shape[0]), dofmap.shape[1])
         pts[~has] = x[node]
         cells[~has] = node_to_cell[node]
+    return pts, cells
+
+
+def evaluate_function(
+    u: dolfinx.fem.Function,
+    points: np.ndarray,
+    located: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Values of ``u`` at points (N, 3) in mesh units (see :func:`locate_points`)."""
+    pts, cells = located if located is not None else locate_points(u.function_space.mesh, points)
     return u.eval(pts, cells).reshape(pts.shape[0], -1)
 
 

@@ -50,7 +50,7 @@ from biomech.loads import (
 )
 from biomech.materials import Material
 from biomech.mesh import MM_TO_M, FEMesh
-from biomech.results import evaluate_function
+from biomech.results import evaluate_function, locate_points
 from biomech.tissue import KPA_TO_PA, _dg0, _material_map, solve_tissue
 
 GRAVITY_M_S2 = 9.81
@@ -171,6 +171,31 @@ class ReducedModel:
     def n_modes(self) -> int:
         """Number of modes k."""
         return int(self.modes.shape[0])
+
+    def truncated(self, n_modes: int) -> ReducedModel:
+        """A copy keeping the first ``n_modes`` POD modes (faster updates, larger error)."""
+        k = max(1, min(int(n_modes), self.n_modes))
+        if self.kind == "linear":
+            s = self.rbf_weights.shape[0]
+            w = self.rbf_weights.reshape(s, 7, self.n_modes)[:, :, :k].reshape(s, 7 * k)
+            p = self.rbf_poly.reshape(-1, 7, self.n_modes)[:, :, :k].reshape(-1, 7 * k)
+        else:
+            w, p = self.rbf_weights[:, :k], self.rbf_poly[:, :k]
+        return ReducedModel(
+            kind=self.kind,
+            points_mm=self.points_mm,
+            n_surface=self.n_surface,
+            modes=self.modes[:k],
+            mode_bounds=self.mode_bounds[:k],
+            rbf_centres=self.rbf_centres,
+            rbf_weights=w,
+            rbf_poly=p,
+            param_shift=self.param_shift,
+            param_scale=self.param_scale,
+            plane_origin=self.plane_origin,
+            plane_axes=self.plane_axes,
+            meta={**self.meta, "truncated_to": k},
+        )
 
     def surface_modes(self) -> np.ndarray:
         """(k, n_surface, 3) basis on the surface vertices (mm per unit amplitude)."""
@@ -443,10 +468,11 @@ def build_linear_rom(
     builder = _LinearSnapshots(
         fe, mats, supports, pressure_region, degree, patch_radius_mm, retractor_stiffness_kpa_per_mm
     )
+    located = locate_points(fe.mesh, pts * MM_TO_M)
     snaps = []
     for i, c in enumerate(centres):
         for uh in builder.solve(c):
-            snaps.append(evaluate_function(uh, pts * MM_TO_M).ravel() / MM_TO_M)
+            snaps.append(evaluate_function(uh, pts * MM_TO_M, located).ravel() / MM_TO_M)
         if progress is not None:
             progress(i + 1, len(centres))
     snap = np.asarray(snaps)  # (S*7, 3P): mm per unit load

@@ -347,8 +347,8 @@ def solve_tissue(
         v, q = ufl.TestFunctions(space)
     else:
         u, v = w, ufl.TestFunction(space)
-    zero_vec = ufl.as_vector([0.0] * gdim)
-    f_body = zero_vec
+    # A Constant (not a UFL zero) so that a load case without body force keeps a non-empty RHS.
+    f_body = dolfinx.fem.Constant(msh, np.zeros(gdim))
     if loads.gravity is not None:
         gdir = np.asarray(loads.gravity.direction, float)
         gdir = gdir / np.linalg.norm(gdir) * loads.gravity.acceleration_m_s2

@@ -15,24 +15,67 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from imaging.segmentation import dice
+import pyvista as pv
 
 from imaging.image_io import read_image_file
 from imaging.mesh_io import read_surface
+from imaging.segmentation import dice
+from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
 from surgplan.import_scan import import_scan
 from surgplan.meshing import build_meshes
-from surgplan.render import render_structures
+from surgplan.render import render_displacement, render_structures
 from surgplan.report import Section, Table, verdict_cell, write_report
-from surgplan.sample_data import ensure_sample_data
+from surgplan.sample_data import SampleData, ensure_sample_data
 from surgplan.segment import segment_structure
+from surgplan.simulation import liver_retraction_demo, simulate_case
 
 #: Dice each demo segmentation must reach against the phantom's ground truth.
 DICE_TARGETS = {"liver": 0.95, "tumour": 0.85, "vessels": 0.75}
 
 
+#: The real liver models shipped beside the repository (``../shared/data/liver_models``).
+DEFAULT_LIVER_MODELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
+#: Retractor lift applied in the demo's what-if retraction (mm, superior).
+RETRACTOR_LIFT_MM = 15.0
+
+
+def _toml_point(point: Any) -> str:
+    return "[" + ", ".join(f"{float(c):.3f}" for c in point) + "]"
+
+
+def retraction_scenario(case: Case, sample: SampleData) -> str:
+    """TOML scenario: hepatic-vein outflow fixed, a retractor lifting the liver's inferior tip.
+
+    The support is a 25 mm sphere around the hepatic veins' root (where they join the vena
+    cava, which holds the liver in place); the retractor is a 20 mm patch at the most inferior
+    point of the liver's boundary, lifted by :data:`RETRACTOR_LIFT_MM` towards the head (+z).
+    """
+    boundary = read_surface(case.file(case.manifest.volume_mesh.boundary_path))  # type: ignore[union-attr, arg-type]
+    points = np.asarray(boundary.points)
+    lowest = points[np.argmin(points[:, 2])]
+    support = sample.seeds_lps_mm["hepatic_veins"]
+    return f"""name = "retraction"
+[model]
+type = "linear"
+load_steps = 1
+[materials]
+default = "liver_healthy"
+tumour = "tumour"
+[[supports]]
+region = {{ type = "sphere", centre_mm = {_toml_point(support)}, radius_mm = 25.0 }}
+[[retractors]]
+region = {{ type = "sphere", centre_mm = {_toml_point(lowest)}, radius_mm = 20.0 }}
+displacement_mm = [0.0, 0.0, {RETRACTOR_LIFT_MM}]
+profile = "bump"
+"""
+
+
 def run_demo(
-    out_dir: str | os.PathLike[str], *, on_step: Callable[[str], None] | None = None
+    out_dir: str | os.PathLike[str],
+    *,
+    liver_models: str | os.PathLike[str] | None = DEFAULT_LIVER_MODELS,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the demo pipeline into ``out_dir`` (the case is ``out_dir/case``).
 
@@ -40,6 +83,10 @@ def run_demo(
     ----------
     out_dir
         Output folder; created if missing. A previous demo there is updated in place.
+    liver_models
+        Folder with the real liver models (``liver.vtk``, ``liver_tumours.vtk``,
+        ``hepatic_veins.vtk``); when it exists, their retraction is solved and pictured too.
+        ``None`` skips that step.
     on_step
         Called with a description before each step (drives the progress bar).
 
@@ -84,8 +131,24 @@ def run_demo(
     }
     picture = render_structures(surfaces, out / "twin.png")
 
+    step("finite-element retraction of the phantom liver")
+    scenario = out / "retraction.toml"
+    write_text_atomic(scenario, retraction_scenario(case, sample))
+    retraction = simulate_case(case_dir, scenario)
+    case = Case.open(case_dir)
+    deformed = pv.read(case.file(retraction["path"]))
+    retraction["picture"] = str(
+        render_displacement(deformed, out / "retraction.png", context=surfaces["liver"])
+    )
+    real_liver = None
+    if liver_models is not None and Path(liver_models, "liver.vtk").is_file():
+        step("finite-element retraction of the real liver model")
+        real_liver = liver_retraction_demo(out / "real_liver", liver_models)
+
     passed = all(scores[name] >= target for name, target in DICE_TARGETS.items())
-    report_path = _write_demo_report(out / "report.html", case, scores, mesh_report, picture)
+    report_path = _write_demo_report(
+        out / "report.html", case, scores, mesh_report, picture, retraction, real_liver
+    )
     return {
         "action": "demo",
         "case": str(case_dir),
@@ -95,12 +158,20 @@ def run_demo(
         "dice": scores,
         "dice_targets": DICE_TARGETS,
         "volume_mesh": mesh_report["volume_mesh"],
+        "retraction": retraction,
+        "real_liver_retraction": real_liver,
         "passed": passed,
     }
 
 
 def _write_demo_report(
-    path: Path, case: Case, scores: dict[str, float], mesh_report: dict[str, Any], picture: Path
+    path: Path,
+    case: Case,
+    scores: dict[str, float],
+    mesh_report: dict[str, Any],
+    picture: Path,
+    retraction: dict[str, Any],
+    real_liver: dict[str, Any] | None,
 ) -> Path:
     structures = Section(
         "Segmentation",
@@ -131,11 +202,48 @@ def _write_demo_report(
         sections.append(
             Section(
                 "Finite-element mesh",
-                f"Tetrahedral mesh of {volume['outer']}, "
-                f"regions {json.dumps(volume['regions'])}.",
+                f"Tetrahedral mesh of {volume['outer']}, regions {json.dumps(volume['regions'])}.",
                 Table(["figure", "value"], [[k, _fmt(v)] for k, v in quality.items()]),
             )
         )
+    mechanics = Section(
+        "What-if retraction (finite elements)",
+        f"Linear elastic liver (E 4 kPa) with a stiffer tumour (E 20 kPa); hepatic-vein outflow "
+        f"fixed; a retractor lifts the inferior tip by {RETRACTOR_LIFT_MM:g} mm.",
+        Table(
+            ["model", "dofs", "max displacement (mm)", "max von Mises (kPa)"],
+            [
+                [
+                    "phantom liver (this case)",
+                    retraction["dofs"],
+                    f"{retraction['max_displacement_mm']:.2f}",
+                    f"{retraction['max_von_mises_kpa']:.2f}",
+                ]
+            ]
+            + (
+                [
+                    [
+                        "real liver model",
+                        real_liver["dofs"],
+                        f"{real_liver['max_displacement_mm']:.2f}",
+                        f"{real_liver['max_von_mises_kpa']:.2f}",
+                    ]
+                ]
+                if real_liver
+                else []
+            ),
+        ),
+    )
+    mechanics.add_image(
+        Path(retraction["picture"]), "Phantom liver, deformed, coloured by |u| (mm)"
+    )
+    if real_liver:
+        mechanics.add_image(
+            Path(real_liver["picture"]),
+            f"Real liver model retracted; tumour moves up to "
+            f"{real_liver['max_tumour_displacement_mm']:.2f} mm",
+        )
+    sections.append(mechanics)
     return write_report(path, "surgplan demo: phantom abdomen", sections)
 
 

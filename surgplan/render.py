@@ -67,37 +67,34 @@ def render_structures(
     return out
 
 
-def render_scalar(
+def render_displacement(
     mesh: pv.DataSet,
-    scalar: str,
     path: str | os.PathLike[str],
     *,
-    title: str,
     window_size: tuple[int, int] = (900, 700),
     context: pv.PolyData | None = None,
 ) -> Path:
-    """Render ``mesh`` coloured by a point array (e.g. displacement magnitude in mm) to a PNG.
+    """Render a mesh warped by its ``displacement_mm`` point data, coloured by |u| in mm.
 
     Parameters
     ----------
     mesh
-        Mesh carrying point data ``scalar``.
-    scalar
-        Name of the point array; vectors are shown by magnitude.
+        FE result with point data ``displacement_mm`` (N, 3) in mm.
     path
         PNG destination (written atomically).
-    title
-        Scalar-bar title (put the unit in it).
     window_size
         Image size in pixels.
     context
-        Optional surface drawn as a grey wireframe (e.g. the undeformed organ).
+        Optional undeformed surface drawn as a faint wireframe.
     """
+    surface = mesh.extract_surface(algorithm="dataset_surface")
+    surface.point_data["|u| (mm)"] = np.linalg.norm(surface.point_data["displacement_mm"], axis=1)
+    warped = surface.warp_by_vector("displacement_mm")
     plotter = pv.Plotter(off_screen=True, window_size=list(window_size))
     plotter.set_background("white")
-    plotter.add_mesh(mesh, scalars=scalar, cmap="viridis", scalar_bar_args={"title": title})
+    plotter.add_mesh(warped, scalars="|u| (mm)", cmap="viridis", smooth_shading=True)
     if context is not None:
-        plotter.add_mesh(context, style="wireframe", color="grey", opacity=0.15)
+        plotter.add_mesh(context, style="wireframe", color="grey", opacity=0.12)
     _place_camera(plotter, "anterior")
     out = Path(path)
     with atomic_path(out) as tmp:

@@ -19,7 +19,7 @@ surface = "{liver_models_dir / 'liver.vtk'}"
 targets = [{{ name = "tumour", surface = "{liver_models_dir / 'liver_tumours.vtk'}" }},
            {{ name = "p", point_mm = [-60.0, -190.0, -280.0] }}]
 [protocol]
-n_points = [150]
+n_points = [300]
 coverage = [0.3]
 noise_mm = [1.0]
 rotation_deg = [0.0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from surgplan.cli import case_commands, demo_command, registration_commands
+from surgplan.cli import biomech_commands, case_commands, demo_command, registration_commands
 
 
 @click.group(
@@ -25,6 +25,7 @@ def cli() -> None:
 case_commands.register(cli)
 demo_command.register(cli)
 registration_commands.register(cli)
+biomech_commands.register(cli)
 
 
 def main() -> None:

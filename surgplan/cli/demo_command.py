@@ -17,14 +17,26 @@ from surgplan.cli.common import command_context, json_option, progress_bar
     show_default=True,
     help="Output folder (case, picture, report).",
 )
+@click.option(
+    "--liver-models",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of real liver models to retract too (default: ../shared/data/liver_models).",
+)
+@click.option("--no-liver-models", is_flag=True, help="Skip the real liver model's retraction.")
 @json_option
-def demo_command(out: Path, json_output: bool) -> None:
-    """Phantom CT -> case -> segmentation -> meshes -> picture -> HTML report."""
-    from surgplan.demo import run_demo
+def demo_command(
+    out: Path, liver_models: Path | None, no_liver_models: bool, json_output: bool
+) -> None:
+    """Phantom CT -> case -> segmentation -> meshes -> FE retraction -> picture -> report."""
+    from surgplan.demo import DEFAULT_LIVER_MODELS, run_demo
 
+    models = None if no_liver_models else (liver_models or DEFAULT_LIVER_MODELS)
     with command_context(json_output) as ctx:
         with progress_bar(json_output, "demo") as advance:
-            ctx.report.update(run_demo(out, on_step=lambda text: advance(0, text)))
+            ctx.report.update(
+                run_demo(out, liver_models=models, on_step=lambda text: advance(0, text))
+            )
         ctx.report["time_s"] = ctx.elapsed_s()
         if not ctx.report["passed"]:
             ctx.report["warning"] = "a segmentation fell below its Dice target (see the report)"

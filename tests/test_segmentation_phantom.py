@@ -1,0 +1,75 @@
+"""Seeded segmentation on the project's phantom (sample_data): the liver envelope (parenchyma,
+tumour and intrahepatic vessels) from three seeds, and the tumour / vessel chain run inside
+the segmented liver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from imaging.segmentation import dice, segment_organ, segment_tumour, segment_vessels
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+TUMOUR, PORTAL, HEPATIC = 2, 3, 4
+#: Seeds deep in the parenchyma (>= 12 mm from any other structure), far from the sample seed.
+DEEP_SEEDS = [(75.0, -48.0, -766.0), (-15.0, -58.5, -764.0)]
+
+
+@pytest.fixture(scope="module")
+def phantom() -> dict:
+    ct = sitk.ReadImage(str(SAMPLE / "phantom_ct.nii.gz"))
+    labels = sitk.ReadImage(str(SAMPLE / "phantom_labels.nrrd"))
+    envelope = sitk.ReadImage(str(SAMPLE / "phantom_liver_envelope.nrrd"))
+    labels.CopyInformation(ct)
+    envelope = sitk.Cast(sitk.NotEqual(envelope, 0), sitk.sitkUInt8)
+    envelope.CopyInformation(ct)
+    seeds = json.loads((SAMPLE / "phantom.json").read_text())["seeds_lps_mm"]
+    return {"ct": ct, "labels": labels, "envelope": envelope, "seeds": seeds}
+
+
+@pytest.fixture(scope="module")
+def liver(phantom: dict) -> sitk.Image:
+    return segment_organ(phantom["ct"], phantom["seeds"]["liver"], organ="liver")
+
+
+def test_liver_envelope_from_sample_seed(phantom: dict, liver: sitk.Image) -> None:
+    assert liver.GetSize() == phantom["ct"].GetSize()
+    assert dice(liver, phantom["envelope"]) >= 0.95
+    # the envelope includes the tumour and the intrahepatic vessels
+    lab = sitk.GetArrayViewFromImage(phantom["labels"])
+    mask = sitk.GetArrayViewFromImage(liver) > 0
+    assert mask[lab == TUMOUR].mean() >= 0.95
+    assert (
+        mask[(lab == HEPATIC) & (sitk.GetArrayViewFromImage(phantom["envelope"]) > 0)].mean() > 0.8
+    )
+
+
+@pytest.mark.parametrize("seed", DEEP_SEEDS)
+def test_liver_envelope_other_seeds(phantom: dict, seed: tuple[float, float, float]) -> None:
+    lab = sitk.GetArrayViewFromImage(phantom["labels"])
+    idx = phantom["ct"].TransformPhysicalPointToIndex(seed)
+    assert lab[idx[2], idx[1], idx[0]] == 1  # parenchyma
+    assert dice(segment_organ(phantom["ct"], seed, organ="liver"), phantom["envelope"]) >= 0.95
+
+
+def test_tumour_inside_segmented_liver(phantom: dict, liver: sitk.Image) -> None:
+    tumour = segment_tumour(phantom["ct"], phantom["seeds"]["tumour"], within=liver)
+    ref = sitk.Cast(sitk.Equal(phantom["labels"], TUMOUR), sitk.sitkUInt8)
+    assert dice(tumour, ref) >= 0.85
+
+
+def test_vessels_inside_segmented_liver(phantom: dict, liver: sitk.Image) -> None:
+    # the portal seed lies at the hilum, within a voxel or two of the liver surface: the
+    # restriction is the segmented liver dilated by 2 voxels (3 mm) so that it contains it
+    within = sitk.BinaryDilate(liver, [2, 2, 2], sitk.sitkBall)
+    seeds = [phantom["seeds"]["portal_vein"], phantom["seeds"]["hepatic_veins"]]
+    vessels = segment_vessels(phantom["ct"], seeds, within=within)
+    lab = sitk.GetArrayViewFromImage(phantom["labels"])
+    env = sitk.GetArrayViewFromImage(phantom["envelope"]) > 0
+    ref = sitk.GetImageFromArray((np.isin(lab, [PORTAL, HEPATIC]) & env).astype(np.uint8))
+    ref.CopyInformation(phantom["ct"])
+    assert dice(vessels, ref) >= 0.75
