@@ -37,6 +37,8 @@ DEFAULT_METHODS: dict[str, str] = {
 METHODS = ("organ", "tumour", "vessels", "bone", "air")
 #: Organ models known to :func:`imaging.segmentation.segment_organ`.
 ORGAN_OF_NAME = {"kidney_left": "kidney", "kidney_right": "kidney"}
+#: Margin (mm) by which the liver mask is widened to confine vessel segmentation.
+VESSEL_MARGIN_MM = 3.0
 
 
 class SegmentRequestError(SurgplanError):
@@ -77,9 +79,14 @@ def _restriction(case: Case, image: sitk.Image, method: str) -> sitk.Image | Non
     """Liver mask that tumour and vessel segmentation are confined to, when the case has one."""
     if method not in ("tumour", "vessels") or "liver" not in case.manifest.structures:
         return None
-    liver = read_image_file(case.require_structure("liver"))
+    liver = sitk.Cast(read_image_file(case.require_structure("liver")), sitk.sitkUInt8)
     require_same_grid(image, liver, "liver label map")
-    return sitk.Cast(liver, sitk.sitkUInt8)
+    if method == "vessels":
+        # Vessels enter the organ at its hilum, where the organ mask is thinnest: widen it so
+        # seeds in the entering trunk and the vessel walls at the capsule are kept.
+        radius = [max(1, round(VESSEL_MARGIN_MM / s)) for s in liver.GetSpacing()]
+        liver = sitk.BinaryDilate(liver, radius, sitk.sitkBall, 0, 1)
+    return liver
 
 
 def segment_structure(

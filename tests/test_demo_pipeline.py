@@ -16,7 +16,9 @@ from surgplan.cli import cli
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--no-liver-models", "--json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["demo", "--out", str(out), "--no-liver-models", "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -54,7 +56,18 @@ def test_picture_shows_the_twin(demo: dict) -> None:
 
 def test_report_lists_volumes_and_dice(demo: dict) -> None:
     html = Path(demo["report"]).read_text()
-    assert "<img src=\"data:image/png;base64," in html
+    assert '<img src="data:image/png;base64,' in html
     for name, score in demo["dice"].items():
         assert name in html and f"{score:.3f}" in html
     assert "PHANTOM" not in html and "SP-000123" not in html
+
+
+def test_retraction_moves_the_liver_by_the_retractor_lift(demo: dict) -> None:
+    retraction = demo["retraction"]
+    # the retractor patch prescribes a 15 mm lift at its centre; elsewhere the liver follows less
+    assert 14.9 <= retraction["max_displacement_mm"] <= 16.0
+    assert retraction["max_von_mises_kpa"] > 0.1
+    case = Path(demo["case"])
+    assert (case / retraction["path"]).is_file()
+    assert "fe_result/retraction" in json.loads((case / "case.json").read_text())["artifacts"]
+    assert Path(retraction["picture"]).stat().st_size > 20_000
