@@ -518,6 +518,8 @@ def _mesh_with_gmsh(
         ("Mesh.MeshSizeMax", target_edge_mm),
         ("Mesh.MeshSizeMin", 0.2 * target_edge_mm),
         ("Mesh.MeshSizeFromCurvature", 0),
+        ("Mesh.MeshSizeFromPoints", 0),
+        ("Mesh.MeshSizeExtendFromBoundary", 0),
         ("Mesh.Algorithm", 6),  # Frontal-Delaunay surfaces
         ("Mesh.Algorithm3D", 1),  # Delaunay volumes
         ("Mesh.Optimize", 1),

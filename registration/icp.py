@@ -22,11 +22,18 @@ __all__ = ["IcpState", "robust_icp", "surface_residuals", "rodrigues"]
 
 @dataclass(frozen=True)
 class IcpState:
-    """Outcome of :func:`robust_icp`: pose, iterations used and whether it converged."""
+    """Outcome of :func:`robust_icp`: pose, iterations used and whether it converged.
+
+    ``residuals`` (signed point-to-plane, mm) and ``indices`` (nearest target vertex) are those
+    of the last iteration, evaluated at the pose before its (converged, hence tiny) update: a
+    caller may reuse them for fit statistics instead of searching correspondences again.
+    """
 
     T: NDArray[np.float64]
     iterations: int
     converged: bool
+    residuals: NDArray[np.float64] | None = None
+    indices: NDArray[np.intp] | None = None
 
 
 def rodrigues(rotvec: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -137,7 +144,10 @@ def robust_icp(
             w[d > max_distance_mm] = 0.0
         c = (w[:, None] * p).sum(axis=0) / max(w.sum(), 1e-12)
         J = np.empty((len(p), 6))
-        J[:, :3] = np.cross(p - c, n)  # d r / d omega, rotation about c
+        a = p - c  # d r / d omega = (p - c) x n, rotation about c (np.cross is slow)
+        J[:, 0] = a[:, 1] * n[:, 2] - a[:, 2] * n[:, 1]
+        J[:, 1] = a[:, 2] * n[:, 0] - a[:, 0] * n[:, 2]
+        J[:, 2] = a[:, 0] * n[:, 1] - a[:, 1] * n[:, 0]
         J[:, 3:] = n  # d r / d v
         Jw = J * w[:, None]
         H = Jw.T @ J + 1e-9 * np.eye(6)
@@ -151,4 +161,4 @@ def robust_icp(
     T = np.eye(4)
     T[:3, :3] = R
     T[:3, 3] = t
-    return IcpState(T=T, iterations=it, converged=converged)
+    return IcpState(T=T, iterations=it, converged=converged, residuals=r, indices=idx)

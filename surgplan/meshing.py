@@ -7,8 +7,12 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pyvista as pv
+import SimpleITK as sitk
+
 from imaging.image_io import read_image_file
 from imaging.mesh_io import write_surface
+from imaging.segmentation import fill_holes
 from imaging.surface import label_to_surface, surface_metrics
 from imaging.volume_mesh import tetrahedralize, write_volume_mesh
 from surgplan.case import Case
@@ -20,6 +24,13 @@ DEFAULT_INNER = ("tumour",)
 #: Triangle budget per surface (organ surfaces of this size keep volume error well below 1%).
 DEFAULT_TARGET_TRIANGLES = 20_000
 
+#: Closing radius (mm) sealing narrow vessel grooves and tunnels in the organ meshed with
+#: tetrahedra: a surface of higher genus cannot be re-parametrised and remeshed by gmsh.
+MESH_CLOSING_MM = 5.0
+#: Inner regions are kept at least this far (mm) inside the organ's meshed surface, so that the
+#: independently smoothed and remeshed surfaces never touch.
+INNER_MARGIN_MM = 3.0
+
 VOLUME_MESH_RELPATH = "meshes/volume.vtu"
 VOLUME_MSH_RELPATH = "meshes/volume.msh"
 BOUNDARY_RELPATH = "meshes/volume_boundary.vtp"
@@ -28,6 +39,36 @@ BOUNDARY_RELPATH = "meshes/volume_boundary.vtp"
 def surface_relpath(name: str) -> str:
     """Where the surface of structure ``name`` lives inside a case."""
     return f"meshes/{name}.vtp"
+
+
+def _radius_voxels(image: sitk.Image, radius_mm: float) -> list[int]:
+    return [max(1, round(radius_mm / s)) for s in image.GetSpacing()]
+
+
+def _meshing_surfaces(
+    case: Case, outer: str, inner: Sequence[str], target_triangles: int
+) -> dict[str, pv.PolyData]:
+    """Surfaces that bound the FE mesh: the organ envelope sealed, inner regions kept inside.
+
+    The organ is the union of its label and the inner regions, closed by
+    :data:`MESH_CLOSING_MM` and hole-filled; each inner region is cut to the organ eroded by
+    :data:`INNER_MARGIN_MM`. The display surfaces of the case are not changed by this.
+    """
+    organ = sitk.Cast(read_image_file(case.require_structure(outer)) > 0, sitk.sitkUInt8)
+    inner_masks = {
+        n: sitk.Cast(read_image_file(case.require_structure(n)) > 0, sitk.sitkUInt8) for n in inner
+    }
+    for mask in inner_masks.values():
+        organ = sitk.Or(organ, mask)
+    organ = sitk.BinaryMorphologicalClosing(
+        organ, _radius_voxels(organ, MESH_CLOSING_MM), sitk.sitkBall, 1
+    )
+    organ = fill_holes(organ)
+    core = sitk.BinaryErode(organ, _radius_voxels(organ, INNER_MARGIN_MM), sitk.sitkBall, 0, 1)
+    surfaces = {outer: label_to_surface(organ, target_triangles=target_triangles)}
+    for name, mask in inner_masks.items():
+        surfaces[name] = label_to_surface(sitk.And(mask, core), target_triangles=target_triangles)
+    return surfaces
 
 
 def build_meshes(
@@ -118,7 +159,7 @@ def build_meshes(
         if on_step:
             on_step(f"tetrahedral mesh of {outer_name}")
         volume_mesh = tetrahedralize(
-            {n: surfaces[n] for n in [outer_name, *inner_names]},
+            _meshing_surfaces(case, outer_name, inner_names, target_triangles),
             outer=outer_name,
             inner=inner_names,
             target_edge_mm=edge_mm,
@@ -131,6 +172,9 @@ def build_meshes(
             "inner": inner_names,
             "regions": volume_mesh.regions,
             "quality": quality,
+            "closing_mm": MESH_CLOSING_MM,
+            "inner_margin_mm": INNER_MARGIN_MM,
+            "notes": list(volume_mesh.notes),
         }
 
     with case.transaction() as tx:

@@ -76,8 +76,8 @@ class SampleData:
             If given, the mask is checked to lie on this image's grid.
         """
         envelope = read_image_file(self.folder / "phantom_liver_envelope.nrrd")
-        labels = sitk.GetArrayViewFromImage(read_image_file(self.folder / "phantom_labels.nrrd"))
-        inside = sitk.GetArrayViewFromImage(envelope) > 0
+        labels = sitk.GetArrayFromImage(read_image_file(self.folder / "phantom_labels.nrrd"))
+        inside = sitk.GetArrayFromImage(envelope) > 0
         if structure == "liver":
             array = inside
         elif structure == "vessels":

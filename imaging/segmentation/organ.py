@@ -135,7 +135,7 @@ def _include_enclosed(
     reg = sitk.GetArrayViewFromImage(region) > 0
     centre = 0.5 * (lower + upper)
     steps = max(1, int(round(model.rim_mm / min(smooth.GetSpacing()))))
-    outer = sitk.GetArrayViewFromImage(sitk.BinaryDilate(region, [2 * steps] * 3, sitk.sitkBall))
+    outer = sitk.GetArrayFromImage(sitk.BinaryDilate(region, [2 * steps] * 3, sitk.sitkBall))
     dark = arr[(outer > 0) & ~reg & (arr < lower)]
     level = 0.5 * (centre + float(np.median(dark))) if dark.size else lower
     cand = ((arr >= level) & (arr < lower)) | (
@@ -209,7 +209,7 @@ def segment_organ(
             break
         organ_mask = grown
         if it < model.iterations:
-            core = sitk.GetArrayViewFromImage(sitk.BinaryErode(grown, [1, 1, 1])) > 0
+            core = sitk.GetArrayFromImage(sitk.BinaryErode(grown, [1, 1, 1])) > 0
             if core.sum() < 20:
                 break
             centre, sigma = robust_stats(smooth_arr[core])
@@ -271,8 +271,8 @@ def _boundary_rim(
     core_arr = sitk.GetArrayViewFromImage(core) > 0
     steps = max(1, int(round(model.rim_mm / min(smooth.GetSpacing()))))
     # neighbour HU measured beyond the blurred edge: a shell 1x to 3x the rim width out
-    inner = sitk.GetArrayViewFromImage(sitk.BinaryDilate(core, [steps] * 3, sitk.sitkBall)) > 0
-    outer = sitk.GetArrayViewFromImage(sitk.BinaryDilate(core, [3 * steps] * 3, sitk.sitkBall))
+    inner = sitk.GetArrayFromImage(sitk.BinaryDilate(core, [steps] * 3, sitk.sitkBall)) > 0
+    outer = sitk.GetArrayFromImage(sitk.BinaryDilate(core, [3 * steps] * 3, sitk.sitkBall))
     dark = arr[(outer > 0) & ~inner & ~core_arr & (arr < lower)]
     if dark.size == 0:
         return core

@@ -54,7 +54,7 @@ def _threshold_region(
 def _shell_stats(smooth: sitk.Image, region: sitk.Image, mask: sitk.Image | None) -> float:
     outer = sitk.BinaryDilate(region, radius_voxels(smooth, SHELL_MM), sitk.sitkBall)
     inner = sitk.BinaryDilate(region, radius_voxels(smooth, 1.0), sitk.sitkBall)
-    shell = sitk.GetArrayViewFromImage(sitk.And(outer, sitk.Not(inner))) > 0
+    shell = sitk.GetArrayFromImage(sitk.And(outer, sitk.Not(inner))) > 0
     if mask is not None:
         shell &= sitk.GetArrayViewFromImage(mask) > 0
     values = sitk.GetArrayViewFromImage(smooth)[shell]
@@ -137,7 +137,7 @@ def segment_tumour(
         if grown is None:
             break
         region = fill_holes(grown)
-        inner = sitk.GetArrayViewFromImage(sitk.BinaryErode(region, [1, 1, 1])) > 0
+        inner = sitk.GetArrayFromImage(sitk.BinaryErode(region, [1, 1, 1])) > 0
         if inner.sum() >= 20:
             lesion_hu = robust_stats(sitk.GetArrayViewFromImage(smooth)[inner])[0]
     return sitk.Cast(region, sitk.sitkUInt8)
