@@ -133,15 +133,24 @@ class SurfaceModel:
         Uses :meth:`closest_vertex_grid` once it has been built (see
         :meth:`prepare_realtime`), otherwise the KD-tree.
         """
-        grids = [v for k, v in self._cache.items() if isinstance(k, tuple) and k[0] == "cvgrid"]
-        if not grids:
-            return self.tree.query(points, k=1)[1]
-        lo, h, grid = grids[0]
-        ijk = np.floor((points - lo) / h).astype(np.int64)
-        inside = np.all((ijk >= 0) & (ijk < np.array(grid.shape)), axis=1)
-        idx = np.full(len(points), -1, dtype=np.intp)
-        g = ijk[inside]
-        idx[inside] = grid[g[:, 0], g[:, 1], g[:, 2]]
+        active = self._cache.get("cvgrid_active")
+        if active is None:
+            grids = [v for k, v in self._cache.items() if isinstance(k, tuple) and k[0] == "cvgrid"]
+            if not grids:
+                return self.tree.query(points, k=1)[1]
+            lo, h, grid = grids[0]
+            # Flat lookup: one gather from the raveled grid, strides as integers.
+            active = (lo, 1.0 / h, grid.ravel(), np.array(grid.shape, dtype=np.int64),
+                      np.array([grid.shape[1] * grid.shape[2], grid.shape[2], 1], dtype=np.int64))
+            self._cache["cvgrid_active"] = active
+        lo, inv_h, flat, shape, strides = active
+        ijk = np.floor((points - lo) * inv_h).astype(np.int64)
+        inside = ((ijk >= 0) & (ijk < shape)).all(axis=1)
+        if inside.all():
+            idx = flat[ijk @ strides].astype(np.intp)
+        else:
+            idx = np.full(len(points), -1, dtype=np.intp)
+            idx[inside] = flat[ijk[inside] @ strides]
         miss = idx < 0
         if miss.any():
             idx[miss] = self.tree.query(points[miss], k=1)[1]

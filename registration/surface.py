@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Neighbourhoods averaged by the systematic-residual check of a real-time update.
-REALTIME_SYSTEMATIC_QUERIES = 250
+REALTIME_SYSTEMATIC_QUERIES = 150
 
 #: Fewest finite points for which a surface registration is attempted at all.
 MIN_POINTS = 6
@@ -516,7 +516,7 @@ class RealTimeRegistrar:
         st = robust_icp(
             pts, m.vertices, m.normals, m.tree, self.T_model_points,
             kernel_mm=max(4.0 * self.noise_mm, m.spacing_mm / 4),
-            max_iterations=self.max_iterations, tol_rad=2e-4, tol_mm=2e-2,
+            max_iterations=self.max_iterations, tol_rad=5e-4, tol_mm=2e-2,
             nearest=m.nearest_vertex if self.use_grid else None,
         )
         self.T_model_points = st.T

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
 
 from imaging.grid import require_same_grid, voxel_volume_ml
 from imaging.image_io import read_image_file, write_image
 from imaging.labels import load_label_map, validate_structure_name
+from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
 from surgplan.case import Case, CaseTransaction
 from surgplan.errors import SurgplanError
 from surgplan.manifest import StructureEntry
