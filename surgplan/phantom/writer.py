@@ -60,7 +60,8 @@ def phantom_metadata(phantom: Phantom) -> dict[str, Any]:
             "One value per voxel; label 1 'liver' is the parenchyma only (tumour and "
             "intrahepatic vessels carry their own labels). The liver envelope is the union of "
             "labels 1, 2 and the parts of 3 and 4 inside it (phantom_liver_envelope.nrrd). "
-            "'bone' = vertebral bodies, arches, processes and ribs (discs excluded). 'portal_vein' includes the extrahepatic trunk."
+            "'bone' = vertebral bodies, arches, processes and ribs (discs excluded). "
+            "'portal_vein' includes the extrahepatic trunk."
         ),
         "seeds_lps_mm": {k: _rounded(v) for k, v in phantom.seeds_lps_mm.items()},
         "tumour": {
