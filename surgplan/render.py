@@ -46,7 +46,8 @@ def render_structures(
     window_size
         Image width and height in pixels.
     view
-        ``"anterior"`` (camera in front of the patient, head up) or ``"right"``.
+        ``"anterior"`` (camera in front of the patient, head up), ``"right"`` or
+        ``"anterior-inferior"`` (from the front and below, as a retractor is seen).
 
     Returns
     -------
@@ -95,7 +96,7 @@ def render_displacement(
     plotter.add_mesh(warped, scalars="|u| (mm)", cmap="viridis", smooth_shading=True)
     if context is not None:
         plotter.add_mesh(context, style="wireframe", color="grey", opacity=0.12)
-    _place_camera(plotter, "anterior")
+    _place_camera(plotter, "anterior-inferior")
     out = Path(path)
     with atomic_path(out) as tmp:
         plotter.screenshot(str(tmp))
@@ -108,7 +109,11 @@ def _place_camera(plotter: pv.Plotter, view: str) -> None:
     bounds = np.asarray(plotter.bounds).reshape(3, 2)
     centre = bounds.mean(axis=1)
     extent = float(np.linalg.norm(bounds[:, 1] - bounds[:, 0]))
-    direction = {"anterior": np.array([0.0, -1.0, 0.0]), "right": np.array([-1.0, 0.0, 0.0])}[view]
+    direction = {
+        "anterior": np.array([0.0, -1.0, 0.0]),
+        "right": np.array([-1.0, 0.0, 0.0]),
+        "anterior-inferior": np.array([0.3, -1.0, -0.6]) / np.linalg.norm([0.3, -1.0, -0.6]),
+    }[view]
     plotter.camera_position = [
         tuple(centre + 1.6 * extent * direction),
         tuple(centre),
