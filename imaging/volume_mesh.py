@@ -450,6 +450,20 @@ def _gmsh_model() -> Iterator[None]:
             gmsh.model.remove()
 
 
+def _add_discrete_surfaces(pieces: list[tuple[int, pv.PolyData]]) -> None:
+    """Add each piece to the current gmsh model as discrete surface ``k`` (1-based)."""
+    offset = 0
+    for k, (_, piece) in enumerate(pieces, start=1):
+        gmsh.model.addDiscreteEntity(2, k)
+        n = piece.n_points
+        gmsh.model.mesh.addNodes(
+            2, k, np.arange(offset + 1, offset + n + 1), np.asarray(piece.points).ravel()
+        )
+        triangles = np.asarray(piece.regular_faces, dtype=np.int64) + offset + 1
+        gmsh.model.mesh.addElementsByType(k, 2, [], triangles.ravel())
+        offset += n
+
+
 def _mesh_with_gmsh(
     pieces: list[tuple[int, pv.PolyData]],
     regions: dict[str, int],
@@ -459,20 +473,9 @@ def _mesh_with_gmsh(
 ) -> VolumeMesh:
     names = {v: k for k, v in regions.items()}
     # 1. every piece as a discrete surface with its own triangles
-    offset = 0
-    owner_points = []
-    owner_piece = []
-    for k, (_, piece) in enumerate(pieces, start=1):
-        gmsh.model.addDiscreteEntity(2, k)
-        n = piece.n_points
-        gmsh.model.mesh.addNodes(
-            2, k, np.arange(offset + 1, offset + n + 1), np.asarray(piece.points).ravel()
-        )
-        triangles = np.asarray(piece.regular_faces, dtype=np.int64) + offset + 1
-        gmsh.model.mesh.addElementsByType(k, 2, [], triangles.ravel())
-        owner_points.append(np.asarray(piece.points))
-        owner_piece.append(np.full(n, k - 1))
-        offset += n
+    _add_discrete_surfaces(pieces)
+    owner_points = [np.asarray(piece.points) for _, piece in pieces]
+    owner_piece = [np.full(piece.n_points, k) for k, (_, piece) in enumerate(pieces)]
     # 2. classify into parametrisable patches so gmsh can remesh them (tutorial t13)
     remeshed = True
     try:
@@ -486,16 +489,7 @@ def _mesh_with_gmsh(
         notes = (*notes, f"surfaces kept as given (gmsh could not re-parametrise them: {exc})")
         gmsh.model.remove()
         gmsh.model.add(f"surgplan_{os.getpid()}_{id(object())}_discrete")
-        offset = 0
-        for k, (_, piece) in enumerate(pieces, start=1):
-            gmsh.model.addDiscreteEntity(2, k)
-            n = piece.n_points
-            gmsh.model.mesh.addNodes(
-                2, k, np.arange(offset + 1, offset + n + 1), np.asarray(piece.points).ravel()
-            )
-            triangles = np.asarray(piece.regular_faces, dtype=np.int64) + offset + 1
-            gmsh.model.mesh.addElementsByType(k, 2, [], triangles.ravel())
-            offset += n
+        _add_discrete_surfaces(pieces)
     tree = cKDTree(np.concatenate(owner_points))
     piece_of_point = np.concatenate(owner_piece)
     patches: dict[int, list[int]] = {k: [] for k in range(len(pieces))}
