@@ -17,6 +17,13 @@ from mpi4py import MPI
 from biomech.mesh import FEMesh, from_gmsh_model
 
 
+_ARC = 2.0 * np.sqrt(2.0) / np.pi
+"""Distance of the centre of mass of a quarter-circle arc from its centre, per unit radius."""
+
+_OCTANT = np.sqrt(3.0) / 2.0
+"""Distance of the centre of mass of a sphere octant surface from its centre, per unit radius."""
+
+
 def _run(
     build: Callable[[], tuple[dict[str, list[int]], dict[str, list[int]], int]],
     comm: MPI.Comm,
@@ -99,8 +106,11 @@ def thick_cylinder_slab(
             "z1": lambda c: abs(c[2] - t) < tol,
             "x0": lambda c: abs(c[0]) < tol,
             "y0": lambda c: abs(c[1]) < tol,
-            "inner": lambda c: rad(c) < 0.5 * (a + b),
-            "outer": lambda c: rad(c) >= 0.5 * (a + b),
+            # The centre of mass of a quarter-circle arc of radius r lies at 2 sqrt(2) r / pi
+            # from the axis: compare with the mean of those for r = a and r = b (a thin wall
+            # would otherwise put both curved faces on the same side of (a + b) / 2).
+            "inner": lambda c: rad(c) < _ARC * 0.5 * (a + b),
+            "outer": lambda c: rad(c) >= _ARC * 0.5 * (a + b),
         }
         return {"wall": [v[1] for v in vol]}, _classify(2, rules), 3
 
@@ -131,8 +141,9 @@ def thick_sphere_octant(
             "x0": lambda c: abs(c[0]) < tol,
             "y0": lambda c: abs(c[1]) < tol,
             "z0": lambda c: abs(c[2]) < tol,
-            "inner": lambda c: np.linalg.norm(c) < 0.5 * (a + b),
-            "outer": lambda c: np.linalg.norm(c) >= 0.5 * (a + b),
+            # Centre of mass of an octant of a sphere of radius r: sqrt(3) r / 2 from the centre.
+            "inner": lambda c: np.linalg.norm(c) < _OCTANT * 0.5 * (a + b),
+            "outer": lambda c: np.linalg.norm(c) >= _OCTANT * 0.5 * (a + b),
         }
         return {"wall": [v[1] for v in vol]}, _classify(2, rules), 3
 

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_TRIANGLES",
     "SurfaceMetrics",
     "array_to_surface",
+    "is_thin_structure",
     "edge_defects",
     "label_to_surface",
     "labels_to_surfaces",
@@ -93,6 +94,7 @@ def label_to_surface(
     pass_band: float = 0.05,
     target_triangles: int | None = None,
     decimate: bool = True,
+    supersample: int = 1,
 ) -> pv.PolyData:
     """Extract a closed, smoothed, outward-oriented surface of one label.
 
@@ -111,6 +113,11 @@ def label_to_surface(
         A surface already below the target is left as is.
     decimate : bool, default True
         ``False`` skips decimation entirely.
+    supersample : int, default 1
+        Split each voxel into ``supersample**3`` sub-voxels (nearest neighbour, same physical
+        extent) before extracting the iso-surface. Marching cubes cuts the corners of the voxel
+        staircase, which loses a few percent of the volume of structures only 2-3 voxels thick
+        (vessels); a factor of 2 halves that loss. See :func:`is_thin_structure`.
 
     Returns
     -------
@@ -125,6 +132,10 @@ def label_to_surface(
         range, or the result is not closed and manifold.
     """
     _check_parameters(label, smoothing_iterations, pass_band, target_triangles)
+    if supersample < 1 or supersample > 4:
+        raise MeshingError(f"supersample must be 1 to 4, got {supersample!r}")
+    if supersample > 1:
+        mask, label = _supersampled(mask, label, supersample), 1
     binary = _binary_array(mask, label)  # (z, y, x) uint8
     return array_to_surface(
         binary,
@@ -197,6 +208,48 @@ def array_to_surface(
     points = np.asarray(poly.points, dtype=np.float64) @ direction.T + origin
     surface = pv.PolyData(points, faces=poly.faces)
     return _finalise(surface, what=what)
+
+
+def is_thin_structure(mask: sitk.Image, *, label: int = 1, max_radius_voxels: float = 2.5) -> bool:
+    """Whether a structure is mostly thinner than a few voxels (e.g. a vessel tree).
+
+    Parameters
+    ----------
+    mask : SimpleITK.Image
+        Label map or 0/1 mask.
+    label : int, default 1
+        Voxel value of the structure.
+    max_radius_voxels : float, default 2.5
+        A structure whose 90th percentile of inscribed radius (distance from each voxel to the
+        background, in voxels) is below this is thin.
+    """
+    binary = sitk.Cast(sitk.BinaryThreshold(mask, label, label, 1, 0), sitk.sitkUInt8)
+    distance = sitk.SignedMaurerDistanceMap(
+        binary, insideIsPositive=True, squaredDistance=False, useImageSpacing=False
+    )
+    inside = sitk.GetArrayFromImage(distance)[sitk.GetArrayFromImage(binary) > 0]
+    return inside.size > 0 and float(np.percentile(inside, 90)) < max_radius_voxels
+
+
+def _supersampled(mask: sitk.Image, label: int, factor: int) -> sitk.Image:
+    """0/1 mask of ``label`` cropped to its bounding box and split into ``factor**3`` sub-voxels.
+
+    The sub-voxels tile each original voxel exactly, so the physical extent is unchanged.
+    """
+    binary = sitk.Cast(sitk.BinaryThreshold(mask, label, label, 1, 0), sitk.sitkUInt8)
+    shape = sitk.LabelShapeStatisticsImageFilter()
+    shape.Execute(binary)
+    if not shape.HasLabel(1):
+        raise MeshingError(f"label {label} is absent from the mask")
+    box = shape.GetBoundingBox(1)
+    cropped = sitk.RegionOfInterest(binary, box[3:], box[:3])
+    reference = sitk.Image([n * factor for n in cropped.GetSize()], sitk.sitkUInt8)
+    reference.SetSpacing([s / factor for s in cropped.GetSpacing()])
+    reference.SetDirection(cropped.GetDirection())
+    # centre of the first sub-voxel, in the cropped image's continuous index space
+    first = -0.5 + 0.5 / factor
+    reference.SetOrigin(cropped.TransformContinuousIndexToPhysicalPoint([first] * 3))
+    return sitk.Resample(cropped, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
 
 
 def labels_to_surfaces(

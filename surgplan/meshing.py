@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from imaging.image_io import read_image_file
 from imaging.mesh_io import write_surface
 from imaging.segmentation import fill_holes
-from imaging.surface import label_to_surface, surface_metrics
+from imaging.surface import is_thin_structure, label_to_surface, surface_metrics
 from imaging.volume_mesh import tetrahedralize, write_volume_mesh
 from surgplan.case import Case
 from surgplan.errors import CaseError
@@ -119,7 +119,10 @@ def build_meshes(
         if on_step:
             on_step(f"surface of {name}")
         mask = read_image_file(case.require_structure(name))
-        surface = label_to_surface(mask, target_triangles=target_triangles)
+        supersample = 2 if is_thin_structure(mask) else 1
+        surface = label_to_surface(
+            mask, target_triangles=target_triangles * supersample, supersample=supersample
+        )
         metrics = surface_metrics(surface)
         label_ml = case.manifest.structures[name].volume_ml
         surfaces[name] = surface

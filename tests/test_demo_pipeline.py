@@ -32,8 +32,8 @@ def test_phantom_dice(demo: dict, structure: str, target: float) -> None:
 
 def test_surfaces_closed_manifold_and_volume_faithful(demo: dict) -> None:
     case = json.loads((Path(demo["case"]) / "case.json").read_text())
-    for name in ("liver", "tumour"):
-        surface = case["surfaces"][name]
+    assert set(case["surfaces"]) == {"liver", "tumour", "vessels", "bone"}
+    for name, surface in case["surfaces"].items():
         assert surface["is_closed"] and surface["is_manifold"], name
         error = abs(surface["volume_ml"] - surface["label_volume_ml"]) / surface["label_volume_ml"]
         assert error <= 0.03, (name, error)
