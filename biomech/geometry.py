@@ -16,7 +16,6 @@ from mpi4py import MPI
 
 from biomech.mesh import FEMesh, from_gmsh_model
 
-
 _ARC = 2.0 * np.sqrt(2.0) / np.pi
 """Distance of the centre of mass of a quarter-circle arc from its centre, per unit radius."""
 

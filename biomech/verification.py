@@ -471,17 +471,56 @@ def run_verification(
     return out
 
 
+JSON_KEYS = ("problem", "quantity", "dofs", "value", "reference", "rel_error", "order")
+"""Keys of one record in ``surgplan verify --json`` (the public contract), in this order."""
+
+
+def json_records(records: Sequence[Record]) -> list[Record]:
+    """Records reduced to :data:`JSON_KEYS` (``h_mm`` and any other key dropped), in order."""
+    return [{k: r.get(k) for k in JSON_KEYS} for r in records]
+
+
 def format_table(records: Sequence[Record]) -> str:
-    """Plain-text table of verification records."""
-    head = (
-        f"{'problem':<16} {'quantity':<44} {'dofs':>8} {'value':>13} {'reference':>13} "
-        f"{'rel_error':>10} {'order':>6}"
+    """Plain-text table of verification records, one row per problem, quantity and mesh level.
+
+    Rows are grouped by problem and quantity (mesh levels in order, so a convergence study
+    reads down a column); columns fit their widest entry; a blank line separates problems.
+    ``order`` is the observed convergence order (blank on a first level or where undefined).
+    """
+    first: dict[object, int] = {}
+    for i, r in enumerate(records):
+        first.setdefault(r["problem"], i)
+        first.setdefault((r["problem"], r["quantity"]), i)
+    records = sorted(
+        records, key=lambda r: (first[r["problem"]], first[(r["problem"], r["quantity"])])
     )
-    lines = [head, "-" * len(head)]
+    head = ["problem", "quantity", "dofs", "value", "reference", "rel_error", "order"]
+    rows = []
     for r in records:
-        order = "" if r["order"] is None else f"{r['order']:.2f}"
-        lines.append(
-            f"{r['problem']!s:<16} {r['quantity']!s:<44} {r['dofs']:>8} {r['value']:>13.6g} "
-            f"{r['reference']:>13.6g} {r['rel_error']:>10.2e} {order:>6}"
+        order = r.get("order")
+        rows.append(
+            [
+                str(r["problem"]),
+                str(r["quantity"]),
+                str(r["dofs"]),
+                f"{float(r['value']):.6g}",  # type: ignore[arg-type]
+                f"{float(r['reference']):.6g}",  # type: ignore[arg-type]
+                f"{float(r['rel_error']):.2e}",  # type: ignore[arg-type]
+                "" if order is None else f"{float(order):.2f}",  # type: ignore[arg-type]
+            ]
         )
-    return "\n".join(lines)
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
+
+    def line(cells: Sequence[str]) -> str:
+        left = [c.ljust(w) for c, w in zip(cells[:2], widths[:2], strict=True)]
+        right = [c.rjust(w) for c, w in zip(cells[2:], widths[2:], strict=True)]
+        return "  ".join(left + right).rstrip()
+
+    out = [line(head), "-" * len(line(head))]
+    previous = None
+    for r, row in zip(records, rows, strict=True):
+        if previous is not None and r["problem"] != previous:
+            out.append("")
+        previous = r["problem"]
+        out.append(line(row))
+    return "\n".join(out)

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyvista as pv
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from biomech.errors import BiomechError
 from biomech.materials import Material, MaterialError
+
+if TYPE_CHECKING:
+    import pyvista as pv
 
 BLOOD_VISCOSITY_PA_S = 3.5e-3
 """Dynamic viscosity of whole blood at high shear rate, 3.5 mPa s (Pedley 1980)."""
@@ -400,6 +403,7 @@ def solve_vessel_wall(
     """
     # FE imports are local: the vessel-tree flow above needs only numpy/scipy.
     import dolfinx
+    import pyvista as pv
     import ufl
     from mpi4py import MPI
 

@@ -443,6 +443,10 @@ class RealTimeRegistrar:
 
     The target structures live in the :class:`SurfaceModel` (built once); each :meth:`update`
     starts from the previous pose and runs a few robust point-to-plane Gauss-Newton iterations.
+    The verdict reuses the residuals and correspondences of the last iteration (no new search
+    on the model) and averages the systematic-residual check over at most
+    :data:`REALTIME_SYSTEMATIC_QUERIES` neighbourhoods: about 0.8 ms on top of about 1.4 ms for
+    1,000 points against a 100k-vertex surface (``benchmarks/registration_latency.py``).
 
     Parameters
     ----------

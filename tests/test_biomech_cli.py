@@ -19,11 +19,34 @@ def test_verify_json_is_a_list_of_records():
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
     assert isinstance(records, list) and len(records) == 5 + 6
+    keys = ["problem", "quantity", "dofs", "value", "reference", "rel_error", "order"]
     for r in records:
-        assert {"problem", "quantity", "dofs", "value", "reference", "rel_error", "order"} <= set(r)
+        assert list(r) == keys  # exactly the contract, in this order
+        assert isinstance(r["dofs"], int) and isinstance(r["rel_error"], float)
+    levels: dict[int, set[str]] = {}
+    for r in records:
+        if r["problem"] == "poiseuille":
+            levels.setdefault(r["dofs"], set()).add(r["quantity"])
+    assert len(levels) == 3  # --quick: three mesh levels, each with both quantities
+    assert all(q == {"flow rate [mL/s]", "wall shear stress [Pa]"} for q in levels.values())
     q = [r for r in records if r["quantity"] == "flow rate [mL/s]"]
     assert q[0]["order"] is None and q[-1]["order"] > 3.0
     assert q[-1]["rel_error"] < 1e-4
+
+
+def test_verify_without_json_prints_a_table():
+    result = CliRunner().invoke(verify_command, ["--quick", "--problem", "vessel_tree"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines[0].split()
+    assert header == ["problem", "quantity", "dofs", "value", "reference", "rel_error", "order"]
+    rows = [ln for ln in lines[2:] if ln.startswith("vessel_tree")]
+    assert len(rows) == 5
+    # columns line up: every row's numbers end where the header's rel_error column ends
+    end = lines[0].index("rel_error") + len("rel_error")
+    assert all(len(row) >= end and row[end - 1] != " " for row in rows)
+    assert "bifurcation pressure, daughter 2 clamped [kPa]" in result.stdout
+    assert "time_s" in result.stdout
 
 
 def test_verify_unknown_problem_is_one_line_error():

@@ -22,11 +22,12 @@ from surgplan.cli.common import command_context, json_option, progress_bar
 def verify_command(problems: tuple[str, ...], quick: bool, json_output: bool) -> None:
     """Solve the verification problems; print errors and observed convergence orders.
 
-    With --json: a JSON list, one object per problem, quantity and mesh level with keys
-    problem, quantity, dofs, value, reference, rel_error, order (observed order, null on the
-    first level) and h_mm.
+    With --json: a JSON list, one object per problem, quantity and mesh level with exactly the
+    keys problem, quantity, dofs, value, reference, rel_error and order (the observed
+    convergence order of that problem and quantity at this level; null on the first level).
+    Without --json: a table with the same columns.
     """
-    from biomech.verification import PROBLEMS, format_table, run_verification
+    from biomech.verification import PROBLEMS, format_table, json_records, run_verification
 
     with command_context(json_output) as ctx:
         names = list(problems) or list(PROBLEMS)
@@ -35,7 +36,7 @@ def verify_command(problems: tuple[str, ...], quick: bool, json_output: bool) ->
                 names, quick=quick, progress=lambda name: advance(0, f"verifying {name}")
             )
         if json_output:
-            ctx.result = records
+            ctx.result = json_records(records)
         else:
             click.echo(format_table(records))
             ctx.report["time_s"] = ctx.elapsed_s()
