@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import pyvista as pv
 import SimpleITK as sitk
 from click.testing import CliRunner
 
@@ -182,3 +183,29 @@ def test_commands_have_help() -> None:
     for command in ("import", "segment", "mesh", "export", "demo"):
         code, out, _ = run(command, "--help")
         assert code == 0 and "--json" in out
+
+
+def test_mesh_and_export_surface(case_copy: Path, totalseg_dir: Path, tmp_path: Path) -> None:
+    code, _, err = run(
+        "segment", case_copy, "--labels", totalseg_dir / "example_seg.nii.gz",
+        "--names", totalseg_dir / "labels.json", "--structure", "liver",
+    )
+    assert code == 0, err
+    code, out, err = run("mesh", case_copy, "--edge-mm", "8", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    liver = report["surfaces"]["liver"]
+    assert liver["is_closed"] and liver["is_manifold"]
+    assert abs(liver["volume_error_pct"]) < 3.0
+    assert report["volume_mesh"]["regions"] == {"liver": 1}
+    assert report["volume_mesh"]["quality"]["n_inverted"] == 0
+    grid = pv.read(report["volume_mesh"]["path"])
+    assert grid.volume == pytest.approx(liver["volume_ml"] * 1000.0, rel=0.05)
+    stl = tmp_path / "liver.stl"
+    code, out, err = run("export", case_copy, "--structure", "liver", "--mesh", stl, "--json")
+    assert code == 0, err
+    surface = pv.read(stl)
+    # LPS: the real CT's liver lies on the patient's right (negative x) of the spine
+    assert surface.n_cells > 1000 and surface.center[0] < 0
+    code, _, err = run("export", case_copy, "--structure", "liver", "--mesh", tmp_path / "x.abc")
+    assert code == 2 and "use one of" in err
