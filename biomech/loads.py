@@ -230,3 +230,46 @@ def bump_weight(selector: Selector, x_mm: np.ndarray) -> np.ndarray:
     c = np.asarray(selector.centre_mm, dtype=float)[: x_mm.shape[1]]
     r2 = np.sum((x_mm - c) ** 2, axis=1) / selector.radius_mm**2
     return np.clip(1.0 - r2, 0.0, None) ** 2
+
+
+@dataclass(frozen=True)
+class ElasticBed:
+    """An elastic bed (Robin support) under part of the organ surface.
+
+    E.g. the posterior and diaphragmatic surface of the liver resting on the retroperitoneum
+    and the diaphragm. It is a tiling of zero-displacement spring patches
+    (:class:`PrescribedDisplacement`, ``profile="spring"``, ``displacement_mm = 0``): patch
+    ``i`` is a ball of ``radius_mm`` around ``sites_mm[i]`` whose traction is
+    t = -k w_i(x) u, w_i the bump weight. The bed stiffness is k sum_i w_i(x) (kPa per mm of
+    displacement; 0.3 kPa/mm = 300 Pa/mm); with sites about one radius apart sum_i w_i is
+    about 0.2-1 on the bed (report it for a given tiling: the liver benchmark does). The
+    spring acts in all directions (it also holds the organ against sliding).
+    :func:`~biomech.tissue.solve_tissue` tags each spring patch with one bit of an int32
+    facet tag, so a load case takes at most about 29 patches in all.
+    """
+
+    sites_mm: np.ndarray
+    radius_mm: float = 25.0
+    stiffness_kpa_per_mm: float = 0.3
+    name: str = "elastic bed"
+
+    def springs(self) -> list[PrescribedDisplacement]:
+        """The bed as zero-displacement spring patches that :func:`solve_tissue` accepts."""
+        pts = np.asarray(self.sites_mm, dtype=float)
+        if pts.ndim != 2 or pts.shape[0] == 0 or pts.shape[1] != 3:
+            raise LoadRegionError(f"{self.name}: sites_mm must be (N >= 1, 3) in mm")
+        if not (self.radius_mm > 0 and self.stiffness_kpa_per_mm > 0):
+            raise LoadRegionError(
+                f"{self.name}: radius_mm and stiffness_kpa_per_mm must be > 0, got "
+                f"{self.radius_mm}, {self.stiffness_kpa_per_mm}"
+            )
+        return [
+            PrescribedDisplacement(
+                SphereRegion((float(p[0]), float(p[1]), float(p[2])), float(self.radius_mm)),
+                (0.0, 0.0, 0.0),
+                profile="spring",
+                name=f"{self.name} {i}",
+                stiffness_kpa_per_mm=float(self.stiffness_kpa_per_mm),
+            )
+            for i, p in enumerate(pts)
+        ]

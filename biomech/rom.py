@@ -1,7 +1,21 @@
 """Real-time reduced deformation model built from finite-element snapshots.
 
 Load parameters: retractor patch centre c (on the organ surface, mm) and displacement d (mm),
-gravity direction g (unit vector, 1 g; zero for none) and insufflation pressure p (kPa).
+gravity vector g (in units of 1 g; zero for none) and insufflation pressure p (kPa).
+
+Gravity is the change from the CT pose. The organ in the (supine) CT is already in equilibrium
+under its own weight, so the geometry of the model is the loaded shape and the only gravity load
+that deforms it is the *change* of the gravity vector relative to the body when the patient is
+repositioned: g = g_new - g_supine, with g_supine = (0, 1, 0) in LPS (supine: gravity points
+posterior, +y). :func:`gravity_change_lps` gives it for a head-up (reverse Trendelenburg) tilt
+and a lateral tilt; for tilts up to 30 degrees |g| <= 2 sin(15 deg) ~ 0.52 g per tilt axis.
+A free organ hung from its vessels under a full 1 g (the old convention) is not a physical
+load case: the linear model then predicts peaks of hundreds of millimetres.
+
+Support. Besides fixed supports (hepatic veins), an :class:`~biomech.loads.ElasticBed`
+(Robin springs on the posterior / diaphragmatic surface, a few hundred Pa/mm) keeps the
+displacements physiological; it enters the stiffness of the snapshots and of the full solve
+(:func:`load_case_for`) identically.
 
 Linear model. For a fixed patch centre the linear-elastic response is exactly linear in
 s = (d_x, d_y, d_z, g_x, g_y, g_z, p), so 7 unit solves (one factorisation) per sampled centre
@@ -39,6 +53,7 @@ from petsc4py import PETSc
 from biomech.boundary import FacetMarkers, select_facets
 from biomech.errors import BiomechError
 from biomech.loads import (
+    ElasticBed,
     FixedSupport,
     Gravity,
     LoadCase,
@@ -82,14 +97,43 @@ class RomParameters:
         )
 
 
+SUPINE_GRAVITY_LPS = (0.0, 1.0, 0.0)
+"""Gravity direction relative to the body in the supine CT pose (LPS: posterior, +y)."""
+
+
+def gravity_change_lps(head_up_deg: float = 0.0, left_down_deg: float = 0.0) -> np.ndarray:
+    """Change of the gravity vector (in g, LPS body frame) when a supine patient is tilted.
+
+    The patient is tilted head up by ``head_up_deg`` (reverse Trendelenburg; negative is
+    Trendelenburg, head down) and rolled left side down by ``left_down_deg`` (negative: right
+    side down). Gravity in the body frame is then
+    g_new = (cos a sin b, cos a cos b, -sin a) (a = head up, b = left down; L = +x, P = +y,
+    S = +z), and the load of the reduced model is g_new - g_supine with g_supine = (0, 1, 0):
+    the organ in the CT is already in equilibrium under g_supine.
+
+    Returns
+    -------
+    numpy.ndarray
+        (3,) gravity change in units of g (zero for the CT pose).
+    """
+    a, b = np.radians(float(head_up_deg)), np.radians(float(left_down_deg))
+    g_new = np.array([np.cos(a) * np.sin(b), np.cos(a) * np.cos(b), -np.sin(a)])
+    return g_new - np.asarray(SUPINE_GRAVITY_LPS)
+
+
 def load_case_for(
     params: RomParameters,
     supports: Sequence[FixedSupport],
     patch_radius_mm: float,
     pressure_region: Selector | None,
     retractor_stiffness_kpa_per_mm: float = 10.0,
+    bed: ElasticBed | None = None,
 ) -> LoadCase:
-    """The full-order :class:`~biomech.loads.LoadCase` that a parameter vector stands for."""
+    """The full-order :class:`~biomech.loads.LoadCase` that a parameter vector stands for.
+
+    ``params.gravity_direction`` is the gravity vector in g (its norm is the magnitude);
+    ``bed`` adds the elastic bed as zero-displacement spring patches.
+    """
     g = np.asarray(params.gravity_direction, float)
     gnorm = float(np.linalg.norm(g))
     return LoadCase(
@@ -100,7 +144,8 @@ def load_case_for(
                 tuple(params.displacement_mm),
                 profile="spring",
                 stiffness_kpa_per_mm=retractor_stiffness_kpa_per_mm,
-            )
+            ),
+            *(bed.springs() if bed is not None else []),
         ],
         pressures=(
             [Pressure(pressure_region, params.pressure_kpa, name="insufflation")]
@@ -326,6 +371,7 @@ class _LinearSnapshots:
         degree: int,
         radius_mm: float,
         stiffness_kpa_per_mm: float,
+        bed: ElasticBed | None = None,
     ) -> None:
         self.fe = fe
         msh, gdim = fe.mesh, fe.gdim
@@ -352,7 +398,18 @@ class _LinearSnapshots:
         self.dunit = dolfinx.fem.Constant(msh, np.zeros(gdim))
         sig = 2.0 * mu * eps(ufl.grad(u)) + lmbda * ufl.tr(eps(ufl.grad(u))) * ufl.Identity(gdim)
         # K + Robin spring of the retractor:  int sigma(u):eps(w) dx + int k w_c u.w ds
-        self.a = dolfinx.fem.form(ufl.inner(sig, eps(ufl.grad(w))) * dx + kw * ufl.inner(u, w) * ds)
+        a_form = ufl.inner(sig, eps(ufl.grad(w))) * dx + kw * ufl.inner(u, w) * ds
+        if bed is not None:
+            # Elastic bed: the same zero-displacement springs as ElasticBed.springs() in the
+            # full solve, int k sum_i w_i u.w ds.
+            for spring in bed.springs():
+                reg = spring.region
+                assert isinstance(reg, SphereRegion)
+                ci = ufl.as_vector([float(v) * MM_TO_M for v in reg.centre_mm[:gdim]])
+                ki = spring.stiffness_kpa_per_mm * KPA_TO_PA / MM_TO_M
+                wi = bump_weight_ufl(ci, reg.radius_mm * MM_TO_M, x)
+                a_form += ki * wi * ufl.inner(u, w) * ds
+        self.a = dolfinx.fem.form(a_form)
         self.gvec = dolfinx.fem.Constant(msh, np.zeros(gdim))
         self.p = dolfinx.fem.Constant(msh, PETSc.ScalarType(0.0))
         rhs = rho * GRAVITY_M_S2 * ufl.inner(self.gvec, w) * dx  # rho g . v
@@ -425,6 +482,9 @@ def build_linear_rom(
     pod_tolerance: float = 1e-7,
     max_modes: int | None = None,
     retractor_stiffness_kpa_per_mm: float = 10.0,
+    bed: ElasticBed | None = None,
+    load_scales: Sequence[float] | None = None,
+    centre_space: str = "plane",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReducedModel:
     """Build the linear reduced model from unit FE responses at sampled patch centres.
@@ -451,6 +511,19 @@ def build_linear_rom(
         Discarded fraction of snapshot energy (sum of squared singular values).
     max_modes : int, optional
         Cap on the number of modes.
+    bed : ElasticBed, optional
+        Elastic bed (Robin springs) under part of the surface; pass the same bed to
+        :func:`load_case_for` for the full solve.
+    load_scales : sequence of 7 floats, optional
+        Typical magnitudes of (d_x, d_y, d_z [mm], g_x, g_y, g_z [g], p [kPa]). The unit
+        responses are weighted by them before the POD, so that the modes are spent in
+        proportion to the displacement each load really causes (e.g. 10 mm pushes and a
+        0.5 g gravity change) rather than per unit of each load. Default: unweighted.
+    centre_space : {"plane", "3d"}
+        Where the coefficients are interpolated over the patch position: ``"plane"``
+        projects the centres to their mean tangent plane (a gently curved site); ``"3d"`` uses
+        the centres' 3D coordinates, which does not fold where the site wraps around a curved
+        edge (the inferior tip of the liver).
     progress : callable, optional
         ``progress(done, total)`` after each patch centre.
 
@@ -458,6 +531,8 @@ def build_linear_rom(
     -------
     ReducedModel
     """
+    if centre_space not in ("plane", "3d"):
+        raise ReducedModelError(f"centre_space must be 'plane' or '3d', got {centre_space!r}")
     centres = np.asarray(patch_centres_mm, float)
     if centres.ndim != 2 or centres.shape[1] != 3 or centres.shape[0] < 4:
         raise ReducedModelError(f"need (S >= 4, 3) patch centres in mm, got {centres.shape}")
@@ -466,8 +541,18 @@ def build_linear_rom(
     pts = np.vstack([surf, targ])
     mats = _material_map(fe, materials)
     builder = _LinearSnapshots(
-        fe, mats, supports, pressure_region, degree, patch_radius_mm, retractor_stiffness_kpa_per_mm
+        fe,
+        mats,
+        supports,
+        pressure_region,
+        degree,
+        patch_radius_mm,
+        retractor_stiffness_kpa_per_mm,
+        bed,
     )
+    scales = np.ones(7) if load_scales is None else np.asarray(load_scales, float)
+    if scales.shape != (7,) or not np.all(scales > 0):
+        raise ReducedModelError(f"load_scales must be 7 positive numbers, got {load_scales!r}")
     located = locate_points(fe.mesh, pts * MM_TO_M)
     snaps = []
     for i, c in enumerate(centres):
@@ -476,9 +561,13 @@ def build_linear_rom(
         if progress is not None:
             progress(i + 1, len(centres))
     snap = np.asarray(snaps)  # (S*7, 3P): mm per unit load
-    modes, coef = _pod(snap, pod_tolerance, max_modes)
+    weight = np.tile(scales, len(centres))[:, None]
+    modes, coef = _pod(snap * weight, pod_tolerance, max_modes)
+    coef = coef / weight  # coefficients per unit load again
     k = modes.shape[0]
     origin, axes = _tangent_plane(centres)
+    if centre_space == "3d":
+        axes = np.eye(3)
     x2 = (centres - origin) @ axes.T
     rbf = _Rbf(x2, coef.reshape(len(centres), 7 * k))
     # Amplitude bounds over the unit responses scaled to typical loads (10 mm, 1 g, 2 kPa).
@@ -503,6 +592,17 @@ def build_linear_rom(
             "retractor_stiffness_kpa_per_mm": retractor_stiffness_kpa_per_mm,
             "n_snapshots": int(snap.shape[0]),
             "degree": degree,
+            "load_scales": scales.tolist(),
+            "gravity": "change from the supine CT pose, g_new - (0, 1, 0) in g (LPS)",
+            "elastic_bed": (
+                None
+                if bed is None
+                else {
+                    "n_sites": int(np.asarray(bed.sites_mm).shape[0]),
+                    "radius_mm": float(bed.radius_mm),
+                    "stiffness_kpa_per_mm": float(bed.stiffness_kpa_per_mm),
+                }
+            ),
             "mode_bounds_for": "|d| <= 10 mm per axis, 1 g, p <= 2 kPa",
         },
     )

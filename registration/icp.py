@@ -93,6 +93,7 @@ def robust_icp(
     tol_rad: float = 1e-4,
     tol_mm: float = 1e-3,
     nearest: Callable[[NDArray[np.float64]], NDArray[np.intp]] | None = None,
+    max_residual_mm: float = np.inf,
 ) -> IcpState:
     """Robust point-to-plane ICP from ``T_init``.
 
@@ -119,6 +120,9 @@ def robust_icp(
         Returns the nearest-vertex index of each point (e.g. a precomputed voxel lookup,
         :meth:`registration.model.SurfaceModel.nearest_vertex`) instead of querying ``tree``;
         ``max_distance_mm`` is then ignored.
+    max_residual_mm : float
+        Points whose point-to-plane residual exceeds this get zero weight (a truncated kernel;
+        with ``kernel_mm=inf`` an iteration is plain least squares on these inliers).
 
     Returns
     -------
@@ -131,7 +135,7 @@ def robust_icp(
     it = 0
     for it in range(1, max_iterations + 1):
         frac = 1.0 if k0 == k1 else min(1.0, (it - 1) / max(1, max_iterations // 2))
-        k = k0 * (k1 / k0) ** frac
+        k = k0 if k0 == k1 else k0 * (k1 / k0) ** frac
         p = points @ R.T + t
         if nearest is None:
             d, idx = tree.query(p, k=1)
@@ -142,6 +146,8 @@ def robust_icp(
         w = 1.0 / (1.0 + (r / k) ** 2) ** 2
         if nearest is None and np.isfinite(max_distance_mm):
             w[d > max_distance_mm] = 0.0
+        if np.isfinite(max_residual_mm):
+            w[np.abs(r) > max_residual_mm] = 0.0
         c = (w[:, None] * p).sum(axis=0) / max(w.sum(), 1e-12)
         J = np.empty((len(p), 6))
         a = p - c  # d r / d omega = (p - c) x n, rotation about c (np.cross is slow)

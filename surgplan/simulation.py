@@ -267,11 +267,13 @@ def build_case_rom(
     centre and radius) and the insufflation surface (its first pressure). Patch centres are
     sampled on the surface within ``site_radius_mm`` of the nominal centre; ``n_validation``
     held-out load cases (random centre within 2/3 of that radius, 8 mm push in a random
-    direction, random gravity direction, 0-1.6 kPa) are solved in full to report the error.
+    direction, 0-1.6 kPa, and gravity as the change from the supine CT pose for random head-up
+    and lateral tilts within +-30 degrees, :func:`biomech.rom.gravity_change_lps`) are solved
+    in full to report the error.
     """
     from biomech.geometry import boundary_points_mm
     from biomech.mesh import from_unstructured_grid
-    from biomech.rom import RomParameters, build_linear_rom, load_case_for
+    from biomech.rom import RomParameters, build_linear_rom, gravity_change_lps, load_case_for
     from biomech.tissue import solve_tissue
 
     case = Case.open(case_dir)
@@ -319,11 +321,11 @@ def build_case_rom(
     for _ in range(n_validation):
         c = inner[rng.integers(len(inner))]
         d = rng.normal(size=3)
-        g = rng.normal(size=3)
+        g = gravity_change_lps(*rng.uniform(-30.0, 30.0, size=2))
         prm = RomParameters(
             tuple(c),
             tuple(d / np.linalg.norm(d) * 8.0),
-            tuple(g / np.linalg.norm(g)),
+            tuple(g),
             float(rng.uniform(0.0, 1.6)) if pressure_region is not None else 0.0,
         )
         full = solve_tissue(
