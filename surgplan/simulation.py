@@ -258,7 +258,7 @@ def build_case_rom(
     site_radius_mm: float = 15.0,
     n_validation: int = 2,
     seed: int = 0,
-    real_time_modes: int = 70,
+    real_time_modes: int = 100,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Build the linear reduced model of a case and store it (``rom/linear.npz``).
@@ -310,8 +310,10 @@ def build_case_rom(
         target_points_mm=targets,
         pressure_region=pressure_region,
         progress=progress,
+        centre_space="3d",
     )
-    # 70 modes: >= 1,000 updates/s for a 20,000-vertex surface (benchmarks/biomech_rom.py).
+    # >= 1,000 updates/s for a 20,000-vertex surface up to ~110 modes on one core
+    # (benchmarks/biomech_rom.py, benchmarks/biomech_rom_liver.py).
     rom = rom.truncated(real_time_modes)
     rng = np.random.default_rng(seed)
     inner = near[
