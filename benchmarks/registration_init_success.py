@@ -85,8 +85,14 @@ def run_trial(task: tuple[str, int, int]) -> dict:
     E = res.T_model_points @ T_pm
     tre = float(np.linalg.norm(E[:3, :3] @ target + E[:3, 3] - target))
     return {
-        "condition": cond, "i": i, "seed": seed, "n_points": len(pts), "tre_mm": tre,
-        "time_s": dt, "trustworthy": bool(res.trustworthy), "init": res.extra.get("init"),
+        "condition": cond,
+        "i": i,
+        "seed": seed,
+        "n_points": len(pts),
+        "tre_mm": tre,
+        "time_s": dt,
+        "trustworthy": bool(res.trustworthy),
+        "init": res.extra.get("init"),
         "reason": res.reason,
     }
 
@@ -123,8 +129,10 @@ def summarise(rows: list[dict], meta: dict) -> dict:
             "failures_accepted_as_trustworthy": sum(x["trustworthy"] for x in fails),
             "successes_flagged_untrustworthy": sum(not x["trustworthy"] for x in ok),
             "failures": [
-                {key: x[key] for key in ("i", "seed", "n_points", "tre_mm", "trustworthy",
-                                          "init", "reason")}
+                {
+                    key: x[key]
+                    for key in ("i", "seed", "n_points", "tre_mm", "trustworthy", "init", "reason")
+                }
                 for x in fails[:20]
             ],
         }
@@ -145,20 +153,34 @@ def main() -> None:
     tasks = [("random_orientation", i, int(seeds[i])) for i in range(args.random)]
     tasks += [("within_30deg", i, int(seeds[args.random + i])) for i in range(args.cone)]
     # Interleave the two conditions so a cut-off run reports on both in proportion.
-    order = np.argsort(np.concatenate([np.linspace(0, 1, args.random, endpoint=False),
-                                       np.linspace(0, 1, args.cone, endpoint=False)]),
-                       kind="stable")
+    order = np.argsort(
+        np.concatenate(
+            [
+                np.linspace(0, 1, args.random, endpoint=False),
+                np.linspace(0, 1, args.cone, endpoint=False),
+            ]
+        ),
+        kind="stable",
+    )
     tasks = [tasks[j] for j in order]
-    meta = {"model": "liver.vtk", "target": "liver_tumours.vtk centroid", "coverage": 0.3,
-            "noise_mm": 1.0, "points": "300-1000", "success_tre_mm": SUCCESS_TRE_MM,
-            "workers": args.workers, "seed": args.seed,
-            "requested": {"random_orientation": args.random, "within_30deg": args.cone}}
+    meta = {
+        "model": "liver.vtk",
+        "target": "liver_tumours.vtk centroid",
+        "coverage": 0.3,
+        "noise_mm": 1.0,
+        "points": "300-1000",
+        "success_tre_mm": SUCCESS_TRE_MM,
+        "workers": args.workers,
+        "seed": args.seed,
+        "requested": {"random_orientation": args.random, "within_30deg": args.cone},
+    }
     rows: list[dict] = []
     t_start = time.perf_counter()
 
     def flush(final: bool) -> dict:
-        summary = summarise(rows, {**meta, "wall_s": time.perf_counter() - t_start,
-                                   "complete": final})
+        summary = summarise(
+            rows, {**meta, "wall_s": time.perf_counter() - t_start, "complete": final}
+        )
         if args.out is not None:
             tmp = args.out.with_suffix(".tmp")
             tmp.write_text(json.dumps(summary, indent=2))

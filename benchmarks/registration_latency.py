@@ -70,8 +70,13 @@ def main() -> None:
     o3_target.normals = o3d.utility.Vector3dVector(model.normals)
     max_corr = 10.0
 
-    res = {"ours": [], "ours_no_verdict": [], "ours_final_lsq": [], "small_gicp": [],
-           "open3d_naive": []}
+    res = {
+        "ours": [],
+        "ours_no_verdict": [],
+        "ours_final_lsq": [],
+        "small_gicp": [],
+        "open3d_naive": [],
+    }
     acc = {k: [] for k in res}
     for _ in range(args.updates):
         pts = simulate_swabs(model, n_points=args.points, coverage=0.3, seed=rng)
@@ -91,12 +96,16 @@ def main() -> None:
 
         # Rotate which runs first, so none always pays the cold caches. "ours_final_lsq": with
         # the verdict and the optional final least-squares step.
-        runs = [("ours", True, False), ("ours_no_verdict", False, False),
-                ("ours_final_lsq", True, True)]
+        runs = [
+            ("ours", True, False),
+            ("ours_no_verdict", False, False),
+            ("ours_final_lsq", True, True),
+        ]
         k = len(res["ours"]) % len(runs)
         for key, assess, final_lsq in runs[k:] + runs[:k]:
-            reg = RealTimeRegistrar(model, T_start, noise_mm=1.0, assess_fit=assess,
-                                    final_least_squares=final_lsq)
+            reg = RealTimeRegistrar(
+                model, T_start, noise_mm=1.0, assess_fit=assess, final_least_squares=final_lsq
+            )
             t = time.perf_counter()
             r = reg.update(meas)
             res[key].append((time.perf_counter() - t) * 1e3)
@@ -157,8 +166,10 @@ def main() -> None:
                 <= summary["open3d_naive"]["mean_tre_tumour_mm"],
                 "paired_tre_diff_ours_minus_naive_mm": {
                     "mean": float(np.mean(np.subtract(acc["ours"], acc["open3d_naive"]))),
-                    "sem": float(np.std(np.subtract(acc["ours"], acc["open3d_naive"]), ddof=1)
-                                 / np.sqrt(len(acc["ours"]))),
+                    "sem": float(
+                        np.std(np.subtract(acc["ours"], acc["open3d_naive"]), ddof=1)
+                        / np.sqrt(len(acc["ours"]))
+                    ),
                 },
             },
             indent=2,

@@ -34,12 +34,25 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
 
 def _spec(repeats: int):
     data = {
-        "name": "throughput", "seed": 99, "repeats": repeats,
-        "models": [{"name": "liver", "surface": "liver.vtk",
-                    "targets": [{"name": "tumour", "surface": "liver_tumours.vtk"}]}],
-        "protocol": {"sensor": ["swabs"], "n_points": [300, 1000], "coverage": [0.3],
-                     "noise_mm": [1.0], "rotation_deg": [30.0], "translation_mm": [30.0],
-                     "case": ["good", "outliers30"]},
+        "name": "throughput",
+        "seed": 99,
+        "repeats": repeats,
+        "models": [
+            {
+                "name": "liver",
+                "surface": "liver.vtk",
+                "targets": [{"name": "tumour", "surface": "liver_tumours.vtk"}],
+            }
+        ],
+        "protocol": {
+            "sensor": ["swabs"],
+            "n_points": [300, 1000],
+            "coverage": [0.3],
+            "noise_mm": [1.0],
+            "rotation_deg": [30.0],
+            "translation_mm": [30.0],
+            "case": ["good", "outliers30"],
+        },
     }
     return parse_spec(data, base_dir=DATA, source="throughput")
 
@@ -79,8 +92,13 @@ def main() -> None:
     args = ap.parse_args()
     spec = _spec(args.repeats)
     n = len(expand_trials(spec))
-    out: dict = {"trials": n, "cpu_count": os.cpu_count(), "load_avg_at_start": _loadavg(),
-                 "workers_1": [], "workers_2": []}
+    out: dict = {
+        "trials": n,
+        "cpu_count": os.cpu_count(),
+        "load_avg_at_start": _loadavg(),
+        "workers_1": [],
+        "workers_2": [],
+    }
     out["cpu_ceiling_speedup_before"] = cpu_ceiling()
     for _ in range(args.rounds):
         for workers in (1, 2):

@@ -158,8 +158,10 @@ def main() -> None:
         "per_kind": per_kind,
         # Global-search success (max target TRE < 5 mm) of the good cases by start-pose error.
         "good_success_by_rotation_deg": {
-            str(rot): [sum(x["success"] for x in good if x["rotation_deg"] == rot),
-                       sum(x["rotation_deg"] == rot for x in good)]
+            str(rot): [
+                sum(x["success"] for x in good if x["rotation_deg"] == rot),
+                sum(x["rotation_deg"] == rot for x in good),
+            ]
             for rot in ROTATIONS
         },
         "goal_met_flag_ge_99": flag_rate >= 0.99,

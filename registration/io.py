@@ -203,9 +203,7 @@ def read_points(path: str | Path) -> NDArray[np.float64]:
     if name.endswith(".ply"):
         import open3d as o3d
 
-        pcd = o3d.io.read_point_cloud(
-            str(p), remove_nan_points=False, remove_infinite_points=False
-        )
+        pcd = o3d.io.read_point_cloud(str(p), remove_nan_points=False, remove_infinite_points=False)
         pts = np.asarray(pcd.points, dtype=np.float64)
         if len(pts) == 0:
             raise PointFileError(f"{p}: no points read from PLY")

@@ -110,8 +110,9 @@ class SurfaceModel:
 
             h = float(voxel_mm)
             lo = self.vertices.min(axis=0) - band_mm - h
-            shape = tuple(np.ceil((np.ptp(self.vertices, axis=0) + 2 * band_mm + 2 * h) / h)
-                          .astype(int) + 1)
+            shape = tuple(
+                np.ceil((np.ptp(self.vertices, axis=0) + 2 * band_mm + 2 * h) / h).astype(int) + 1
+            )
             occ = np.zeros(shape, dtype=bool)
             # Mark voxels holding the surface (vertices and face centres), then dilate.
             a, c = _face_areas_centroids(self.vertices, self.faces)
@@ -140,8 +141,13 @@ class SurfaceModel:
                 return self.tree.query(points, k=1)[1]
             lo, h, grid = grids[0]
             # Flat lookup: one gather from the raveled grid, strides as integers.
-            active = (lo, 1.0 / h, grid.ravel(), np.array(grid.shape, dtype=np.int64),
-                      np.array([grid.shape[1] * grid.shape[2], grid.shape[2], 1], dtype=np.int64))
+            active = (
+                lo,
+                1.0 / h,
+                grid.ravel(),
+                np.array(grid.shape, dtype=np.int64),
+                np.array([grid.shape[1] * grid.shape[2], grid.shape[2], 1], dtype=np.int64),
+            )
             self._cache["cvgrid_active"] = active
         lo, inv_h, flat, shape, strides = active
         ijk = np.floor((points - lo) * inv_h).astype(np.int64)

@@ -134,12 +134,18 @@ def _score(points: NDArray, model: SurfaceModel, T: NDArray, thr: float, coarse:
     if coarse:
         idx = model.coarse_index
         r, dist, _ = surface_residuals(
-            apply_transform(T, points), model.vertices[idx], model.normals[idx],
-            model.coarse_tree, 2.0 * model.spacing_mm,
+            apply_transform(T, points),
+            model.vertices[idx],
+            model.normals[idx],
+            model.coarse_tree,
+            2.0 * model.spacing_mm,
         )
     else:
         r, dist, _ = surface_residuals(
-            apply_transform(T, points), model.vertices, model.normals, model.tree,
+            apply_transform(T, points),
+            model.vertices,
+            model.normals,
+            model.tree,
             model.spacing_mm,
         )
     inl = dist < thr
@@ -303,8 +309,15 @@ def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list
         T0[:3, :3] = rots[i]
         T0[:3, 3] = placed0[i][1]
         st = robust_icp(
-            sub, cv, cn, model.coarse_tree, T0,
-            kernel_mm=(0.1 * scale, thr), max_iterations=20, tol_rad=1e-3, tol_mm=1e-2,
+            sub,
+            cv,
+            cn,
+            model.coarse_tree,
+            T0,
+            kernel_mm=(0.1 * scale, thr),
+            max_iterations=20,
+            tol_rad=1e-3,
+            tol_mm=1e-2,
         )
         candidates.append((_score(sub, model, st.T, thr, coarse=True)[0], st.T))
     candidates.sort(key=lambda c: c[0])
@@ -322,8 +335,13 @@ def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list
     refined = []
     for T in chosen:
         st = robust_icp(
-            pts, model.vertices, model.normals, model.tree, T,
-            kernel_mm=(thr, max(2.0 * noise_mm, model.spacing_mm / 4)), max_iterations=20,
+            pts,
+            model.vertices,
+            model.normals,
+            model.tree,
+            T,
+            kernel_mm=(thr, max(2.0 * noise_mm, model.spacing_mm / 4)),
+            max_iterations=20,
         )
         cost, frac, _ = _score(pts, model, st.T, thr, coarse=False)
         refined.append((cost, frac, st.T))
@@ -384,18 +402,25 @@ def feature_initialise(
     try:
         o3d.utility.random.seed(int(seed) % (2**31))
         out = reg.registration_ransac_based_on_feature_matching(
-            down, target, feat, target_feat, False, 2.0 * h,
-            reg.TransformationEstimationPointToPoint(False), 3,
-            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9),
-             reg.CorrespondenceCheckerBasedOnDistance(2.0 * h)],
+            down,
+            target,
+            feat,
+            target_feat,
+            False,
+            2.0 * h,
+            reg.TransformationEstimationPointToPoint(False),
+            3,
+            [
+                reg.CorrespondenceCheckerBasedOnEdgeLength(0.9),
+                reg.CorrespondenceCheckerBasedOnDistance(2.0 * h),
+            ],
             reg.RANSACConvergenceCriteria(int(max_iterations), 0.999),
         )
     finally:
         o3d.utility.set_max_threads(threads)
         o3d.utility.set_verbosity_level(level)
     T = np.array(out.transformation, dtype=np.float64)
-    return T, {"fitness": float(out.fitness), "inlier_rmse": float(out.inlier_rmse),
-               "voxel_mm": h}
+    return T, {"fitness": float(out.fitness), "inlier_rmse": float(out.inlier_rmse), "voxel_mm": h}
 
 
 def register_surface(
@@ -487,12 +512,17 @@ def register_surface(
             T_first = T_prior
         if T_first is not None:
             st = robust_icp(
-                pts, model.vertices, model.normals, model.tree, T_first,
+                pts,
+                model.vertices,
+                model.normals,
+                model.tree,
+                T_first,
                 kernel_mm=(max(0.1 * model.radius_mm, 2.0 * k_end), k_end),
                 max_iterations=max(max_iterations, 30),
             )
-            res = _finish(pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0,
-                          search, sep)
+            res = _finish(
+                pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0, search, sep
+            )
             src = "features" if T_prior is None else "prior"
             if res.trustworthy:
                 res.extra.update(tried, init=src)
@@ -500,24 +530,44 @@ def register_surface(
             tried[f"{src}_rejected"] = res.reason
     if search:
         T0, sep = global_initialise(
-            pts, model, seed=seed, T_prior=T_prior, max_rotation_deg=max_rotation_deg,
+            pts,
+            model,
+            seed=seed,
+            T_prior=T_prior,
+            max_rotation_deg=max_rotation_deg,
             noise_mm=noise_mm,
         )
     else:
         T0 = T_prior
     kernel = k_end if not search else (2.0 * k_end, k_end)
     st = robust_icp(
-        pts, model.vertices, model.normals, model.tree, T0,
-        kernel_mm=kernel, max_iterations=max_iterations,
+        pts,
+        model.vertices,
+        model.normals,
+        model.tree,
+        T0,
+        kernel_mm=kernel,
+        max_iterations=max_iterations,
     )
-    res = _finish(pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0, search,
-                  sep)
+    res = _finish(pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0, search, sep)
     res.extra.update(tried, init="multi_start" if search else "warm")
     return res
 
 
-def _finish(pts, n_dropped, model, T, iterations, noise_mm, criteria, t0, search, sep,
-            last=None, max_queries=None):
+def _finish(
+    pts,
+    n_dropped,
+    model,
+    T,
+    iterations,
+    noise_mm,
+    criteria,
+    t0,
+    search,
+    sep,
+    last=None,
+    max_queries=None,
+):
     """Fit statistics and verdict at pose ``T``.
 
     ``last``: ``(residuals, indices)`` of the final ICP iteration (real-time path), reused
@@ -528,8 +578,14 @@ def _finish(pts, n_dropped, model, T, iterations, noise_mm, criteria, t0, search
     thr = crit.inlier_threshold_mm(noise_mm, model.spacing_mm)
     p = apply_transform(T, pts)
     if last is None or last[0] is None:
-        r, dist, idx = surface_residuals(p, model.vertices, model.normals, model.tree,
-                                         model.spacing_mm, nearest=model.nearest_vertex)
+        r, dist, idx = surface_residuals(
+            p,
+            model.vertices,
+            model.normals,
+            model.tree,
+            model.spacing_mm,
+            nearest=model.nearest_vertex,
+        )
     else:
         r, idx = last
         d = np.linalg.norm(p - model.vertices[idx], axis=1)
@@ -543,15 +599,32 @@ def _finish(pts, n_dropped, model, T, iterations, noise_mm, criteria, t0, search
     cond, weakest, motion = pose_conditioning(p, model.normals[idx])
     systematic = systematic_residual(p, r, max_queries=max_queries)
     ok, reason = assess(
-        crit, n_points=len(pts), inlier_fraction=frac, inlier_rms_mm=rms, noise_mm=noise_mm,
-        weakest_constraint=weakest, runner_up_separation_mm=sep, systematic_mm=systematic,
+        crit,
+        n_points=len(pts),
+        inlier_fraction=frac,
+        inlier_rms_mm=rms,
+        noise_mm=noise_mm,
+        weakest_constraint=weakest,
+        runner_up_separation_mm=sep,
+        systematic_mm=systematic,
     )
     return SurfaceRegistrationResult(
-        T_model_points=T, inlier_fraction=frac, inlier_rms_mm=rms, inlier_threshold_mm=thr,
-        condition_number=cond, weakest_constraint=weakest, weakest_motion=motion,
-        trustworthy=ok, reason=reason, n_points_used=len(pts), n_points_dropped=n_dropped,
-        time_ms=(time.perf_counter() - t0) * 1e3, iterations=iterations, global_search=search,
-        runner_up_separation_mm=float(sep), systematic_residual_mm=systematic,
+        T_model_points=T,
+        inlier_fraction=frac,
+        inlier_rms_mm=rms,
+        inlier_threshold_mm=thr,
+        condition_number=cond,
+        weakest_constraint=weakest,
+        weakest_motion=motion,
+        trustworthy=ok,
+        reason=reason,
+        n_points_used=len(pts),
+        n_points_dropped=n_dropped,
+        time_ms=(time.perf_counter() - t0) * 1e3,
+        iterations=iterations,
+        global_search=search,
+        runner_up_separation_mm=float(sep),
+        systematic_residual_mm=systematic,
     )
 
 
@@ -630,8 +703,9 @@ class RealTimeRegistrar:
         SurfaceRegistrationResult
         """
         if self.T_model_points is None:
-            res = register_surface(points, self.model, seed=self.seed, noise_mm=self.noise_mm,
-                                   criteria=self.criteria)
+            res = register_surface(
+                points, self.model, seed=self.seed, noise_mm=self.noise_mm, criteria=self.criteria
+            )
             self.T_model_points = res.T_model_points
             return res
         t0 = time.perf_counter()
@@ -645,8 +719,15 @@ class RealTimeRegistrar:
         kernel = max(4.0 * self.noise_mm, m.spacing_mm / 4)
         nearest = m.nearest_vertex if self.use_grid else None
         st = robust_icp(
-            pts, m.vertices, m.normals, m.tree, self.T_model_points,
-            kernel_mm=kernel, max_iterations=self.max_iterations, tol_rad=5e-4, tol_mm=2e-2,
+            pts,
+            m.vertices,
+            m.normals,
+            m.tree,
+            self.T_model_points,
+            kernel_mm=kernel,
+            max_iterations=self.max_iterations,
+            tol_rad=5e-4,
+            tol_mm=2e-2,
             nearest=nearest,
         )
         if self.final_least_squares:
@@ -654,21 +735,53 @@ class RealTimeRegistrar:
             # Geman-McClure weights (0.64 at 2 sigma) cost some statistical efficiency at the
             # optimum. Its residuals (at the robust pose) feed the verdict.
             last = robust_icp(
-                pts, m.vertices, m.normals, m.tree, st.T, kernel_mm=np.inf, max_iterations=1,
-                tol_rad=0.0, tol_mm=0.0, nearest=nearest, max_residual_mm=kernel,
+                pts,
+                m.vertices,
+                m.normals,
+                m.tree,
+                st.T,
+                kernel_mm=np.inf,
+                max_iterations=1,
+                tol_rad=0.0,
+                tol_mm=0.0,
+                nearest=nearest,
+                max_residual_mm=kernel,
             )
-            st = IcpState(T=last.T, iterations=st.iterations + 1, converged=st.converged,
-                          residuals=last.residuals, indices=last.indices)
+            st = IcpState(
+                T=last.T,
+                iterations=st.iterations + 1,
+                converged=st.converged,
+                residuals=last.residuals,
+                indices=last.indices,
+            )
         self.T_model_points = st.T
         if not self.assess_fit:
             return SurfaceRegistrationResult(
-                T_model_points=st.T, inlier_fraction=float("nan"), inlier_rms_mm=float("nan"),
-                inlier_threshold_mm=float("nan"), condition_number=float("nan"),
-                weakest_constraint=float("nan"), weakest_motion=np.full(6, np.nan),
-                trustworthy=False, reason="not assessed", n_points_used=len(pts),
+                T_model_points=st.T,
+                inlier_fraction=float("nan"),
+                inlier_rms_mm=float("nan"),
+                inlier_threshold_mm=float("nan"),
+                condition_number=float("nan"),
+                weakest_constraint=float("nan"),
+                weakest_motion=np.full(6, np.nan),
+                trustworthy=False,
+                reason="not assessed",
+                n_points_used=len(pts),
                 n_points_dropped=int((~keep).sum()),
-                time_ms=(time.perf_counter() - t0) * 1e3, iterations=st.iterations,
+                time_ms=(time.perf_counter() - t0) * 1e3,
+                iterations=st.iterations,
             )
-        return _finish(pts, int((~keep).sum()), m, st.T, st.iterations, self.noise_mm,
-                       self.criteria, t0, False, np.inf, last=(st.residuals, st.indices),
-                       max_queries=REALTIME_SYSTEMATIC_QUERIES)
+        return _finish(
+            pts,
+            int((~keep).sum()),
+            m,
+            st.T,
+            st.iterations,
+            self.noise_mm,
+            self.criteria,
+            t0,
+            False,
+            np.inf,
+            last=(st.residuals, st.indices),
+            max_queries=REALTIME_SYSTEMATIC_QUERIES,
+        )

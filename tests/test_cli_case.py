@@ -187,8 +187,14 @@ def test_commands_have_help() -> None:
 
 def test_mesh_and_export_surface(case_copy: Path, totalseg_dir: Path, tmp_path: Path) -> None:
     code, _, err = run(
-        "segment", case_copy, "--labels", totalseg_dir / "example_seg.nii.gz",
-        "--names", totalseg_dir / "labels.json", "--structure", "liver",
+        "segment",
+        case_copy,
+        "--labels",
+        totalseg_dir / "example_seg.nii.gz",
+        "--names",
+        totalseg_dir / "labels.json",
+        "--structure",
+        "liver",
     )
     assert code == 0, err
     code, out, err = run("mesh", case_copy, "--edge-mm", "8", "--json")

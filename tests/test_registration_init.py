@@ -20,8 +20,9 @@ def tumour(liver_models_dir):
 
 def _case(liver, seed, deg=None):
     rng = np.random.default_rng(seed)
-    pts = add_noise(simulate_swabs(liver, n_points=600, coverage=0.3, seed=rng), noise_mm=1.0,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=600, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
     T = np.eye(4)
     if deg is None:
         T[:3, :3] = Rotation.random(random_state=rng).as_matrix()
@@ -70,8 +71,9 @@ def test_cone_prior_tries_local_icp_first(liver, tumour):
     res = register_surface(meas, liver, T_init=np.eye(4), max_rotation_deg=30.0, noise_mm=1.0)
     assert res.extra["init"] == "prior" and res.trustworthy, res.reason
     assert _tre(res.T_model_points, T, tumour) < 2.0
-    full = register_surface(meas, liver, T_init=np.eye(4), max_rotation_deg=30.0, noise_mm=1.0,
-                            init="multi_start")
+    full = register_surface(
+        meas, liver, T_init=np.eye(4), max_rotation_deg=30.0, noise_mm=1.0, init="multi_start"
+    )
     assert full.extra["init"] == "multi_start"
     assert _tre(full.T_model_points, T, tumour) < 2.0
     with pytest.raises(RegistrationError, match="init must be"):

@@ -36,7 +36,10 @@ def test_markups_roundtrip_and_ras_conversion(tmp_path):
     assert labels == ["a", "b"]
     lps = write_slicer_markups(tmp_path / "g.mrk.json", pts)
     assert json.loads(lps.read_text())["markups"][0]["controlPoints"][1]["position"] == [
-        -4.0, 5.5, -6.0]
+        -4.0,
+        5.5,
+        -6.0,
+    ]
     np.testing.assert_allclose(read_points(lps), pts)
 
 
@@ -55,8 +58,9 @@ def test_itk_transform_roundtrip_with_simpleitk(tmp_path):
 
 def test_read_points_formats_and_nan(tmp_path):
     (tmp_path / "a.csv").write_text("x,y,z\n1,2,3\n4,5,nan\n")
-    np.testing.assert_array_equal(np.isnan(read_points(tmp_path / "a.csv")).any(axis=1),
-                                  [False, True])
+    np.testing.assert_array_equal(
+        np.isnan(read_points(tmp_path / "a.csv")).any(axis=1), [False, True]
+    )
     (tmp_path / "b.xyz").write_text("1 2 3\n4 5 6\n")
     np.testing.assert_allclose(read_points(tmp_path / "b.xyz"), [[1, 2, 3], [4, 5, 6]])
     import open3d as o3d

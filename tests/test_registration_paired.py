@@ -83,8 +83,11 @@ def test_predicted_tre_matches_monte_carlo():
     errs = []
     for _ in range(4000):
         res = register_paired_points(fid + rng.normal(scale=sigma, size=fid.shape), fid)
-        errs.append(np.linalg.norm(res.T_fixed_moving[:3, :3] @ target[0]
-                                   + res.T_fixed_moving[:3, 3] - target[0]))
+        errs.append(
+            np.linalg.norm(
+                res.T_fixed_moving[:3, :3] @ target[0] + res.T_fixed_moving[:3, 3] - target[0]
+            )
+        )
     mc = np.sqrt(np.mean(np.square(errs)))
     assert mc == pytest.approx(predicted_tre(fid, target, fle_rms)[0], rel=0.06)
 
@@ -98,8 +101,11 @@ def test_expected_fre():
     [
         (np.zeros((2, 3)), np.zeros((2, 3)), "at least 3"),
         (np.eye(3), np.eye(4, 3), "same number"),
-        (np.outer([0, 1, 2, 3], [1.0, 2.0, 3.0]), np.outer([0, 1, 2, 3], [1.0, 2.0, 3.0]),
-         "collinear"),
+        (
+            np.outer([0, 1, 2, 3], [1.0, 2.0, 3.0]),
+            np.outer([0, 1, 2, 3], [1.0, 2.0, 3.0]),
+            "collinear",
+        ),
     ],
 )
 def test_degenerate_configurations_raise(fixed, moving, match):

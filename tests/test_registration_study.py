@@ -15,8 +15,8 @@ seed = 5
 repeats = 1
 [[models]]
 name = "liver"
-surface = "{liver_models_dir / 'liver.vtk'}"
-targets = [{{ name = "tumour", surface = "{liver_models_dir / 'liver_tumours.vtk'}" }},
+surface = "{liver_models_dir / "liver.vtk"}"
+targets = [{{ name = "tumour", surface = "{liver_models_dir / "liver_tumours.vtk"}" }},
            {{ name = "p", point_mm = [-60.0, -190.0, -280.0] }}]
 [protocol]
 n_points = [300]
@@ -34,13 +34,23 @@ case = ["good", "too_few"]
 
 def test_spec_validation_names_the_field(tmp_path, liver_models_dir):
     with pytest.raises(StudySpecError, match=r"protocol.coverage.*out of range"):
-        parse_spec({"models": [{"surface": str(liver_models_dir / "liver.vtk")}],
-                    "protocol": {"coverage": [1.5]}}, base_dir=tmp_path)
+        parse_spec(
+            {
+                "models": [{"surface": str(liver_models_dir / "liver.vtk")}],
+                "protocol": {"coverage": [1.5]},
+            },
+            base_dir=tmp_path,
+        )
     with pytest.raises(StudySpecError, match=r"models\[0\].surface.*not found"):
         parse_spec({"models": [{"surface": "nope.vtk"}]}, base_dir=tmp_path)
     with pytest.raises(StudySpecError, match="decoy_surface"):
-        parse_spec({"models": [{"surface": str(liver_models_dir / "liver.vtk")}],
-                    "protocol": {"case": ["wrong_organ"]}}, base_dir=tmp_path)
+        parse_spec(
+            {
+                "models": [{"surface": str(liver_models_dir / "liver.vtk")}],
+                "protocol": {"case": ["wrong_organ"]},
+            },
+            base_dir=tmp_path,
+        )
     yml = tmp_path / "s.yaml"
     yml.write_text(f"models:\n  - surface: {liver_models_dir / 'liver.vtk'}\nrepeats: 3\n")
     assert len(expand_trials(load_spec(yml))) == 3
@@ -62,8 +72,9 @@ def test_study_runs_resumes_and_is_reproducible(tmp_path, liver_models_dir):
     again = run_study(spec, out, n_workers=1, processes=False, plots=False)
     assert (again.n_computed, again.n_reused) == (0, 2)
     # Same spec and seed in a fresh folder: the same table (apart from timings).
-    other = run_study(spec, tmp_path / "out2", n_workers=1, processes=False, plots=False,
-                      table_format="csv")
+    other = run_study(
+        spec, tmp_path / "out2", n_workers=1, processes=False, plots=False, table_format="csv"
+    )
     import pyarrow.csv as pcsv
 
     t2 = pcsv.read_csv(other.table).to_pydict()

@@ -45,8 +45,9 @@ def test_model_keeps_largest_component(liver):
 
 def test_global_registration_recovers_known_pose(liver, tumour):
     rng = np.random.default_rng(1)
-    pts = add_noise(simulate_swabs(liver, n_points=400, coverage=0.3, seed=rng), noise_mm=1.0,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=400, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
     T_pm = _pose(rng)
     meas = pts @ T_pm[:3, :3].T + T_pm[:3, 3]
     meas[:5] = np.nan
@@ -63,13 +64,15 @@ def test_global_registration_recovers_known_pose(liver, tumour):
 
 def test_warm_update_and_reuse(liver, tumour):
     rng = np.random.default_rng(2)
-    pts = add_noise(simulate_swabs(liver, n_points=1000, coverage=0.3, seed=rng), noise_mm=0.5,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=1000, coverage=0.3, seed=rng), noise_mm=0.5, seed=rng
+    )
     T_pm = _pose(rng)
     meas = pts @ T_pm[:3, :3].T + T_pm[:3, 3]
     # Previous pose: the truth moved by 3 degrees about the organ centroid and 2.7 mm.
-    reg = RealTimeRegistrar(liver, _small_motion(liver.centroid_mm) @ np.linalg.inv(T_pm),
-                            noise_mm=0.5)
+    reg = RealTimeRegistrar(
+        liver, _small_motion(liver.centroid_mm) @ np.linalg.inv(T_pm), noise_mm=0.5
+    )
     tree = liver.tree
     res = reg.update(meas)
     assert liver.tree is tree  # nothing rebuilt
@@ -87,8 +90,9 @@ def _small_motion(c):
 
 def test_bad_cases_are_flagged(liver):
     rng = np.random.default_rng(4)
-    pts = add_noise(simulate_swabs(liver, n_points=400, coverage=0.3, seed=rng), noise_mm=1.0,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=400, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
     # 30 % gross outliers, correct start pose.
     bad, _ = add_outliers(pts, fraction=0.3, seed=rng)
     res = register_surface(bad, liver, T_init=np.eye(4), noise_mm=1.0)

@@ -14,8 +14,9 @@ def liver(liver_models_dir):
 
 def test_few_points_are_insufficient_evidence(liver):
     rng = np.random.default_rng(11)
-    pts = add_noise(simulate_swabs(liver, n_points=100, coverage=0.3, seed=rng), noise_mm=1.0,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=100, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
     res = register_surface(pts, liver, T_init=np.eye(4), noise_mm=1.0)
     assert not res.trustworthy and "insufficient evidence" in res.reason
     assert res.inlier_fraction > 0.95  # the fit itself is fine: only the evidence is short
@@ -23,8 +24,9 @@ def test_few_points_are_insufficient_evidence(liver):
 
 def test_realtime_verdict_reuses_icp_residuals(liver):
     rng = np.random.default_rng(12)
-    pts = add_noise(simulate_swabs(liver, n_points=600, coverage=0.3, seed=rng), noise_mm=1.0,
-                    seed=rng)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=600, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
     full = register_surface(pts, liver, T_init=np.eye(4), noise_mm=1.0)
     rt = RealTimeRegistrar(liver, np.eye(4), noise_mm=1.0).update(pts)
     assert full.trustworthy and rt.trustworthy, (full.reason, rt.reason)

@@ -67,8 +67,10 @@ def _write_part(parts: Path, rows: list[dict]) -> None:
     import pyarrow.parquet as pq
 
     first = min(r["trial_id"] for r in rows)
-    _write_atomic(parts / f"part-{first:08d}.parquet",
-                  lambda tmp: pq.write_table(pa.Table.from_pylist(rows), tmp))
+    _write_atomic(
+        parts / f"part-{first:08d}.parquet",
+        lambda tmp: pq.write_table(pa.Table.from_pylist(rows), tmp),
+    )
 
 
 def run_study(
@@ -137,7 +139,9 @@ def run_study(
             client = Client(scheduler)
         else:
             cluster = LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=processes,
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=processes,
                 dashboard_address=":0",  # any free port: never clash with another cluster
             )
             client = Client(cluster)
@@ -155,12 +159,20 @@ def run_study(
                 cluster.close()
     table = _combine(parts, out, table_format)
     summary = out / "summary.json"
-    _write_atomic(summary, lambda tmp: Path(tmp).write_text(
-        json.dumps(summarise(table, spec), indent=2, allow_nan=False)))
+    _write_atomic(
+        summary,
+        lambda tmp: Path(tmp).write_text(
+            json.dumps(summarise(table, spec), indent=2, allow_nan=False)
+        ),
+    )
     pngs = plot_study(table, out) if plots else ()
     return StudyOutputs(
-        table=out / f"trials.{table_format}", summary=summary, plots=tuple(pngs),
-        n_trials=len(trials), n_computed=len(todo), n_reused=len(trials) - len(todo),
+        table=out / f"trials.{table_format}",
+        summary=summary,
+        plots=tuple(pngs),
+        n_trials=len(trials),
+        n_computed=len(todo),
+        n_reused=len(trials) - len(todo),
     )
 
 
@@ -185,8 +197,11 @@ def _stats(x: np.ndarray) -> dict:
     if len(x) == 0:
         return {"n": 0}
     return {
-        "n": int(len(x)), "mean": float(x.mean()), "median": float(np.median(x)),
-        "p95": float(np.percentile(x, 95)), "max": float(x.max()),
+        "n": int(len(x)),
+        "mean": float(x.mean()),
+        "median": float(np.median(x)),
+        "p95": float(np.percentile(x, 95)),
+        "max": float(x.max()),
     }
 
 
@@ -221,20 +236,30 @@ def summarise(table: dict[str, np.ndarray], spec: StudySpec) -> dict:
         out["bad_cases"][c] = {"n": int(sel.sum()), "flag_rate": float((~trust[sel]).mean())}
     bad = ~good
     out["bad_flag_rate_all"] = float((~trust[bad]).mean()) if bad.any() else None
-    keys = ["model", "sensor", "case", "n_points", "coverage", "noise_mm", "outlier_fraction",
-            "rotation_deg"]
+    keys = [
+        "model",
+        "sensor",
+        "case",
+        "n_points",
+        "coverage",
+        "noise_mm",
+        "outlier_fraction",
+        "rotation_deg",
+    ]
     combos = sorted({tuple(str(table[k][i]) for k in keys) for i in range(len(case))})
     for combo in combos:
         sel = np.ones(len(case), dtype=bool)
         for k, v in zip(keys, combo, strict=True):
             sel &= table[k].astype(str) == v
         entry = dict(zip(keys, combo, strict=True))
-        entry.update({
-            "n": int(sel.sum()),
-            "success_rate": float(success[sel].mean()),
-            "trustworthy_rate": float(trust[sel].mean()),
-            **{c: _stats(table[c][sel]) for c in tre_cols},
-        })
+        entry.update(
+            {
+                "n": int(sel.sum()),
+                "success_rate": float(success[sel].mean()),
+                "trustworthy_rate": float(trust[sel].mean()),
+                **{c: _stats(table[c][sel]) for c in tre_cols},
+            }
+        )
         out["by_protocol"].append(entry)
     return out
 
@@ -249,8 +274,11 @@ def plot_study(table: dict[str, np.ndarray], out: Path) -> list[Path]:
     tre_cols = [c for c in table if c.startswith("tre_") and c.endswith("_mm")]
     good = table["case"].astype(str) == "good"
     paths = []
-    for key, label in (("n_points", "number of points"), ("coverage", "coverage (fraction)"),
-                       ("noise_mm", "noise (mm, per axis)")):
+    for key, label in (
+        ("n_points", "number of points"),
+        ("coverage", "coverage (fraction)"),
+        ("noise_mm", "noise (mm, per axis)"),
+    ):
         fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
         xs = np.unique(table[key][good]) if good.any() else np.array([])
         for c in tre_cols:

@@ -160,9 +160,7 @@ def parse_spec(data: dict, *, base_dir: Path, source: str = "<spec>") -> StudySp
         names = [t.name for t in targets]
         if len(set(names)) != len(names):
             raise _err(source, f + ".targets", f"target names must be unique, got {names}")
-        models.append(
-            ModelSpec(str(m.get("name", Path(surf).stem)), surf, tuple(targets), decoy)
-        )
+        models.append(ModelSpec(str(m.get("name", Path(surf).stem)), surf, tuple(targets), decoy))
     proto_raw = data.get("protocol", {})
     if not isinstance(proto_raw, dict):
         raise _err(source, "protocol", "expected a table")
@@ -203,8 +201,12 @@ def parse_spec(data: dict, *, base_dir: Path, source: str = "<spec>") -> StudySp
             if not ok(v):
                 raise _err(source, f"protocol.{key}", f"value {v!r} out of range")
     return StudySpec(
-        name=str(data.get("name", "study")), seed=seed, repeats=repeats, models=tuple(models),
-        protocol=proto, source=source,
+        name=str(data.get("name", "study")),
+        seed=seed,
+        repeats=repeats,
+        models=tuple(models),
+        protocol=proto,
+        source=source,
     )
 
 
@@ -244,7 +246,12 @@ def expand_trials(spec: StudySpec) -> list[dict]:
         for combo in itertools.product(*(spec.protocol[k] for k in keys)):
             for rep in range(spec.repeats):
                 trials.append(
-                    {"trial_id": len(trials), "model_index": mi, "model": model.name,
-                     **dict(zip(keys, combo, strict=True)), "repeat": rep}
+                    {
+                        "trial_id": len(trials),
+                        "model_index": mi,
+                        "model": model.name,
+                        **dict(zip(keys, combo, strict=True)),
+                        "repeat": rep,
+                    }
                 )
     return trials

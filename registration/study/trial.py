@@ -130,7 +130,10 @@ def run_trial(spec: StudySpec, trial: dict) -> dict:
     rot_err = float(np.rad2deg(Rotation.from_matrix(err_T[:3, :3]).magnitude()))
     # Surface FRE: RMS point-to-surface distance of all points after registration.
     _, dist, _ = surface_residuals(
-        apply_transform(res.T_model_points, measured), model.vertices, model.normals, model.tree,
+        apply_transform(res.T_model_points, measured),
+        model.vertices,
+        model.normals,
+        model.tree,
         model.spacing_mm,
     )
     fre = float(np.sqrt(np.mean(dist**2)))

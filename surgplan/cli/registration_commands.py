@@ -15,22 +15,55 @@ from surgplan.cli.common import command_context, json_option, progress_bar
 
 
 @click.command("register")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Organ surface (VTK/VTP/STL/PLY/OBJ), model space, LPS mm.")
-@click.option("--points", "points_path", required=True, type=click.Path(path_type=Path),
-              help="Measured points: CSV, XYZ, PLY or 3D Slicer .mrk.json (LPS mm).")
-@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
-              help="Prior T_model_points: 4x4 text matrix or ITK .tfm (skips the global search).")
-@click.option("--init-max-rotation-deg", type=float, default=None,
-              help="Orientation uncertainty of --init, degrees: search within this cone.")
-@click.option("--targets", "targets_path", type=click.Path(path_type=Path), default=None,
-              help="Targets in model space (CSV, XYZ, PLY, .mrk.json): report their predicted "
-                   "positions in the points' space.")
-@click.option("--noise-mm", type=float, default=1.0, show_default=True,
-              help="Expected localisation noise (per-axis standard deviation), mm.")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Organ surface (VTK/VTP/STL/PLY/OBJ), model space, LPS mm.",
+)
+@click.option(
+    "--points",
+    "points_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Measured points: CSV, XYZ, PLY or 3D Slicer .mrk.json (LPS mm).",
+)
+@click.option(
+    "--init",
+    "init_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prior T_model_points: 4x4 text matrix or ITK .tfm (skips the global search).",
+)
+@click.option(
+    "--init-max-rotation-deg",
+    type=float,
+    default=None,
+    help="Orientation uncertainty of --init, degrees: search within this cone.",
+)
+@click.option(
+    "--targets",
+    "targets_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Targets in model space (CSV, XYZ, PLY, .mrk.json): report their predicted "
+    "positions in the points' space.",
+)
+@click.option(
+    "--noise-mm",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Expected localisation noise (per-axis standard deviation), mm.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Global-search seed.")
-@click.option("--write-transform", type=click.Path(path_type=Path), default=None,
-              help="Also write the result as an ITK transform (.tfm) that 3D Slicer loads.")
+@click.option(
+    "--write-transform",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the result as an ITK transform (.tfm) that 3D Slicer loads.",
+)
 @json_option
 def register_command(
     model_path: Path,
@@ -54,7 +87,11 @@ def register_command(
         T_init = read_transform_txt(init_path) if init_path is not None else None
         targets = read_points(targets_path) if targets_path is not None else None
         res = register_surface(
-            points, model, T_init=T_init, seed=seed, noise_mm=noise_mm,
+            points,
+            model,
+            T_init=T_init,
+            seed=seed,
+            noise_mm=noise_mm,
             max_rotation_deg=init_max_rotation_deg,
         )
         ctx.report.update(res.to_dict())
@@ -66,19 +103,36 @@ def register_command(
                 for t, p in zip(targets, pred, strict=True)
             ]
         if write_transform is not None:
-            ctx.report["transform_file"] = str(write_itk_transform(write_transform,
-                                                                   res.T_model_points))
+            ctx.report["transform_file"] = str(
+                write_itk_transform(write_transform, res.T_model_points)
+            )
 
 
 @click.command("study")
 @click.argument("spec_path", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Output folder: trials table, summary.json, plots.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder: trials table, summary.json, plots.",
+)
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
-@click.option("--workers", type=int, default=2, show_default=True,
-              help="Workers of the local Dask cluster (ignored with --scheduler).")
-@click.option("--format", "table_format", type=click.Choice(["parquet", "csv"]),
-              default="parquet", show_default=True, help="Trials table format.")
+@click.option(
+    "--workers",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Workers of the local Dask cluster (ignored with --scheduler).",
+)
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="Trials table format.",
+)
 @json_option
 def study_command(
     spec_path: Path,
@@ -104,21 +158,27 @@ def study_command(
                 last[0] = done
 
             outputs = run_study(
-                spec, out_dir, scheduler=scheduler, n_workers=workers,
-                table_format=table_format, progress=on_progress,
+                spec,
+                out_dir,
+                scheduler=scheduler,
+                n_workers=workers,
+                table_format=table_format,
+                progress=on_progress,
             )
         summary = json.loads(outputs.summary.read_text())
-        ctx.report.update({
-            "table": str(outputs.table),
-            "summary": str(outputs.summary),
-            "plots": [str(p) for p in outputs.plots],
-            "n_trials": outputs.n_trials,
-            "n_computed": outputs.n_computed,
-            "n_reused": outputs.n_reused,
-            "good_cases": summary["good_cases"],
-            "bad_cases": summary["bad_cases"],
-            "time_s": ctx.elapsed_s(),
-        })
+        ctx.report.update(
+            {
+                "table": str(outputs.table),
+                "summary": str(outputs.summary),
+                "plots": [str(p) for p in outputs.plots],
+                "n_trials": outputs.n_trials,
+                "n_computed": outputs.n_computed,
+                "n_reused": outputs.n_reused,
+                "good_cases": summary["good_cases"],
+                "bad_cases": summary["bad_cases"],
+                "time_s": ctx.elapsed_s(),
+            }
+        )
 
 
 def register(group: click.Group) -> None:
