@@ -33,6 +33,8 @@ from rich.progress import (
 
 from surgplan.errors import PROJECT_ERRORS
 
+#: Longest nested value shown in the readable (non-JSON) summary, characters.
+SUMMARY_WIDTH = 160
 #: Exit code for errors caused by bad input or an impossible request.
 EXIT_USER_ERROR = 2
 
@@ -92,7 +94,10 @@ def _print_summary(value: Any) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, (dict, list)):
-                console.print(f"[bold]{key}[/bold]: {json.dumps(to_jsonable(item))}")
+                text = json.dumps(to_jsonable(item))
+                if len(text) > SUMMARY_WIDTH:
+                    text = text[: SUMMARY_WIDTH - 30] + " ... (full figures with --json)"
+                console.print(f"[bold]{key}[/bold]: {text}", markup=True, highlight=False)
             else:
                 console.print(f"[bold]{key}[/bold]: {item}")
     else:
