@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
-DEBIAN_PACKAGES=(libusb-1.0-0 libgl1 libegl1 libgomp1 libglu1-mesa libxrender1)
+DEBIAN_PACKAGES=(libusb-1.0-0 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libgomp1 libglu1-mesa libxrender1)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from surgplan.cli.common import command_context, json_option, progress_bar
+from surgplan.cli.common import case_argument, command_context, json_option, progress_bar
 
 
 @click.command("verify")
@@ -43,7 +43,7 @@ def verify_command(problems: tuple[str, ...], quick: bool, json_output: bool) ->
 
 
 @click.command("simulate")
-@click.argument("case", type=click.Path(path_type=Path))
+@case_argument
 @click.option(
     "--scenario",
     type=click.Path(path_type=Path),
@@ -62,7 +62,7 @@ def simulate_command(case: Path, scenario: Path, json_output: bool) -> None:
 
 
 @click.command("rom")
-@click.argument("case", type=click.Path(path_type=Path))
+@case_argument
 @click.option(
     "--scenario",
     type=click.Path(path_type=Path),

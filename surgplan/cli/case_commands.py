@@ -6,14 +6,12 @@ from pathlib import Path
 
 import click
 
-from surgplan.cli.common import command_context, json_option, progress_bar
-
-CASE = click.argument("case", type=click.Path(path_type=Path))
+from surgplan.cli.common import case_argument, command_context, json_option, progress_bar
 
 
 @click.command("import")
 @click.argument("source", type=click.Path(path_type=Path))
-@CASE
+@case_argument
 @click.option("--series", default=None, help="SeriesInstanceUID when the folder holds several.")
 @json_option
 def import_command(source: Path, case: Path, series: str | None, json_output: bool) -> None:
@@ -27,7 +25,7 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
 
 
 @click.command("segment")
-@CASE
+@case_argument
 @click.option(
     "--structure", multiple=True, help="Structure name (liver, tumour, vessels, bone...)."
 )
@@ -68,7 +66,7 @@ def segment_command(
 
 
 @click.command("mesh")
-@CASE
+@case_argument
 @click.option("--structure", multiple=True, help="Only these structures (repeatable).")
 @click.option("--outer", default=None, help="Organ to fill with tetrahedra (default: liver).")
 @click.option("--inner", multiple=True, help="Regions inside the organ (default: tumour).")
@@ -101,7 +99,7 @@ def mesh_command(
 
 
 @click.command("export")
-@CASE
+@case_argument
 @click.option("--structure", required=True, help="Structure to export.")
 @click.option(
     "--label", type=click.Path(path_type=Path), help="Label map out (.nii.gz/.nrrd/.mha)."

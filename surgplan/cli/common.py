@@ -75,6 +75,10 @@ json_option = click.option(
 )
 
 
+#: The CASE argument (a case folder) of the commands that work on a case.
+case_argument = click.argument("case", type=click.Path(path_type=Path))
+
+
 @dataclass
 class CommandContext:
     """What a command hands back: a report dict, or any JSON value in ``result``."""
