@@ -26,9 +26,10 @@ from registration.paired import (
     predicted_tre,
     register_paired_points,
 )
+from registration.realtime import RealTimeRegistrar
 from registration.reliability import ReliabilityCriteria
 from registration.sensors import add_noise, add_outliers, simulate_scan, simulate_swabs
-from registration.surface import RealTimeRegistrar, SurfaceRegistrationResult, register_surface
+from registration.surface import SurfaceRegistrationResult, register_surface
 
 __all__ = [
     "DegenerateConfigurationError",

@@ -86,7 +86,7 @@ class SurfaceModel:
         """Precomputed nearest vertex on a voxel grid around the surface (built once, cached).
 
         For real-time updates: a point's nearest vertex is read from the voxel that holds it
-        (``O(1)``, no tree search), within ``band_mm`` of the surface; ``-1`` elsewhere. The
+        (``O(1)``, no tree search), at least within ``band_mm`` of the surface; ``-1`` outside. The
         vertex found is the nearest to the voxel centre, so it may differ from the point's own
         nearest vertex by up to ``voxel_mm * sqrt(3) / 2`` in position.
 
@@ -114,18 +114,73 @@ class SurfaceModel:
                 np.ceil((np.ptp(self.vertices, axis=0) + 2 * band_mm + 2 * h) / h).astype(int) + 1
             )
             occ = np.zeros(shape, dtype=bool)
-            # Mark voxels holding the surface (vertices and face centres), then dilate.
-            a, c = _face_areas_centroids(self.vertices, self.faces)
-            samples = np.vstack([self.vertices, c])
+            # Mark voxels holding the surface (vertices, edge midpoints, face centres), then
+            # dilate: by the band plus half the longest edge, so that no point of a large
+            # triangle is farther than that from a marked sample.
+            v, f = self.vertices, self.faces
+            _, c = _face_areas_centroids(v, f)
+            edges = [(f[:, i], f[:, (i + 1) % 3]) for i in range(3)]
+            mids = np.vstack([(v[i] + v[j]) / 2 for i, j in edges])
+            longest = max(float(np.linalg.norm(v[i] - v[j], axis=1).max()) for i, j in edges)
+            samples = np.vstack([v, mids, c])
             ijk = np.floor((samples - lo) / h).astype(np.int64)
             occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
-            r = int(np.ceil(band_mm / h))
+            r = int(np.ceil((band_mm + longest / 2) / h))
             occ = binary_dilation(occ, iterations=r)
             band = np.argwhere(occ)
             _, idx = self.tree.query(lo + (band + 0.5) * h, k=1)
             grid = np.full(shape, -1, dtype=np.int32)
             grid[band[:, 0], band[:, 1], band[:, 2]] = idx
             self._cache[key] = (lo, h, grid)
+        return self._cache[key]
+
+    def sheet_seed_grid(
+        self, *, voxel_mm: float = 1.0, band_mm: float = 6.0
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Nearest-vertex guesses per voxel, two where the organ is thin (built once, cached).
+
+        Where the organ is thin (a lobe edge), a voxel's nearest vertex can lie on one sheet
+        while a point in that voxel is nearer to the other; walking over the mesh cannot cross
+        between them. The second guess of a voxel is the vertex nearest its centre among the
+        guesses of its 26 neighbours (in :meth:`closest_vertex_grid`) whose normal faces away
+        from its own guess's.
+
+        Returns
+        -------
+        grid : numpy.ndarray of int32, same shape as :meth:`closest_vertex_grid`'s
+            ``>= 0``: the one guess; ``-1``: outside the band; ``<= -2``: two guesses, in row
+            ``-2 - grid`` of ``pairs``.
+        pairs : numpy.ndarray of int32, shape (P, 2)
+            The two guesses of each thin-part voxel.
+        """
+        key = ("sheets", float(voxel_mm), float(band_mm))
+        if key not in self._cache:
+            lo, h, grid = self.closest_vertex_grid(voxel_mm=voxel_mm, band_mm=band_mm)
+            band = np.argwhere(grid >= 0)
+            own = grid[band[:, 0], band[:, 1], band[:, 2]]
+            centre = lo + (band + 0.5) * h
+            other = np.full(len(band), -1, dtype=np.int32)
+            other_d = np.full(len(band), np.inf)
+            hi = np.array(grid.shape) - 1
+            for off in np.ndindex(3, 3, 3):
+                if off == (1, 1, 1):
+                    continue
+                nb = np.clip(band + np.array(off) - 1, 0, hi)
+                cand = grid[nb[:, 0], nb[:, 1], nb[:, 2]]
+                ok = cand >= 0
+                ok[ok] = np.einsum("ij,ij->i", self.normals[cand[ok]], self.normals[own[ok]]) < 0
+                if not ok.any():
+                    continue
+                d = np.full(len(band), np.inf)
+                d[ok] = np.linalg.norm(centre[ok] - self.vertices[cand[ok]], axis=1)
+                better = d < other_d
+                other[better], other_d[better] = cand[better], d[better]
+            thin = other >= 0
+            encoded = grid.copy()
+            tb = band[thin]
+            encoded[tb[:, 0], tb[:, 1], tb[:, 2]] = -2 - np.arange(int(thin.sum()), dtype=np.int32)
+            pairs = np.ascontiguousarray(np.stack([own[thin], other[thin]], axis=1), np.int32)
+            self._cache[key] = (encoded, pairs)
         return self._cache[key]
 
     def nearest_vertex(self, points: NDArray[np.float64]) -> NDArray[np.intp]:
@@ -201,9 +256,50 @@ class SurfaceModel:
             self._cache[key] = (down, feat)
         return self._cache[key]
 
+    def vertex_neighbourhoods(
+        self,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+        """Each vertex's neighbours up to two edges away, in CSR form, built once, cached.
+
+        Returns
+        -------
+        indptr : numpy.ndarray of int64, shape (V + 1,)
+        indices : numpy.ndarray of int32
+            The vertices within two edges of vertex ``i`` (itself excluded) are
+            ``indices[indptr[i]:indptr[i + 1]]``.
+        coordinates : numpy.ndarray of float32, shape (len(indices), 3)
+            Their positions (mm), stored beside each other so that a walk over the mesh reads
+            a vertex's neighbourhood from a few consecutive cache lines.
+        """
+        if "neighbourhoods" not in self._cache:
+            from scipy.sparse import coo_matrix
+
+            f = self.faces
+            rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+            cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+            n = len(self.vertices)
+            one = coo_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n)).tocsr()
+            two = (one + one @ one).tocsr()
+            two.setdiag(0)
+            two.eliminate_zeros()
+            two.sort_indices()
+            indices = two.indices.astype(np.int32)
+            self._cache["neighbourhoods"] = (
+                two.indptr.astype(np.int64),
+                indices,
+                np.ascontiguousarray(self.vertices[indices], dtype=np.float32),
+            )
+        return self._cache["neighbourhoods"]
+
     def prepare_realtime(self, *, voxel_mm: float = 1.0, band_mm: float = 6.0) -> None:
-        """Build the nearest-vertex voxel grid used by warm-started updates (once per model)."""
+        """Build what warm-started updates query (once per model).
+
+        The nearest-vertex voxel grids (:meth:`closest_vertex_grid`,
+        :meth:`sheet_seed_grid`) and the vertex neighbourhoods (:meth:`vertex_neighbourhoods`).
+        """
         self.closest_vertex_grid(voxel_mm=voxel_mm, band_mm=band_mm)
+        self.sheet_seed_grid(voxel_mm=voxel_mm, band_mm=band_mm)
+        self.vertex_neighbourhoods()
 
     def to_polydata(self) -> Any:
         """Return the cleaned surface as a :class:`pyvista.PolyData`."""

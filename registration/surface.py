@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
 from registration._points import apply_transform, as_transform, clean_points
-from registration.icp import IcpState, robust_icp, surface_residuals
+from registration.icp import robust_icp, surface_residuals
 from registration.model import SurfaceModel
 from registration.reliability import (
     ReliabilityCriteria,
@@ -32,7 +32,6 @@ __all__ = [
     "register_surface",
     "global_initialise",
     "feature_initialise",
-    "RealTimeRegistrar",
     "MIN_POINTS",
 ]
 
@@ -626,162 +625,3 @@ def _finish(
         runner_up_separation_mm=float(sep),
         systematic_residual_mm=systematic,
     )
-
-
-class RealTimeRegistrar:
-    """Warm-started surface registration for a stream of point batches.
-
-    The target structures live in the :class:`SurfaceModel` (built once); each :meth:`update`
-    starts from the previous pose and runs a few robust point-to-plane Gauss-Newton iterations.
-    The verdict reuses the residuals and correspondences of the last iteration (no new search
-    on the model) and averages the systematic-residual check over at most
-    :data:`REALTIME_SYSTEMATIC_QUERIES` neighbourhoods: about 0.8 ms on top of about 1.4 ms for
-    1,000 points against a 100k-vertex surface (``benchmarks/registration_latency.py``).
-
-    Parameters
-    ----------
-    model : SurfaceModel
-        Prepared target.
-    T_model_points : array_like, shape (4, 4), optional
-        Initial pose; without it the first update runs the global search.
-    noise_mm : float, keyword-only
-        Expected localisation noise, mm.
-    max_iterations : int, keyword-only
-        Iterations per warm update.
-    assess_fit : bool, keyword-only
-        Compute fit quality and the verdict on each update.
-    criteria : ReliabilityCriteria, optional
-        Verdict thresholds.
-    seed : int, keyword-only
-        Seed of the global search run by a first update without a pose.
-    use_grid : bool, keyword-only
-        Find correspondences by the model's precomputed nearest-vertex voxel grid (built once
-        here, :meth:`SurfaceModel.prepare_realtime`) instead of KD-tree searches.
-    final_least_squares : bool, keyword-only
-        End each update with one unweighted point-to-plane step on the points whose residual
-        is within the robust kernel scale (4 sigma); others keep zero weight. Off by default:
-        it lowers the mean tumour TRE (0.131 -> 0.129 mm over 500 updates) but not to the
-        converged exact least-squares fit of a plain Open3D call (0.127 mm), and costs about
-        0.2 ms (``benchmarks/registration_latency.py``).
-    """
-
-    def __init__(
-        self,
-        model: SurfaceModel,
-        T_model_points: ArrayLike | None = None,
-        *,
-        noise_mm: float = 1.0,
-        max_iterations: int = 10,
-        assess_fit: bool = True,
-        criteria: ReliabilityCriteria | None = None,
-        seed: int = 0,
-        use_grid: bool = True,
-        final_least_squares: bool = False,
-    ) -> None:
-        self.model = model
-        self.T_model_points = None if T_model_points is None else as_transform(T_model_points)
-        self.noise_mm = noise_mm
-        self.max_iterations = max_iterations
-        self.assess_fit = assess_fit
-        self.criteria = criteria
-        self.seed = seed
-        self.use_grid = use_grid
-        self.final_least_squares = final_least_squares
-        if use_grid:
-            model.prepare_realtime()
-
-    def update(self, points: ArrayLike) -> SurfaceRegistrationResult:
-        """Register a new batch of points starting from the previous pose.
-
-        Parameters
-        ----------
-        points : array_like, shape (N, 3)
-            Points in their own space, mm.
-
-        Returns
-        -------
-        SurfaceRegistrationResult
-        """
-        if self.T_model_points is None:
-            res = register_surface(
-                points, self.model, seed=self.seed, noise_mm=self.noise_mm, criteria=self.criteria
-            )
-            self.T_model_points = res.T_model_points
-            return res
-        t0 = time.perf_counter()
-        pts, keep = clean_points(points, min_points=MIN_POINTS)
-        m = self.model
-        # Kernel 4 sigma: a warm start is already near the optimum, so a wider kernel costs no
-        # robustness to gross outliers (tens of mm) and keeps the statistical efficiency of
-        # least squares for the Gaussian noise (tumour TRE 0.122 vs 0.137 mm with 2 sigma).
-        # Translation tolerance 0.02 mm: the voxel-grid correspondences jitter below that, so a
-        # tighter one only spends iterations (about 4.5 instead of 10) without changing the pose.
-        kernel = max(4.0 * self.noise_mm, m.spacing_mm / 4)
-        nearest = m.nearest_vertex if self.use_grid else None
-        st = robust_icp(
-            pts,
-            m.vertices,
-            m.normals,
-            m.tree,
-            self.T_model_points,
-            kernel_mm=kernel,
-            max_iterations=self.max_iterations,
-            tol_rad=5e-4,
-            tol_mm=2e-2,
-            nearest=nearest,
-        )
-        if self.final_least_squares:
-            # One plain least-squares step on the points within the kernel scale: the
-            # Geman-McClure weights (0.64 at 2 sigma) cost some statistical efficiency at the
-            # optimum. Its residuals (at the robust pose) feed the verdict.
-            last = robust_icp(
-                pts,
-                m.vertices,
-                m.normals,
-                m.tree,
-                st.T,
-                kernel_mm=np.inf,
-                max_iterations=1,
-                tol_rad=0.0,
-                tol_mm=0.0,
-                nearest=nearest,
-                max_residual_mm=kernel,
-            )
-            st = IcpState(
-                T=last.T,
-                iterations=st.iterations + 1,
-                converged=st.converged,
-                residuals=last.residuals,
-                indices=last.indices,
-            )
-        self.T_model_points = st.T
-        if not self.assess_fit:
-            return SurfaceRegistrationResult(
-                T_model_points=st.T,
-                inlier_fraction=float("nan"),
-                inlier_rms_mm=float("nan"),
-                inlier_threshold_mm=float("nan"),
-                condition_number=float("nan"),
-                weakest_constraint=float("nan"),
-                weakest_motion=np.full(6, np.nan),
-                trustworthy=False,
-                reason="not assessed",
-                n_points_used=len(pts),
-                n_points_dropped=int((~keep).sum()),
-                time_ms=(time.perf_counter() - t0) * 1e3,
-                iterations=st.iterations,
-            )
-        return _finish(
-            pts,
-            int((~keep).sum()),
-            m,
-            st.T,
-            st.iterations,
-            self.noise_mm,
-            self.criteria,
-            t0,
-            False,
-            np.inf,
-            last=(st.residuals, st.indices),
-            max_queries=REALTIME_SYSTEMATIC_QUERIES,
-        )

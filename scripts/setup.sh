@@ -65,6 +65,8 @@ install_python_packages() {
   log "installing surgplan and its dependencies into $VENV (first time: a few minutes)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+  log "compiling the real-time registration kernels (cached by Numba)"
+  "$VENV/bin/python" -c "from registration.realtime import precompile; precompile()"
   sha256sum pyproject.toml | cut -d' ' -f1 > "$stamp"
 }
 

@@ -5,7 +5,7 @@ from scipy.spatial.transform import Rotation
 from registration.errors import RegistrationError
 from registration.model import load_surface
 from registration.sensors import add_noise, simulate_swabs
-from registration.surface import RealTimeRegistrar, feature_initialise, register_surface
+from registration.surface import feature_initialise, register_surface
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +78,3 @@ def test_cone_prior_tries_local_icp_first(liver, tumour):
     assert _tre(full.T_model_points, T, tumour) < 2.0
     with pytest.raises(RegistrationError, match="init must be"):
         register_surface(meas, liver, init="fpfh")
-
-
-def test_optional_final_least_squares_step(liver, tumour):
-    meas, T = _case(liver, 23, deg=2.0)
-    reg = RealTimeRegistrar(liver, np.eye(4), noise_mm=1.0, final_least_squares=True)
-    res = reg.update(meas)
-    assert res.trustworthy, res.reason
-    assert _tre(res.T_model_points, T, tumour) < 1.0

@@ -4,9 +4,10 @@ from scipy.spatial.transform import Rotation
 
 from registration._points import InsufficientPointsError
 from registration.model import load_surface, prepare_surface
+from registration.realtime import RealTimeRegistrar
 from registration.reliability import pose_conditioning
 from registration.sensors import add_noise, add_outliers, simulate_scan, simulate_swabs
-from registration.surface import RealTimeRegistrar, register_surface
+from registration.surface import register_surface
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from registration.model import load_surface
+from registration.realtime import RealTimeRegistrar
 from registration.reliability import systematic_residual
 from registration.sensors import add_noise, simulate_swabs
-from registration.surface import RealTimeRegistrar, register_surface
+from registration.surface import register_surface
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,169 @@
+"""The compiled warm-update path: exact correspondences, the least-squares optimum, kNN."""
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from registration._icp_kernels import _solve_spd6, transform_and_correspond
+from registration._knn import knn_mean_residuals
+from registration.icp import robust_icp
+from registration.model import load_surface
+from registration.realtime import RealTimeRegistrar, warm_icp
+from registration.reliability import systematic_residual
+from registration.sensors import add_noise, simulate_swabs
+
+
+@pytest.fixture(scope="module")
+def liver(liver_models_dir):
+    model = load_surface(liver_models_dir / "liver.vtk")
+    model.prepare_realtime()
+    return model
+
+
+@pytest.fixture(scope="module")
+def tumour(liver_models_dir):
+    return load_surface(liver_models_dir / "liver_tumours.vtk").centroid_mm
+
+
+def _correspond(model, points):
+    lo, h, _ = model.closest_vertex_grid()
+    grid, pairs = model.sheet_seed_grid()
+    nb_ptr, nb_idx, nb_xyz = model.vertex_neighbourhoods()
+    p = np.empty_like(points)
+    idx = np.empty(len(points), dtype=np.int64)
+    misses = transform_and_correspond(
+        points,
+        np.eye(3),
+        np.zeros(3),
+        lo,
+        1.0 / h,
+        grid,
+        pairs,
+        np.asarray(grid.shape, dtype=np.int64),
+        model.vertices,
+        nb_ptr,
+        nb_idx,
+        nb_xyz,
+        p,
+        idx,
+        True,
+    )
+    return misses, p, idx
+
+
+def test_neighbourhoods_are_the_two_ring(liver):
+    ptr, idx, xyz = liver.vertex_neighbourhoods()
+    f = liver.faces
+    v = int(f[100, 0])
+    one = set(f[(f == v).any(axis=1)].ravel()) - {v}
+    two = set()
+    for u in one:
+        two |= set(f[(f == u).any(axis=1)].ravel())
+    assert set(idx[ptr[v] : ptr[v + 1]]) == (one | two) - {v}
+    np.testing.assert_allclose(xyz, liver.vertices[idx], atol=1e-4)
+
+
+def test_correspondences_are_the_exact_nearest_vertex(liver):
+    rng = np.random.default_rng(0)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=5000, coverage=0.4, seed=rng), noise_mm=1.5, seed=rng
+    )
+    misses, p, idx = _correspond(liver, pts)
+    np.testing.assert_array_equal(p, pts)
+    d_kd, idx_kd = liver.tree.query(pts)
+    d = np.linalg.norm(pts - liver.vertices[idx], axis=1)
+    # Same vertex, or one at the same distance (a tie) for all but a handful.
+    assert misses == 0
+    assert np.mean(d - d_kd > 1e-9) < 1e-3
+    assert np.max(d - d_kd) < 0.1
+
+
+def test_thin_parts_get_a_guess_on_each_sheet(liver):
+    grid, pairs = liver.sheet_seed_grid()
+    assert len(pairs) > 0 and (grid <= -2).sum() == len(pairs)
+    dots = np.einsum("ij,ij->i", liver.normals[pairs[:, 0]], liver.normals[pairs[:, 1]])
+    assert np.all(dots < 0)
+
+
+def test_points_outside_the_grid_band_fall_back_to_the_tree(liver):
+    far = liver.centroid_mm + np.array([[0.0, 0.0, 400.0], [300.0, 0.0, 0.0]])
+    near = liver.vertices[:3] + 0.2
+    misses, _, idx = _correspond(liver, np.vstack([far, near]))
+    assert misses == 2 and np.all(idx[:2] == -1) and np.all(idx[2:] >= 0)
+
+
+def test_cholesky_solve_matches_numpy():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(40, 6))
+    H = A.T @ A
+    b = rng.normal(size=6)
+    np.testing.assert_allclose(_solve_spd6(H, b), np.linalg.solve(H, b), rtol=1e-7)
+
+
+def _acquisition(model, seed, deg=2.0, shift_mm=2.0):
+    rng = np.random.default_rng(seed)
+    pts = add_noise(
+        simulate_swabs(model, n_points=1000, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
+    T_pm = np.eye(4)
+    T_pm[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+    T_pm[:3, 3] = rng.normal(scale=50.0, size=3)
+    meas = pts @ T_pm[:3, :3].T + T_pm[:3, 3]
+    axis = rng.normal(size=3)
+    dT = np.eye(4)
+    dT[:3, :3] = Rotation.from_rotvec(np.deg2rad(deg) * axis / np.linalg.norm(axis)).as_matrix()
+    c = model.centroid_mm
+    dT[:3, 3] = c - dT[:3, :3] @ c + shift_mm * rng.normal(size=3) / np.sqrt(3)
+    return meas, T_pm, dT @ np.linalg.inv(T_pm)
+
+
+def _tre(T_model_points, T_points_model, x):
+    E = T_model_points @ T_points_model
+    return float(np.linalg.norm(E[:3, :3] @ x + E[:3, 3] - x))
+
+
+def test_warm_icp_reaches_the_exact_least_squares_optimum(liver, tumour):
+    """Same optimum as plain point-to-plane least squares with KD-tree correspondences."""
+    for seed in range(3):
+        meas, T_pm, T_start = _acquisition(liver, seed)
+        st = warm_icp(meas, liver, T_start, kernel_mm=4.0, polish_iterations=10, tol_mm=1e-4)
+        ref = robust_icp(
+            meas,
+            liver.vertices,
+            liver.normals,
+            liver.tree,
+            T_start,
+            kernel_mm=np.inf,
+            max_residual_mm=4.0,
+            max_iterations=60,
+            tol_rad=1e-7,
+            tol_mm=1e-5,
+        )
+        # The optimum, not just near the truth: tumour position within 5 micrometres.
+        assert _tre(st.T, np.linalg.inv(ref.T), tumour) < 5e-3
+        assert _tre(st.T, T_pm, tumour) < 0.5
+
+
+def test_warm_update_far_from_the_last_pose_still_converges(liver, tumour):
+    meas, T_pm, T_start = _acquisition(liver, 7, deg=5.0, shift_mm=12.0)
+    res = RealTimeRegistrar(liver, T_start, noise_mm=1.0).update(meas)
+    assert _tre(res.T_model_points, T_pm, tumour) < 1.0
+    assert res.trustworthy, res.reason
+
+
+def test_knn_means_match_a_kd_tree():
+    rng = np.random.default_rng(3)
+    strokes = [
+        np.c_[np.linspace(0, 80, 300), np.full(300, 6.0 * i), rng.normal(scale=0.5, size=300)]
+        for i in range(4)
+    ]
+    for pts in (rng.normal(size=(800, 3)) * [40.0, 30.0, 3.0], np.vstack(strokes)):
+        r = rng.normal(size=len(pts))
+        queries = np.arange(0, len(pts), 7, dtype=np.int64)
+        _, nb = cKDTree(pts).query(pts[queries], k=9)
+        np.testing.assert_allclose(
+            knn_mean_residuals(pts, r, queries, 9), r[nb].mean(axis=1), rtol=1e-12
+        )
+        expected = np.sqrt(np.mean(r[nb].mean(axis=1) ** 2))
+        assert systematic_residual(pts, r, max_queries=len(queries)) == pytest.approx(expected)
