@@ -29,7 +29,13 @@ from numpy.typing import NDArray
 
 from registration._knn import knn_mean_residuals
 
-__all__ = ["ReliabilityCriteria", "assess", "pose_conditioning", "systematic_residual"]
+__all__ = [
+    "ReliabilityCriteria",
+    "assess",
+    "conditioning_of",
+    "pose_conditioning",
+    "systematic_residual",
+]
 
 #: Neighbours averaged by :func:`systematic_residual`.
 SYSTEMATIC_NEIGHBOURS = 8
@@ -112,10 +118,22 @@ def pose_conditioning(
     J[:, 1] = (a[:, 2] * n[:, 0] - a[:, 0] * n[:, 2]) / L
     J[:, 2] = (a[:, 0] * n[:, 1] - a[:, 1] * n[:, 0]) / L
     J[:, 3:] = n
-    lam, vec = np.linalg.eigh(J.T @ J)
+    return conditioning_of(J.T @ J, len(points))
+
+
+def conditioning_of(
+    information: NDArray[np.float64], n_points: int
+) -> tuple[float, float, NDArray[np.float64]]:
+    """Condition number, weakest constraint and weakest motion of an information matrix.
+
+    See :func:`pose_conditioning`; ``information`` is its ``A`` over ``n_points`` points.
+    """
+    if n_points < 6:
+        return float("inf"), 0.0, np.zeros(6)
+    lam, vec = np.linalg.eigh(information)
     lam = np.maximum(lam, 0.0)
     cond = float(np.sqrt(lam[-1] / lam[0])) if lam[0] > 0 else float("inf")
-    return cond, float(lam[0] / len(points)), vec[:, 0]
+    return cond, float(lam[0] / n_points), vec[:, 0]
 
 
 def systematic_residual(

@@ -17,13 +17,14 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
+from registration._fit_kernels import inlier_statistics
 from registration._points import apply_transform, as_transform, clean_points
 from registration.icp import robust_icp, surface_residuals
 from registration.model import SurfaceModel
 from registration.reliability import (
     ReliabilityCriteria,
     assess,
-    pose_conditioning,
+    conditioning_of,
     systematic_residual,
 )
 
@@ -575,10 +576,9 @@ def _finish(
     """
     crit = criteria or ReliabilityCriteria()
     thr = crit.inlier_threshold_mm(noise_mm, model.spacing_mm)
-    p = apply_transform(T, pts)
     if last is None or last[0] is None:
-        r, dist, idx = surface_residuals(
-            p,
+        r, _, idx = surface_residuals(
+            apply_transform(T, pts),
             model.vertices,
             model.normals,
             model.tree,
@@ -587,16 +587,25 @@ def _finish(
         )
     else:
         r, idx = last
-        d = np.linalg.norm(p - model.vertices[idx], axis=1)
-        dist = np.maximum(np.abs(r), d - model.spacing_mm)
-    inl = dist < thr
-    n_inl = int(np.count_nonzero(inl))
-    frac = n_inl / len(inl)
-    if n_inl < len(inl):  # (skip the copies when all points are inliers, the common case)
-        p, r, idx, dist = p[inl], r[inl], idx[inl], dist[inl]
-    rms = float(np.sqrt(np.mean(dist**2))) if n_inl else float("inf")
-    cond, weakest, motion = pose_conditioning(p, model.normals[idx])
-    systematic = systematic_residual(p, r, max_queries=max_queries)
+    p_in = np.empty((len(pts), 3))
+    r_in = np.empty(len(pts))
+    n_inl, sum_d2, information = inlier_statistics(
+        np.ascontiguousarray(pts, dtype=np.float64),
+        np.ascontiguousarray(T[:3, :3]),
+        np.ascontiguousarray(T[:3, 3]),
+        np.ascontiguousarray(r, dtype=np.float64),
+        np.ascontiguousarray(idx, dtype=np.int64),
+        model.vertices,
+        model.normals,
+        float(model.spacing_mm),
+        float(thr),
+        p_in,
+        r_in,
+    )
+    frac = n_inl / len(pts)
+    rms = float(np.sqrt(sum_d2 / n_inl)) if n_inl else float("inf")
+    cond, weakest, motion = conditioning_of(information, n_inl)
+    systematic = systematic_residual(p_in[:n_inl], r_in[:n_inl], max_queries=max_queries)
     ok, reason = assess(
         crit,
         n_points=len(pts),

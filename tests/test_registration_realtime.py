@@ -5,12 +5,13 @@ import pytest
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from registration._fit_kernels import inlier_statistics
 from registration._icp_kernels import _solve_spd6, transform_and_correspond
 from registration._knn import knn_mean_residuals
-from registration.icp import robust_icp
+from registration.icp import robust_icp, surface_residuals
 from registration.model import load_surface
 from registration.realtime import RealTimeRegistrar, warm_icp
-from registration.reliability import systematic_residual
+from registration.reliability import conditioning_of, pose_conditioning, systematic_residual
 from registration.sensors import add_noise, simulate_swabs
 
 
@@ -167,3 +168,43 @@ def test_knn_means_match_a_kd_tree():
         )
         expected = np.sqrt(np.mean(r[nb].mean(axis=1) ** 2))
         assert systematic_residual(pts, r, max_queries=len(queries)) == pytest.approx(expected)
+
+
+def test_compiled_fit_statistics_match_the_array_version(liver):
+    rng = np.random.default_rng(5)
+    pts = add_noise(
+        simulate_swabs(liver, n_points=800, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
+    )
+    pts[:80] += rng.normal(scale=15.0, size=(80, 3))  # some outliers
+    R = Rotation.from_rotvec([0.01, -0.02, 0.005]).as_matrix()  # about the centroid
+    t = liver.centroid_mm - R @ liver.centroid_mm + np.array([0.5, -0.3, 0.2])
+    moved = pts @ R.T + t
+    r, dist, idx = surface_residuals(
+        moved, liver.vertices, liver.normals, liver.tree, liver.spacing_mm
+    )
+    thr = 3.0
+    p_in = np.empty_like(pts)
+    r_in = np.empty(len(pts))
+    n, sum_d2, A = inlier_statistics(
+        pts,
+        R,
+        t,
+        r,
+        idx.astype(np.int64),
+        liver.vertices,
+        liver.normals,
+        liver.spacing_mm,
+        thr,
+        p_in,
+        r_in,
+    )
+    inl = dist < thr
+    assert n == inl.sum() and 500 < n < 800
+    np.testing.assert_allclose(p_in[:n], moved[inl], atol=1e-9)
+    np.testing.assert_array_equal(r_in[:n], r[inl])
+    assert sum_d2 == pytest.approx(np.sum(dist[inl] ** 2), rel=1e-12)
+    cond, weakest, motion = pose_conditioning(moved[inl], liver.normals[idx[inl]])
+    cond2, weakest2, motion2 = conditioning_of(A, n)
+    assert cond2 == pytest.approx(cond, rel=1e-9)
+    assert weakest2 == pytest.approx(weakest, rel=1e-9)
+    assert abs(abs(motion @ motion2) - 1.0) < 1e-9

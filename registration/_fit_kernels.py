@@ -1,0 +1,105 @@
+"""Compiled (Numba) fit statistics of a registered point set, in one pass over the points.
+
+For the reliability verdict of a real-time update: the inliers, their RMS distance and the 6x6
+point-to-plane information matrix of :func:`registration.reliability.pose_conditioning`,
+without the temporaries of the array version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def inlier_statistics(
+    points: np.ndarray,
+    R: np.ndarray,
+    t: np.ndarray,
+    residuals: np.ndarray,
+    idx: np.ndarray,
+    vertices: np.ndarray,
+    normals: np.ndarray,
+    spacing: float,
+    threshold: float,
+    p_in: np.ndarray,
+    r_in: np.ndarray,
+) -> tuple[int, float, np.ndarray]:
+    """Inliers of the points moved by ``(R, t)`` and their information matrix.
+
+    A point's distance to the surface is ``max(|r|, |p - q| - spacing)`` (``r`` its
+    point-to-plane residual, ``q`` its nearest vertex), as in
+    :func:`registration.icp.surface_residuals`; it is an inlier below ``threshold``.
+
+    Returns
+    -------
+    n_inliers : int
+        The first ``n_inliers`` rows of ``p_in`` and ``r_in`` hold the inliers' moved
+        positions and residuals.
+    sum_sq_distance : float
+        Sum of the inliers' squared distances, mm^2.
+    information : numpy.ndarray, shape (6, 6)
+        ``sum J_i^T J_i`` over the inliers, ``J_i = [((p_i - c) x n_i) / L, n_i]`` with ``c``
+        their centroid and ``L`` their RMS radius (``1`` if zero).
+    """
+    n_in = 0
+    sum_d2 = 0.0
+    cx = 0.0
+    cy = 0.0
+    cz = 0.0
+    keep = np.empty(points.shape[0], dtype=np.int64)
+    for i in range(points.shape[0]):
+        x = R[0, 0] * points[i, 0] + R[0, 1] * points[i, 1] + R[0, 2] * points[i, 2] + t[0]
+        y = R[1, 0] * points[i, 0] + R[1, 1] * points[i, 1] + R[1, 2] * points[i, 2] + t[1]
+        z = R[2, 0] * points[i, 0] + R[2, 1] * points[i, 1] + R[2, 2] * points[i, 2] + t[2]
+        v = idx[i]
+        dx = x - vertices[v, 0]
+        dy = y - vertices[v, 1]
+        dz = z - vertices[v, 2]
+        dist = max(abs(residuals[i]), np.sqrt(dx * dx + dy * dy + dz * dz) - spacing)
+        if dist < threshold:
+            p_in[n_in, 0] = x
+            p_in[n_in, 1] = y
+            p_in[n_in, 2] = z
+            r_in[n_in] = residuals[i]
+            keep[n_in] = v
+            n_in += 1
+            sum_d2 += dist * dist
+            cx += x
+            cy += y
+            cz += z
+    A = np.zeros((6, 6))
+    if n_in == 0:
+        return 0, 0.0, A
+    cx /= n_in
+    cy /= n_in
+    cz /= n_in
+    spread = 0.0
+    for j in range(n_in):
+        ax = p_in[j, 0] - cx
+        ay = p_in[j, 1] - cy
+        az = p_in[j, 2] - cz
+        spread += ax * ax + ay * ay + az * az
+    L = np.sqrt(spread / n_in)
+    if L == 0.0:
+        L = 1.0
+    J = np.empty(6)
+    for j in range(n_in):
+        v = keep[j]
+        nx_, ny_, nz_ = normals[v, 0], normals[v, 1], normals[v, 2]
+        ax = p_in[j, 0] - cx
+        ay = p_in[j, 1] - cy
+        az = p_in[j, 2] - cz
+        J[0] = (ay * nz_ - az * ny_) / L
+        J[1] = (az * nx_ - ax * nz_) / L
+        J[2] = (ax * ny_ - ay * nx_) / L
+        J[3] = nx_
+        J[4] = ny_
+        J[5] = nz_
+        for a in range(6):
+            for b in range(a, 6):
+                A[a, b] += J[a] * J[b]
+    for a in range(6):
+        for b in range(a):
+            A[a, b] = A[b, a]
+    return n_in, sum_d2, A
