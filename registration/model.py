@@ -106,31 +106,17 @@ class SurfaceModel:
         """
         key = ("cvgrid", float(voxel_mm), float(band_mm))
         if key not in self._cache:
-            from scipy.ndimage import binary_dilation
+            from registration._grid_kernels import nearest_vertex_grid
 
             h = float(voxel_mm)
-            lo = self.vertices.min(axis=0) - band_mm - h
-            shape = tuple(
-                np.ceil((np.ptp(self.vertices, axis=0) + 2 * band_mm + 2 * h) / h).astype(int) + 1
-            )
-            occ = np.zeros(shape, dtype=bool)
-            # Mark voxels holding the surface (vertices, edge midpoints, face centres), then
-            # dilate: by the band plus half the longest edge, so that no point of a large
-            # triangle is farther than that from a marked sample.
             v, f = self.vertices, self.faces
-            _, c = _face_areas_centroids(v, f)
-            edges = [(f[:, i], f[:, (i + 1) % 3]) for i in range(3)]
-            mids = np.vstack([(v[i] + v[j]) / 2 for i, j in edges])
-            longest = max(float(np.linalg.norm(v[i] - v[j], axis=1).max()) for i, j in edges)
-            samples = np.vstack([v, mids, c])
-            ijk = np.floor((samples - lo) / h).astype(np.int64)
-            occ[ijk[:, 0], ijk[:, 1], ijk[:, 2]] = True
-            r = int(np.ceil((band_mm + longest / 2) / h))
-            occ = binary_dilation(occ, iterations=r)
-            band = np.argwhere(occ)
-            _, idx = self.tree.query(lo + (band + 0.5) * h, k=1)
-            grid = np.full(shape, -1, dtype=np.int32)
-            grid[band[:, 0], band[:, 1], band[:, 2]] = idx
+            edges = [np.linalg.norm(v[f[:, i]] - v[f[:, (i + 1) % 3]], axis=1) for i in range(3)]
+            # A point within band_mm of the surface is within band_mm + (longest edge) / sqrt(3)
+            # of a vertex; every voxel centre that near one gets its exact nearest vertex.
+            radius = band_mm + float(np.max(edges)) / np.sqrt(3.0) + h
+            lo = v.min(axis=0) - radius - h
+            shape = np.ceil((np.ptp(v, axis=0) + 2 * radius + 2 * h) / h).astype(np.int64) + 1
+            grid = nearest_vertex_grid(v, lo, shape, h, radius)
             self._cache[key] = (lo, h, grid)
         return self._cache[key]
 
@@ -155,31 +141,14 @@ class SurfaceModel:
         """
         key = ("sheets", float(voxel_mm), float(band_mm))
         if key not in self._cache:
+            from registration._grid_kernels import facing_sheet_guesses
+
             lo, h, grid = self.closest_vertex_grid(voxel_mm=voxel_mm, band_mm=band_mm)
-            band = np.argwhere(grid >= 0)
-            own = grid[band[:, 0], band[:, 1], band[:, 2]]
-            centre = lo + (band + 0.5) * h
-            other = np.full(len(band), -1, dtype=np.int32)
-            other_d = np.full(len(band), np.inf)
-            hi = np.array(grid.shape) - 1
-            for off in np.ndindex(3, 3, 3):
-                if off == (1, 1, 1):
-                    continue
-                nb = np.clip(band + np.array(off) - 1, 0, hi)
-                cand = grid[nb[:, 0], nb[:, 1], nb[:, 2]]
-                ok = cand >= 0
-                ok[ok] = np.einsum("ij,ij->i", self.normals[cand[ok]], self.normals[own[ok]]) < 0
-                if not ok.any():
-                    continue
-                d = np.full(len(band), np.inf)
-                d[ok] = np.linalg.norm(centre[ok] - self.vertices[cand[ok]], axis=1)
-                better = d < other_d
-                other[better], other_d[better] = cand[better], d[better]
-            thin = other >= 0
+            other = facing_sheet_guesses(grid, self.vertices, self.normals, lo, h)
+            thin = np.nonzero(other >= 0)
             encoded = grid.copy()
-            tb = band[thin]
-            encoded[tb[:, 0], tb[:, 1], tb[:, 2]] = -2 - np.arange(int(thin.sum()), dtype=np.int32)
-            pairs = np.ascontiguousarray(np.stack([own[thin], other[thin]], axis=1), np.int32)
+            encoded[thin] = -2 - np.arange(len(thin[0]), dtype=np.int32)
+            pairs = np.ascontiguousarray(np.stack([grid[thin], other[thin]], axis=1), np.int32)
             self._cache[key] = (encoded, pairs)
         return self._cache[key]
 
