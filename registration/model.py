@@ -21,6 +21,8 @@ __all__ = ["SurfaceModel", "prepare_surface", "load_surface", "MeshError"]
 
 #: Vertices kept in the decimated copy used by the global (multi-start) search.
 COARSE_VERTICES = 3000
+#: Longest edge kept by :func:`prepare_surface`, in median edge lengths (longer ones are split).
+LONGEST_EDGE_SPACINGS = 3.0
 
 
 class MeshError(RegistrationError):
@@ -260,6 +262,23 @@ class SurfaceModel:
             )
         return self._cache["neighbourhoods"]
 
+    def vertex_fans(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """The triangles around each vertex, in CSR form, built once, cached.
+
+        Returns
+        -------
+        indptr : numpy.ndarray of int64, shape (V + 1,)
+        faces : numpy.ndarray of int32
+            The rows of :attr:`faces` that use vertex ``i`` are ``faces[indptr[i]:indptr[i + 1]]``.
+        """
+        if "fans" not in self._cache:
+            corner = self.faces.ravel()
+            order = np.argsort(corner, kind="stable")
+            indptr = np.zeros(len(self.vertices) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(corner, minlength=len(self.vertices)), out=indptr[1:])
+            self._cache["fans"] = (indptr, (order // 3).astype(np.int32))
+        return self._cache["fans"]
+
     def prepare_realtime(self, *, voxel_mm: float = 1.0, band_mm: float = 6.0) -> None:
         """Build what warm-started updates query (once per model).
 
@@ -304,6 +323,57 @@ def _largest_component(v: NDArray, f: NDArray) -> tuple[NDArray, NDArray]:
     return v[used], remap[f]
 
 
+def _split_long_edges(v: NDArray, f: NDArray, max_edge: float) -> tuple[NDArray, NDArray]:
+    """Bisect every edge longer than ``max_edge`` until none is; the surface is unchanged.
+
+    Each pass splits all long edges at their midpoints and each triangle into 2, 3 or 4 with
+    its winding kept; a split decided per edge keeps the mesh conforming (watertight).
+    """
+    while True:
+        e = np.stack([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]], axis=1)  # (F, 3, 2)
+        lengths = np.linalg.norm(v[e[..., 0]] - v[e[..., 1]], axis=2)
+        long_edge = lengths > max_edge
+        if not long_edge.any():
+            return v, f
+        keys = np.sort(e, axis=2).reshape(-1, 2)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        split = np.zeros(len(uniq), dtype=bool)
+        split[inverse[long_edge.ravel()]] = True
+        mid = np.full(len(uniq), -1, dtype=np.int64)
+        mid[split] = len(v) + np.arange(int(split.sum()))
+        v = np.vstack([v, (v[uniq[split, 0]] + v[uniq[split, 1]]) / 2])
+        m = mid[inverse].reshape(-1, 3)  # midpoint of edge (i, i+1), -1 if not split
+        flag = m >= 0
+        # Rotate each triangle so that its split edges come first: k = 1 -> edge 0;
+        # k = 2 -> edges 0 and 1.
+        k = flag.sum(axis=1)
+        rot = np.zeros(len(f), dtype=np.int64)
+        rot[(k == 1) & flag[:, 1]] = 1
+        rot[(k == 1) & flag[:, 2]] = 2
+        rot[(k == 2) & ~flag[:, 0]] = 1
+        rot[(k == 2) & ~flag[:, 1]] = 2
+        order = (np.arange(3)[None, :] + rot[:, None]) % 3
+        a, b, c = (np.take_along_axis(f, order[:, [i]], axis=1)[:, 0] for i in range(3))
+        m0, m1, m2 = (np.take_along_axis(m, order[:, [i]], axis=1)[:, 0] for i in range(3))
+        parts = [np.stack([a, b, c], 1)[k == 0]]
+        one = k == 1
+        parts += [np.stack([a, m0, c], 1)[one], np.stack([m0, b, c], 1)[one]]
+        two = k == 2
+        parts += [
+            np.stack([m0, b, m1], 1)[two],
+            np.stack([a, m0, m1], 1)[two],
+            np.stack([a, m1, c], 1)[two],
+        ]
+        three = k == 3
+        parts += [
+            np.stack([a, m0, m2], 1)[three],
+            np.stack([m0, b, m1], 1)[three],
+            np.stack([m2, m1, c], 1)[three],
+            np.stack([m0, m1, m2], 1)[three],
+        ]
+        f = np.vstack(parts)
+
+
 def _vertex_normals(v: NDArray, f: NDArray) -> NDArray:
     a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
     fn = np.cross(b - a, c - a)  # area-weighted face normals
@@ -333,7 +403,8 @@ def prepare_surface(mesh: Any, *, name: str = "model", seed: int = 0) -> Surface
     """Build the reusable registration target from a triangle surface.
 
     Keeps the connected component of largest area (the real liver model carries five degenerate
-    zero-volume pieces), orients normals outward and builds the KD-trees.
+    zero-volume pieces), splits edges longer than :data:`LONGEST_EDGE_SPACINGS` median edges
+    (the surface itself is unchanged), orients normals outward and builds the KD-trees.
 
     Parameters
     ----------
@@ -360,6 +431,12 @@ def prepare_surface(mesh: Any, *, name: str = "model", seed: int = 0) -> Surface
     v, f = _largest_component(v, f)
     if len(f) < 4:
         raise MeshError(f"{name}: largest component has only {len(f)} triangles")
+    n_dropped = n_in - len(v)
+    # No edge longer than a few median edges: nearest-vertex correspondences and the fan of the
+    # nearest vertex then cover every triangle (decimated surfaces keep long slivers in flat
+    # areas).
+    spacing = float(np.median(np.linalg.norm(v[f[:, 0]] - v[f[:, 1]], axis=1)))
+    v, f = _split_long_edges(v, f, LONGEST_EDGE_SPACINGS * spacing)
     normals = _vertex_normals(v, f)
     areas, centres = _face_areas_centroids(v, f)
     c = (areas[:, None] * centres).sum(axis=0) / areas.sum()
@@ -379,7 +456,7 @@ def prepare_surface(mesh: Any, *, name: str = "model", seed: int = 0) -> Surface
         coarse_index=coarse,
         coarse_tree=cKDTree(v[coarse]),
         name=name,
-        n_dropped_vertices=n_in - len(v),
+        n_dropped_vertices=n_dropped,
     )
 
 

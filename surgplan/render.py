@@ -34,6 +34,7 @@ def render_structures(
     *,
     window_size: tuple[int, int] = (900, 700),
     view: str = "anterior",
+    points: Mapping[str, np.ndarray] | None = None,
 ) -> Path:
     """Render closed surfaces (LPS mm) to a PNG, as a surgeon facing the patient sees them.
 
@@ -48,6 +49,9 @@ def render_structures(
     view
         ``"anterior"`` (camera in front of the patient, head up), ``"right"`` or
         ``"anterior-inferior"`` (from the front and below, as a retractor is seen).
+    points
+        Name -> point positions (N, 3) in LPS mm, drawn as small dark-green spheres (e.g.
+        registered tracker points).
 
     Returns
     -------
@@ -59,6 +63,14 @@ def render_structures(
     for name, surface in surfaces.items():
         colour, opacity = STYLE.get(name, _FALLBACK)
         plotter.add_mesh(surface, color=colour, opacity=opacity, smooth_shading=True, label=name)
+    for name, xyz in (points or {}).items():
+        plotter.add_mesh(
+            pv.PolyData(np.asarray(xyz, dtype=float)),
+            color=(0.05, 0.45, 0.20),
+            point_size=7.0,
+            render_points_as_spheres=True,
+            label=name,
+        )
     plotter.add_legend(bcolor="white", face="circle", size=(0.18, 0.18))
     _place_camera(plotter, view)
     out = Path(path)

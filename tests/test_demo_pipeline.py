@@ -71,3 +71,20 @@ def test_retraction_moves_the_liver_by_the_retractor_lift(demo: dict) -> None:
     assert (case / retraction["path"]).is_file()
     assert "fe_result/retraction" in json.loads((case / "case.json").read_text())["artifacts"]
     assert Path(retraction["picture"]).stat().st_size > 20_000
+
+
+def test_simulated_registration_finds_the_tumour_and_flags_outliers(demo: dict) -> None:
+    from registration.io import read_itk_transform, read_slicer_markups
+
+    reg = demo["registration"]
+    assert reg["global"]["trustworthy"], reg["global"]["reason"]
+    assert reg["global"]["tre_tumour_mm"] < 2.0
+    assert reg["tracking"]["trusted"] == reg["tracking"]["updates"] == 30
+    assert reg["tracking"]["max_tre_tumour_mm"] < 2.0
+    assert not reg["outliers"]["trustworthy"] and "inliers" in reg["outliers"]["reason"]
+    points, _ = read_slicer_markups(reg["markups"])
+    assert points.shape == (reg["points"], 3)
+    T = read_itk_transform(reg["transform"])
+    np.testing.assert_allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9)
+    html = Path(demo["report"]).read_text()
+    assert "Intraoperative registration (simulated)" in html and "T_model_tracker.tfm" in html

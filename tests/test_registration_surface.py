@@ -166,3 +166,24 @@ def test_prepare_surface_from_arrays_and_open3d():
     m = prepare_surface(mesh)
     assert np.allclose(np.linalg.norm(m.vertices, axis=1), 20.0)
     assert np.all(np.einsum("ij,ij->i", m.vertices, m.normals) > 0)
+
+
+def test_long_slivers_are_split_without_changing_the_surface():
+    import pyvista as pv
+
+    # A long thin box, as a decimated flat region leaves it: few long triangles.
+    box = pv.Box(bounds=(0.0, 120.0, 0.0, 8.0, 0.0, 6.0), level=2).triangulate().clean()
+    v0 = np.asarray(box.points)
+    f0 = np.asarray(box.faces).reshape(-1, 4)[:, 1:]
+    edges0 = np.linalg.norm(v0[f0[:, 0]] - v0[f0[:, 1]], axis=1)
+    model = prepare_surface(box)
+    v, f = model.vertices, model.faces
+    lengths = np.concatenate(
+        [np.linalg.norm(v[f[:, i]] - v[f[:, (i + 1) % 3]], axis=1) for i in range(3)]
+    )
+    assert lengths.max() <= 3.0 * np.median(edges0) + 1e-9 < edges0.max()
+    np.testing.assert_allclose(v[: len(v0)], v0)  # the original vertices come first, unmoved
+    surface = model.to_polydata()
+    assert surface.n_open_edges == 0 and surface.is_manifold
+    assert surface.volume == pytest.approx(120.0 * 8.0 * 6.0, rel=1e-12)
+    assert np.all(np.abs(np.einsum("ij,ij->i", model.normals, model.normals) - 1.0) < 1e-12)

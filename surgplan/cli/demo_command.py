@@ -28,7 +28,7 @@ from surgplan.cli.common import command_context, json_option, progress_bar
 def demo_command(
     out: Path, liver_models: Path | None, no_liver_models: bool, json_output: bool
 ) -> None:
-    """Phantom CT -> case -> segmentation -> meshes -> FE retraction -> picture -> report."""
+    """Phantom CT -> case -> segmentation -> meshes -> FE retraction -> registration -> report."""
     from surgplan.demo import DEFAULT_LIVER_MODELS, run_demo
 
     models = None if no_liver_models else (liver_models or DEFAULT_LIVER_MODELS)
@@ -39,7 +39,10 @@ def demo_command(
             )
         ctx.report["time_s"] = ctx.elapsed_s()
         if not ctx.report["passed"]:
-            ctx.report["warning"] = "a segmentation fell below its Dice target (see the report)"
+            ctx.report["warning"] = (
+                "a segmentation fell below its Dice target or the simulated registration missed "
+                "its target (see the report)"
+            )
 
 
 def register(group: click.Group) -> None:
