@@ -27,8 +27,8 @@ def _descend(
     Steepest descent of the squared distance over each vertex's neighbours up to two edges
     away (one ring is not enough: obtuse or long triangles can hide a nearer vertex behind a
     farther neighbour); the neighbours' positions are read from ``nb_xyz`` (float32, stored
-    beside each other) and the winner's distance is recomputed from ``vertices``. Returns the
-    vertex and its squared distance, mm^2.
+    beside each other). Every step strictly lowers the squared distance, so the walk ends.
+    Returns the vertex and its squared distance, mm^2.
     """
     dx = x - vertices[v, 0]
     dy = y - vertices[v, 1]
@@ -46,11 +46,9 @@ def _descend(
                 step_to = k
         if step_to < 0:
             break
+        # Keep the distance that won (from the float32 copy): recomputing it in float64 could
+        # make the previous vertex look nearer again and the walk cycle between ties.
         v = nb_idx[step_to]
-        dx = x - vertices[v, 0]
-        dy = y - vertices[v, 1]
-        dz = z - vertices[v, 2]
-        best = dx * dx + dy * dy + dz * dz
     return v, best
 
 

@@ -262,22 +262,21 @@ class SurfaceModel:
             )
         return self._cache["neighbourhoods"]
 
-    def vertex_fans(self) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
-        """The triangles around each vertex, in CSR form, built once, cached.
+    def vertex_reach(self) -> NDArray[np.float64]:
+        """Length of the longest edge at each vertex, mm (built once, cached).
 
-        Returns
-        -------
-        indptr : numpy.ndarray of int64, shape (V + 1,)
-        faces : numpy.ndarray of int32
-            The rows of :attr:`faces` that use vertex ``i`` are ``faces[indptr[i]:indptr[i + 1]]``.
+        Every point of the triangles around a vertex lies within this distance of it.
         """
-        if "fans" not in self._cache:
-            corner = self.faces.ravel()
-            order = np.argsort(corner, kind="stable")
-            indptr = np.zeros(len(self.vertices) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(corner, minlength=len(self.vertices)), out=indptr[1:])
-            self._cache["fans"] = (indptr, (order // 3).astype(np.int32))
-        return self._cache["fans"]
+        if "reach" not in self._cache:
+            v, f = self.vertices, self.faces
+            reach = np.zeros(len(v))
+            for i in range(3):
+                a, b = f[:, i], f[:, (i + 1) % 3]
+                length = np.linalg.norm(v[a] - v[b], axis=1)
+                np.maximum.at(reach, a, length)
+                np.maximum.at(reach, b, length)
+            self._cache["reach"] = reach
+        return self._cache["reach"]
 
     def prepare_realtime(self, *, voxel_mm: float = 1.0, band_mm: float = 6.0) -> None:
         """Build what warm-started updates query (once per model).
