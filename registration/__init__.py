@@ -11,11 +11,12 @@ Surface: :func:`prepare_surface`, :func:`load_surface`, :class:`SurfaceModel`,
 :func:`register_surface`, :class:`RealTimeRegistrar`, :class:`SurfaceRegistrationResult`,
 :class:`ReliabilityCriteria`.
 Sensors: :func:`simulate_swabs`, :func:`simulate_scan`, :func:`add_noise`, :func:`add_outliers`.
+Transforms: :func:`apply_transform` (4x4 ``T_to_from`` on ``(N, 3)`` points).
 Files: :mod:`registration.io` (points, 3D Slicer markups, ITK transforms).
 Studies: :mod:`registration.study`.
 """
 
-from registration._points import InsufficientPointsError
+from registration._points import InsufficientPointsError, apply_transform
 from registration.errors import RegistrationError
 from registration.model import MeshError, SurfaceModel, load_surface, prepare_surface
 from registration.paired import (
@@ -42,6 +43,7 @@ __all__ = [
     "SurfaceModel",
     "SurfaceRegistrationResult",
     "add_noise",
+    "apply_transform",
     "add_outliers",
     "expected_fre",
     "fiducial_registration_error",

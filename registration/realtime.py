@@ -144,7 +144,8 @@ class RealTimeRegistrar:
     noise_mm : float, keyword-only
         Expected localisation noise (standard deviation), mm.
     max_iterations : int, keyword-only
-        Most iterations of each phase of an update.
+        Most iterations of the robust phase of an update (the least-squares phase that
+        follows takes at most 3).
     assess_fit : bool, keyword-only
         Compute fit quality and the verdict on each update.
     criteria : ReliabilityCriteria, optional
@@ -248,9 +249,7 @@ def precompile() -> None:
     import pyvista as pv
 
     from registration.model import prepare_surface
-    from registration.reliability import systematic_residual
 
     model = prepare_surface(pv.Sphere(radius=30.0, theta_resolution=24, phi_resolution=24))
     pts = model.vertices[::3] + 0.1
-    RealTimeRegistrar(model, np.eye(4), noise_mm=0.5).update(pts)
-    systematic_residual(pts, np.zeros(len(pts)))
+    RealTimeRegistrar(model, np.eye(4), noise_mm=0.5).update(pts)  # grid, ICP, verdict kernels

@@ -22,6 +22,7 @@ import pyvista as pv
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
+from registration import apply_transform
 from registration.io import write_itk_transform, write_slicer_markups
 from registration.model import prepare_surface
 from registration.realtime import RealTimeRegistrar
@@ -56,12 +57,9 @@ def _small_motion(rng: np.random.Generator, centre: NDArray[np.float64]) -> NDAr
     return T
 
 
-def _move(T: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
-    return points @ T[:3, :3].T + T[:3, 3]
-
-
 def _tre(T_model_tracker: NDArray, T_tracker_model: NDArray, target: NDArray) -> float:
-    return float(np.linalg.norm(_move(T_model_tracker @ T_tracker_model, target[None])[0] - target))
+    placed = apply_transform(T_model_tracker @ T_tracker_model, target[None])[0]
+    return float(np.linalg.norm(placed - target))
 
 
 def registration_demo(
@@ -97,7 +95,7 @@ def registration_demo(
 
     def acquire(T_tracker_model: NDArray) -> NDArray:
         swabs = simulate_swabs(model, n_points=SWAB_POINTS, coverage=SWAB_COVERAGE, seed=rng)
-        return _move(T_tracker_model, add_noise(swabs, noise_mm=NOISE_MM, seed=rng))
+        return apply_transform(T_tracker_model, add_noise(swabs, noise_mm=NOISE_MM, seed=rng))
 
     T_tracker_model = _random_pose(rng, spread_mm=300.0)
     first = acquire(T_tracker_model)
@@ -132,11 +130,10 @@ def registration_demo(
 
     markups = write_slicer_markups(out / "swabs.mrk.json", first, name="swabs")
     transform = write_itk_transform(out / "T_model_tracker.tfm", res.T_model_points)
-    registered = pv.PolyData(_move(res.T_model_points, first))
     picture = render_structures(
         {"liver": surfaces["liver"], "tumour": surfaces["tumour"]},
         out / "registration.png",
-        points={"registered swabs": registered.points},
+        points={"registered swabs": apply_transform(res.T_model_points, first)},
     )
     return {
         "points": SWAB_POINTS,
