@@ -21,6 +21,8 @@ __all__ = ["SurfaceModel", "prepare_surface", "load_surface", "MeshError"]
 
 #: Vertices kept in the decimated copy used by the global (multi-start) search.
 COARSE_VERTICES = 3000
+#: Most voxels in the real-time nearest-vertex grid (int32, about 0.5 GB while it is built).
+MAX_GRID_VOXELS = 64_000_000
 #: Longest edge kept by :func:`prepare_surface`, in median edge lengths (longer ones are split).
 LONGEST_EDGE_SPACINGS = 3.0
 
@@ -95,7 +97,7 @@ class SurfaceModel:
         Parameters
         ----------
         voxel_mm : float, keyword-only
-            Voxel edge, mm.
+            Voxel edge, mm; enlarged if the grid would hold more than :data:`MAX_GRID_VOXELS`.
         band_mm : float, keyword-only
             Half-width of the band around the surface that is filled, mm.
 
@@ -104,18 +106,24 @@ class SurfaceModel:
         origin : numpy.ndarray, shape (3,)
             Corner of voxel ``(0, 0, 0)``, mm.
         voxel_mm : float
+            The voxel edge used, mm.
         grid : numpy.ndarray of int32, shape (nx, ny, nz)
         """
         key = ("cvgrid", float(voxel_mm), float(band_mm))
         if key not in self._cache:
             from registration._grid_kernels import nearest_vertex_grid
 
-            h = float(voxel_mm)
             v, f = self.vertices, self.faces
             edges = [np.linalg.norm(v[f[:, i]] - v[f[:, (i + 1) % 3]], axis=1) for i in range(3)]
+            longest = float(np.max(edges))
+            # A large surface (a whole body, or one in the wrong units) gets coarser voxels
+            # instead of a grid that exhausts memory; the walk over the mesh keeps the
+            # correspondences exact either way, only slower.
+            extent = np.ptp(v, axis=0) + 2 * (band_mm + longest + 2 * voxel_mm)
+            h = max(float(voxel_mm), float(np.prod(extent) / MAX_GRID_VOXELS) ** (1.0 / 3.0))
             # A point within band_mm of the surface is within band_mm + (longest edge) / sqrt(3)
             # of a vertex; every voxel centre that near one gets its exact nearest vertex.
-            radius = band_mm + float(np.max(edges)) / np.sqrt(3.0) + h
+            radius = band_mm + longest / np.sqrt(3.0) + h
             lo = v.min(axis=0) - radius - h
             shape = np.ceil((np.ptp(v, axis=0) + 2 * radius + 2 * h) / h).astype(np.int64) + 1
             grid = nearest_vertex_grid(v, lo, shape, h, radius)
