@@ -12,12 +12,14 @@ Surface: :func:`prepare_surface`, :func:`load_surface`, :class:`SurfaceModel`,
 :class:`ReliabilityCriteria`.
 Sensors: :func:`simulate_swabs`, :func:`simulate_scan`, :func:`add_noise`, :func:`add_outliers`.
 Transforms: :func:`apply_transform` (4x4 ``T_to_from`` on ``(N, 3)`` points).
+Metrics and sampling: :func:`target_registration_error`, :func:`farthest_point_sample`.
 Files: :mod:`registration.io` (points, 3D Slicer markups, ITK transforms).
 Studies: :mod:`registration.study`.
 """
 
 from registration._points import InsufficientPointsError, apply_transform
 from registration.errors import RegistrationError
+from registration.metrics import target_registration_error
 from registration.model import MeshError, SurfaceModel, load_surface, prepare_surface
 from registration.paired import (
     DegenerateConfigurationError,
@@ -29,6 +31,7 @@ from registration.paired import (
 )
 from registration.realtime import RealTimeRegistrar
 from registration.reliability import ReliabilityCriteria
+from registration.sampling import farthest_point_sample
 from registration.sensors import add_noise, add_outliers, simulate_scan, simulate_swabs
 from registration.surface import SurfaceRegistrationResult, register_surface
 
@@ -46,6 +49,7 @@ __all__ = [
     "apply_transform",
     "add_outliers",
     "expected_fre",
+    "farthest_point_sample",
     "fiducial_registration_error",
     "load_surface",
     "predicted_tre",
@@ -54,4 +58,5 @@ __all__ = [
     "register_surface",
     "simulate_scan",
     "simulate_swabs",
+    "target_registration_error",
 ]
