@@ -35,8 +35,8 @@ def target_registration_error(
     numpy.ndarray, shape (N,)
         TRE of each target in mm (shape ``(1,)`` for a single target).
     """
-    T_err = as_transform(T_model_tracker_estimated, name="T_model_tracker_estimated") @ as_transform(
-        T_tracker_model_true, name="T_tracker_model_true"
-    )
+    T_err = as_transform(
+        T_model_tracker_estimated, name="T_model_tracker_estimated"
+    ) @ as_transform(T_tracker_model_true, name="T_tracker_model_true")
     targets = as_points(np.atleast_2d(np.asarray(targets_mm, dtype=np.float64)), name="targets_mm")
     return np.linalg.norm(apply_transform(T_err, targets) - targets, axis=1)

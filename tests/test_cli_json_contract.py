@@ -112,7 +112,9 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, totalseg_dir: Path, liver_
     out["rom"] = run_json("rom", box, "--scenario", scenario, "--centres", "8", "--json")
 
     liver = load_surface(liver_models_dir / "liver.vtk")
-    points = add_noise(simulate_swabs(liver, n_points=300, coverage=0.3, seed=0), noise_mm=0.5, seed=1)
+    points = add_noise(
+        simulate_swabs(liver, n_points=300, coverage=0.3, seed=0), noise_mm=0.5, seed=1
+    )
     np.savetxt(tmp / "p.csv", points + [5.0, -3.0, 2.0], delimiter=",", header="x,y,z", comments="")
     (tmp / "init.txt").write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
     write_slicer_markups(tmp / "t.mrk.json", [liver.centroid_mm])
