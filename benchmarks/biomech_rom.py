@@ -20,8 +20,15 @@ import pyvista as pv  # noqa: E402
 from biomech import geometry  # noqa: E402
 from biomech.loads import FixedSupport, SphereRegion  # noqa: E402
 from biomech.materials import LIVER_HEALTHY  # noqa: E402
-from biomech.rom import RomParameters, build_linear_rom, load_case_for  # noqa: E402
+from biomech.rom import (  # noqa: E402
+    BasisConfig,
+    RomParameters,
+    TrainingSet,
+    build_linear_rom,
+    load_case_for,
+)
 from biomech.tissue import solve_tissue  # noqa: E402
+from registration import farthest_point_sample  # noqa: E402
 
 RADII = (30.0, 22.0, 15.0)
 RADIUS = 15.0
@@ -46,11 +53,7 @@ def main() -> None:
     pressure = SphereRegion((0.0, 0.0, 15.0), 22.0)
     near = fe_surf[(fe_surf[:, 2] > 0) & (np.linalg.norm(fe_surf[:, :2], axis=1) <= 12.0)]
     site = np.array([0.0, 0.0, 15.0])
-    sel = [int(np.argmin(np.linalg.norm(near - site, axis=1)))]
-    dist = np.linalg.norm(near - near[sel[0]], axis=1)
-    for _ in range(29):
-        sel.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(near - near[sel[-1]], axis=1))
+    sel = farthest_point_sample(near, 30, start=site)
     centres = near[sel]
     rng = np.random.default_rng(11)
     inner = near[np.linalg.norm(near[:, :2], axis=1) <= 8.0]
@@ -73,12 +76,14 @@ def main() -> None:
     rom_full = build_linear_rom(
         fe,
         LIVER_HEALTHY,
-        supports=supports,
-        patch_centres_mm=centres,
-        patch_radius_mm=RADIUS,
-        surface_points_mm=surf,
-        pressure_region=pressure,
-        pod_tolerance=1e-12,
+        TrainingSet(
+            supports=supports,
+            patch_centres_mm=centres,
+            patch_radius_mm=RADIUS,
+            surface_points_mm=surf,
+            pressure_region=pressure,
+        ),
+        BasisConfig(pod_tolerance=1e-12),
     )
     out["build_s"] = time.perf_counter() - t0
     for k in [int(v) for v in args.modes.split(",")]:

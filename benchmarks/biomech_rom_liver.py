@@ -2,7 +2,7 @@
 
 The liver surface ``liver.vtk`` (shared test data) is tetrahedralised with
 :func:`imaging.volume_mesh.tetrahedralize`. Supports: the hepatic veins are fixed (boundary
-facets within 5 mm of the vein model, as in ``surgplan.simulation.liver_retraction_demo``), and
+facets within 5 mm of the vein model, as in ``surgplan.retraction_demo.liver_retraction_demo``), and
 an elastic bed (:class:`biomech.loads.ElasticBed`, Robin springs, default 0.3 kPa/mm = 300
 Pa/mm, 25 mm patches about one radius apart) holds the posterior and diaphragmatic surface
 (surface normals facing posterior, n_y > 0.4, or superior, n_z > 0.6; LPS).
@@ -77,37 +77,20 @@ from biomech.loads import ElasticBed, FixedSupport, NearPoints  # noqa: E402
 from biomech.materials import LIVER_HEALTHY  # noqa: E402
 from biomech.mesh import from_unstructured_grid  # noqa: E402
 from biomech.rom import (  # noqa: E402
+    BasisConfig,
     RomParameters,
+    TrainingSet,
     build_linear_rom,
     gravity_change_lps,
     load_case_for,
 )
 from biomech.tissue import solve_tissue  # noqa: E402
 from imaging.volume_mesh import tetrahedralize  # noqa: E402
+from registration import farthest_point_sample  # noqa: E402
 
 LIVER_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "liver_models"
 PATCH_RADIUS_MM = 20.0
 MAX_BED_PATCHES = 28
-
-
-def farthest_point_sample(points: np.ndarray, n: int, start: np.ndarray) -> np.ndarray:
-    """Indices of ``n`` well-spread points, starting nearest to ``start``."""
-    sel = [int(np.argmin(np.linalg.norm(points - start, axis=1)))]
-    dist = np.linalg.norm(points - points[sel[0]], axis=1)
-    for _ in range(min(n, len(points)) - 1):
-        sel.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(points - points[sel[-1]], axis=1))
-    return np.asarray(sel)
-
-
-def spaced_sample(points: np.ndarray, spacing_mm: float) -> np.ndarray:
-    """Farthest-point sample until every point is within ``spacing_mm`` of a sample."""
-    sel = [0]
-    dist = np.linalg.norm(points - points[0], axis=1)
-    while dist.max() > spacing_mm:
-        sel.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(points - points[sel[-1]], axis=1))
-    return points[sel]
 
 
 def blas_threads() -> object:
@@ -178,10 +161,10 @@ def main() -> None:
     dsite, _ = cKDTree(bpts[site]).query(bpts)
     bed_mask = ((normals[:, 1] > 0.4) | (normals[:, 2] > 0.6)) & (dsite > args.bed_radius_mm + 20.0)
     spacing = args.bed_radius_mm
-    sites = spaced_sample(bpts[bed_mask], spacing)
+    sites = bpts[bed_mask][farthest_point_sample(bpts[bed_mask], spacing_mm=spacing)]
     while len(sites) > MAX_BED_PATCHES:
         spacing *= 1.05
-        sites = spaced_sample(bpts[bed_mask], spacing)
+        sites = bpts[bed_mask][farthest_point_sample(bpts[bed_mask], spacing_mm=spacing)]
     bed = ElasticBed(
         sites,
         radius_mm=args.bed_radius_mm,
@@ -194,7 +177,7 @@ def main() -> None:
     # Retractor sites (above): inferior- or anterior-facing surface near the most inferior point
     # (LPS: +z superior, -y anterior), away from the fixed hepatic-vein region.
     near = bpts[site]
-    train = near[farthest_point_sample(near, args.centres, lowest)]
+    train = near[farthest_point_sample(near, args.centres, start=lowest)]
     rng = np.random.default_rng(args.seed)
     inner = near[np.linalg.norm(near - lowest, axis=1) <= args.site_radius_mm * 2 / 3]
     dtrain = np.linalg.norm(inner[:, None] - train[None], axis=2).min(axis=1)
@@ -229,14 +212,14 @@ def main() -> None:
     rom_full = build_linear_rom(
         fe,
         LIVER_HEALTHY,
-        supports=supports,
-        patch_centres_mm=train,
-        patch_radius_mm=PATCH_RADIUS_MM,
-        surface_points_mm=surf,
-        pod_tolerance=1e-12,
-        bed=bed,
-        load_scales=scales,
-        centre_space=args.centre_space,
+        TrainingSet(
+            supports=supports,
+            patch_centres_mm=train,
+            patch_radius_mm=PATCH_RADIUS_MM,
+            surface_points_mm=surf,
+            bed=bed,
+        ),
+        BasisConfig(pod_tolerance=1e-12, load_scales=scales, centre_space=args.centre_space),
         progress=lambda i, n: log(f"  centre {i}/{n}") if i % 10 == 0 else None,
     )
     t_build = time.perf_counter() - t

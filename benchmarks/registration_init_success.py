@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 from scipy.stats import beta  # noqa: E402
 
+from registration.metrics import target_registration_error  # noqa: E402
 from registration.model import load_surface  # noqa: E402
 from registration.sensors import add_noise, simulate_swabs  # noqa: E402
 from registration.surface import register_surface  # noqa: E402
@@ -82,8 +83,7 @@ def run_trial(task: tuple[str, int, int]) -> dict:
     t0 = time.perf_counter()
     res = register_surface(meas, m, seed=seed, noise_mm=1.0, **kwargs)
     dt = time.perf_counter() - t0
-    E = res.T_model_points @ T_pm
-    tre = float(np.linalg.norm(E[:3, :3] @ target + E[:3, 3] - target))
+    tre = float(target_registration_error(res.T_model_points, T_pm, target)[0])
     return {
         "condition": cond,
         "i": i,
@@ -92,7 +92,7 @@ def run_trial(task: tuple[str, int, int]) -> dict:
         "tre_mm": tre,
         "time_s": dt,
         "trustworthy": bool(res.trustworthy),
-        "init": res.extra.get("init"),
+        "init": res.init.value,
         "reason": res.reason,
     }
 

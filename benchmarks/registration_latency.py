@@ -36,6 +36,7 @@ import pyvista as pv  # noqa: E402
 import small_gicp  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
+from registration.metrics import target_registration_error  # noqa: E402
 from registration.model import prepare_surface  # noqa: E402
 from registration.realtime import RealTimeRegistrar  # noqa: E402
 from registration.sensors import add_noise, simulate_swabs  # noqa: E402
@@ -55,10 +56,6 @@ def dense_liver(target_vertices: int = 92_000) -> pv.PolyData:
     if frac > 0:
         mesh = mesh.decimate(frac)
     return mesh.clean()
-
-
-def tre(T_est_true: np.ndarray, target: np.ndarray) -> float:
-    return float(np.linalg.norm(T_est_true[:3, :3] @ target + T_est_true[:3, 3] - target))
 
 
 def make_trials(model, n: int, n_points: int, seed: int = 0) -> list:
@@ -157,7 +154,7 @@ def main() -> None:
                 ms, T = timed(methods[k], meas, T_start)
                 stream[k].append(ms)
                 if len(errors[k]) < len(trials):
-                    errors[k].append(tre(T @ T_pm, target))
+                    errors[k].append(float(target_registration_error(T, T_pm, target)[0]))
     inter = {k: [] for k in names}
     for i, (meas, _, T_start) in enumerate(trials):
         for k in names[i % len(names) :] + names[: i % len(names)]:

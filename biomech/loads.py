@@ -216,7 +216,17 @@ def selector_mask(selector: Selector, midpoints_mm: np.ndarray) -> np.ndarray:
 
 
 def bump_weight_ufl(centre_m: object, radius_m: float, x: object) -> object:
-    """UFL bump w = max(1 - |x - c|^2 / R^2, 0)^2 (coordinates and centre in metres)."""
+    """UFL bump w = max(1 - |x - c|^2 / R^2, 0)^2 (coordinates and centre in metres).
+
+    Parameters
+    ----------
+    centre_m : ufl expression
+        Patch centre, m.
+    radius_m : float
+        Patch radius R, m.
+    x : ufl expression
+        Spatial coordinate, m.
+    """
     import ufl
 
     r2 = ufl.dot(x - centre_m, x - centre_m) / radius_m**2
@@ -224,7 +234,15 @@ def bump_weight_ufl(centre_m: object, radius_m: float, x: object) -> object:
 
 
 def bump_weight(selector: Selector, x_mm: np.ndarray) -> np.ndarray:
-    """Smooth patch weight w = (1 - (r/R)^2)^2 inside a :class:`SphereRegion` (1 elsewhere)."""
+    """Smooth patch weight w = (1 - (r/R)^2)^2 inside a :class:`SphereRegion` (1 elsewhere).
+
+    Parameters
+    ----------
+    selector : Selector
+        The patch (a :class:`SphereRegion` gives the bump).
+    x_mm : numpy.ndarray
+        (N, gdim) points, mm.
+    """
     if not isinstance(selector, SphereRegion):
         return np.ones(x_mm.shape[0])
     c = np.asarray(selector.centre_mm, dtype=float)[: x_mm.shape[1]]

@@ -1,6 +1,7 @@
 """Results: von Mises stress, point evaluation, pyvista grids, VTU and XDMF files (mm, kPa).
 
-Files are written to a temporary name and renamed, so a crash never leaves half a file.
+Files are written to a temporary name, flushed to disk and renamed (:mod:`biomech._atomic`), so a
+crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pyvista as pv
 import ufl
 from scipy.spatial import cKDTree
 
+from biomech._atomic import atomic_write, commit, temporary_name
+from biomech.elasticity import cauchy_stress
 from biomech.mesh import MM_TO_M
 
 if TYPE_CHECKING:
@@ -32,8 +35,6 @@ def von_mises_function(result: TissueResult) -> dolfinx.fem.Function:
 
     sigma_vm = sqrt(3/2 s:s), s = sigma - tr(sigma)/3 I (deviatoric Cauchy stress).
     """
-    from biomech.tissue import cauchy_stress
-
     msh = result.fe_mesh.mesh
     sigma = cauchy_stress(result.u, result.mu, result.kappa, result.model, msh.geometry.dim)
     s = sigma - ufl.tr(sigma) / 3.0 * ufl.Identity(3)
@@ -48,6 +49,13 @@ def locate_points(msh: dolfinx.mesh.Mesh, points: np.ndarray) -> tuple[np.ndarra
     """Cells containing points (N, gdim or 3) in mesh units, for :meth:`Function.eval`.
 
     Points outside the discretised domain are moved to the nearest geometry node.
+
+    Parameters
+    ----------
+    msh : dolfinx.mesh.Mesh
+        The mesh (coordinates in metres).
+    points : numpy.ndarray
+        (N, gdim or 3) points in mesh units (m).
 
     Returns
     -------
@@ -79,7 +87,17 @@ def evaluate_function(
     points: np.ndarray,
     located: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Values of ``u`` at points (N, 3) in mesh units (see :func:`locate_points`)."""
+    """Values of ``u`` at points (N, 3) in mesh units (see :func:`locate_points`).
+
+    Parameters
+    ----------
+    u : dolfinx.fem.Function
+        The function to evaluate (SI units).
+    points : numpy.ndarray
+        (N, 3) points in mesh units (m).
+    located : tuple of numpy.ndarray, optional
+        A previous :func:`locate_points` of the same points (reused).
+    """
     pts, cells = located if located is not None else locate_points(u.function_space.mesh, points)
     return u.eval(pts, cells).reshape(pts.shape[0], -1)
 
@@ -122,31 +140,37 @@ def to_pyvista(result: TissueResult) -> pv.UnstructuredGrid:
     return grid
 
 
-def _atomic_target(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    return path, tmp
-
-
 def write_vtu(result: TissueResult, path: str | os.PathLike[str]) -> Path:
-    """Write the result grid as ``.vtu`` (mm, kPa), atomically. Serial only."""
-    path, tmp = _atomic_target(path)
+    """Write the result grid as ``.vtu`` (mm, kPa), atomically. Serial only.
+
+    Parameters
+    ----------
+    result : TissueResult
+        The converged result.
+    path : str or os.PathLike
+        The ``.vtu`` file.
+    """
     grid = to_pyvista(result)
-    grid.save(tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, grid.save)
 
 
 def write_xdmf(result: TissueResult, path: str | os.PathLike[str]) -> Path:
     """Write mesh (mm), ``displacement_mm`` and ``von_mises_kpa`` as XDMF/HDF5 (MPI-parallel).
 
     The ``.xdmf`` and its ``.h5`` are written under temporary names and renamed on rank 0.
+
+    Parameters
+    ----------
+    result : TissueResult
+        The converged result.
+    path : str or os.PathLike
+        The ``.xdmf`` file (its ``.h5`` is written next to it).
     """
     msh = result.fe_mesh.mesh
     comm = msh.comm
     path = Path(path).with_suffix(".xdmf")
     tag = comm.bcast(os.getpid(), root=0)
-    tmp = path.with_name(f".{path.stem}.tmp{tag}.xdmf")
+    tmp = temporary_name(path, tag)
     u1 = _p1_displacement_mm(result)
     vm = von_mises_function(result)
     msh.geometry.x[:, :] /= MM_TO_M
@@ -161,8 +185,8 @@ def write_xdmf(result: TissueResult, path: str | os.PathLike[str]) -> Path:
     if comm.rank == 0:
         h5_tmp, h5 = tmp.with_suffix(".h5"), path.with_suffix(".h5")
         text = tmp.read_text().replace(h5_tmp.name, h5.name)
-        os.replace(h5_tmp, h5)
+        commit(h5_tmp, h5)
         tmp.write_text(text)
-        os.replace(tmp, path)
+        commit(tmp, path)
     comm.barrier()
     return path

@@ -27,8 +27,9 @@ linear polynomial tail (centres projected to the tangent plane of the sampled pa
     u(theta) = sum_m a_m Phi_m,   a = sum_j s_j A_j(c)
 
 Hyperelastic model. Snapshots are full neo-Hookean solves at sampled parameter vectors; the
-coefficients are interpolated over the normalised 9-dimensional parameter vector with the same
-RBF. Its held-out error is reported, not guaranteed.
+coefficients are interpolated over the normalised 10-dimensional parameter vector
+(:meth:`RomParameters.vector`: centre, displacement, gravity, pressure) with the same RBF.
+Its held-out error is reported, not guaranteed.
 
 The basis is exposed as plain arrays for registration: :attr:`ReducedModel.modes`
 (modes x points x 3, mm per unit amplitude) and :attr:`ReducedModel.mode_bounds` (min, max of
@@ -50,7 +51,9 @@ import numpy as np
 import ufl
 from petsc4py import PETSc
 
+from biomech._atomic import atomic_write
 from biomech.boundary import FacetMarkers, select_facets
+from biomech.elasticity import KPA_TO_PA, epsilon, material_fields, material_map, sigma
 from biomech.errors import BiomechError
 from biomech.loads import (
     ElasticBed,
@@ -66,7 +69,7 @@ from biomech.loads import (
 from biomech.materials import Material
 from biomech.mesh import MM_TO_M, FEMesh
 from biomech.results import evaluate_function, locate_points
-from biomech.tissue import KPA_TO_PA, _dg0, _material_map, solve_tissue
+from biomech.tissue import solve_tissue, support_bcs
 
 GRAVITY_M_S2 = 9.81
 
@@ -111,6 +114,13 @@ def gravity_change_lps(head_up_deg: float = 0.0, left_down_deg: float = 0.0) -> 
     S = +z), and the load of the reduced model is g_new - g_supine with g_supine = (0, 1, 0):
     the organ in the CT is already in equilibrium under g_supine.
 
+    Parameters
+    ----------
+    head_up_deg : float
+        Head-up (reverse Trendelenburg) tilt, degrees.
+    left_down_deg : float
+        Left-side-down roll, degrees.
+
     Returns
     -------
     numpy.ndarray
@@ -133,6 +143,21 @@ def load_case_for(
 
     ``params.gravity_direction`` is the gravity vector in g (its norm is the magnitude);
     ``bed`` adds the elastic bed as zero-displacement spring patches.
+
+    Parameters
+    ----------
+    params : RomParameters
+        Patch centre and displacement (mm), gravity (g), pressure (kPa).
+    supports : Sequence[FixedSupport]
+        Fixed regions.
+    patch_radius_mm : float
+        Retractor patch radius, mm.
+    pressure_region : Selector or None
+        Where insufflation pressure acts.
+    retractor_stiffness_kpa_per_mm : float
+        Spring retractor stiffness, kPa/mm.
+    bed : ElasticBed, optional
+        Elastic bed under part of the surface.
     """
     g = np.asarray(params.gravity_direction, float)
     gnorm = float(np.linalg.norm(g))
@@ -156,24 +181,61 @@ def load_case_for(
     )
 
 
-class _Rbf:
-    """Cubic polyharmonic RBF with a linear polynomial tail: f(x) = sum w_i |x - x_i|^3 + P(x)."""
+def fit_cubic_rbf(
+    centres: np.ndarray, values: np.ndarray, smoothing: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cubic polyharmonic RBF with a linear tail, f(x) = sum_i w_i |x - x_i|^3 + c_0 + c . x.
 
-    def __init__(self, centres: np.ndarray, values: np.ndarray, smoothing: float = 0.0):
-        self.centres = np.asarray(centres, float)
-        n, d = self.centres.shape
-        r = np.linalg.norm(self.centres[:, None] - self.centres[None], axis=2)
-        k = r**3 + smoothing * np.eye(n)
-        p = np.hstack([np.ones((n, 1)), self.centres])
-        m = np.block([[k, p], [p.T, np.zeros((d + 1, d + 1))]])
-        rhs = np.vstack([values.reshape(n, -1), np.zeros((d + 1, values.reshape(n, -1).shape[1]))])
-        sol = np.linalg.lstsq(m, rhs, rcond=None)[0]
-        self.w = sol[:n]
-        self.poly = sol[n:]
+    Solves the usual saddle-point system [[K + s I, P], [P^T, 0]] [w; c] = [f; 0]
+    (K_ij = |x_i - x_j|^3, P = [1, x]). The interpolant is the one of
+    ``scipy.interpolate.RBFInterpolator(centres, values, kernel="cubic", degree=1)``
+    (``tests/test_biomech_rom.py`` checks they agree to 1e-9 relative); it is kept here because
+    the reduced model stores ``w`` and ``c`` as plain arrays in its ``.npz`` and evaluates them
+    in :meth:`ReducedModel.amplitudes` without scipy, and RBFInterpolator exposes no
+    coefficients (its polynomial is in shifted and scaled coordinates).
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        r = np.sqrt(((self.centres - x) ** 2).sum(axis=1))
-        return (r**3) @ self.w + self.poly[0] + x @ self.poly[1:]
+    Parameters
+    ----------
+    centres : numpy.ndarray
+        (n, d) interpolation sites (mm or normalised parameters).
+    values : numpy.ndarray
+        (n, ...) values at the sites (flattened to (n, m)).
+    smoothing : float
+        Added to the kernel diagonal (0: interpolate exactly).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Weights (n, m) and polynomial coefficients (d + 1, m): constant first.
+    """
+    centres = np.asarray(centres, float)
+    n, d = centres.shape
+    vals = np.asarray(values, float).reshape(n, -1)
+    r = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    k = r**3 + smoothing * np.eye(n)
+    p = np.hstack([np.ones((n, 1)), centres])
+    m = np.block([[k, p], [p.T, np.zeros((d + 1, d + 1))]])
+    rhs = np.vstack([vals, np.zeros((d + 1, vals.shape[1]))])
+    sol = np.linalg.lstsq(m, rhs, rcond=None)[0]
+    return sol[:n], sol[n:]
+
+
+def evaluate_cubic_rbf(
+    centres: np.ndarray, weights: np.ndarray, poly: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Value at one point ``x`` (d,) of the RBF fitted by :func:`fit_cubic_rbf`.
+
+    Parameters
+    ----------
+    centres : numpy.ndarray
+        (n, d) sites.
+    weights, poly : numpy.ndarray
+        (n, m) weights and (d + 1, m) polynomial coefficients.
+    x : numpy.ndarray
+        (d,) evaluation point.
+    """
+    r = np.sqrt(((centres - x) ** 2).sum(axis=1))
+    return (r**3) @ weights + poly[0] + x @ poly[1:]
 
 
 @dataclass
@@ -255,8 +317,7 @@ class ReducedModel:
     def amplitudes(self, params: RomParameters) -> np.ndarray:
         """(k,) modal amplitudes for a load case."""
         x = self._rbf_input(params)
-        r = np.sqrt(((self.rbf_centres - x) ** 2).sum(axis=1))
-        coef = (r**3) @ self.rbf_weights + self.rbf_poly[0] + x @ self.rbf_poly[1:]
+        coef = evaluate_cubic_rbf(self.rbf_centres, self.rbf_weights, self.rbf_poly, x)
         if self.kind == "linear":
             s = np.array(
                 [*params.displacement_mm, *params.gravity_direction, params.pressure_kpa], float
@@ -277,13 +338,10 @@ class ReducedModel:
         return self.displacement_from_amplitudes(self.amplitudes(params))[self.n_surface :]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save as ``.npz`` (atomic rename); every array stays a plain array."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+        """Save as ``.npz`` (atomic: temporary file, fsync, rename); plain arrays only."""
         import json
 
-        np.savez(
-            tmp,
+        arrays = dict(
             kind=np.array(self.kind),
             points_mm=self.points_mm,
             n_surface=np.array(self.n_surface),
@@ -298,8 +356,12 @@ class ReducedModel:
             plane_axes=self.plane_axes,
             meta=np.array(json.dumps(self.meta)),
         )
-        os.replace(tmp, path)
-        return path
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: numpy adds no ".npz" to the name
+                np.savez(f, **arrays)
+
+        return atomic_write(path, write)
 
 
 def load_reduced_model(path: str | os.PathLike[str]) -> ReducedModel:
@@ -354,6 +416,81 @@ def _tangent_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return origin, vt[:2]
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """The load cases the linear reduced model is trained on, and where it is evaluated (mm).
+
+    Attributes
+    ----------
+    supports : Sequence[FixedSupport]
+        Fixed regions (ligaments, hepatic veins).
+    patch_centres_mm : numpy.ndarray
+        (S, 3) sampled retractor patch centres on the surface (S >= 4), mm.
+    patch_radius_mm : float
+        Retractor patch radius (bump weight), mm.
+    surface_points_mm : numpy.ndarray
+        (V, 3) surface vertices, mm.
+    target_points_mm : numpy.ndarray, optional
+        (T, 3) targets (tumour, vessel points), mm.
+    pressure_region : Selector, optional
+        Surface where insufflation pressure acts.
+    retractor_stiffness_kpa_per_mm : float
+        Stiffness of the spring retractor, kPa/mm.
+    bed : ElasticBed, optional
+        Elastic bed (Robin springs) under part of the surface; pass the same bed to
+        :func:`load_case_for` for the full solve.
+    """
+
+    supports: Sequence[FixedSupport]
+    patch_centres_mm: np.ndarray
+    patch_radius_mm: float
+    surface_points_mm: np.ndarray
+    target_points_mm: np.ndarray | None = None
+    pressure_region: Selector | None = None
+    retractor_stiffness_kpa_per_mm: float = 10.0
+    bed: ElasticBed | None = None
+
+
+@dataclass(frozen=True)
+class BasisConfig:
+    """How the snapshots become a basis and coefficient maps.
+
+    Attributes
+    ----------
+    degree : int
+        Displacement polynomial degree of the snapshots.
+    pod_tolerance : float
+        Discarded fraction of snapshot energy (sum of squared singular values).
+    max_modes : int, optional
+        Cap on the number of modes.
+    load_scales : sequence of 7 floats, optional
+        Typical magnitudes of (d_x, d_y, d_z [mm], g_x, g_y, g_z [g], p [kPa]). The unit
+        responses are weighted by them before the POD, so that the modes are spent in
+        proportion to the displacement each load really causes (e.g. 10 mm pushes and a
+        0.5 g gravity change) rather than per unit of each load. Default: unweighted.
+    centre_space : {"plane", "3d"}
+        Where the coefficients are interpolated over the patch position: ``"plane"``
+        projects the centres to their mean tangent plane (a gently curved site); ``"3d"`` uses
+        the centres' 3D coordinates, which does not fold where the site wraps around a curved
+        edge (the inferior tip of the liver).
+    """
+
+    degree: int = 1
+    pod_tolerance: float = 1e-7
+    max_modes: int | None = None
+    load_scales: Sequence[float] | None = None
+    centre_space: str = "plane"
+
+
+def _spring_form(
+    msh: dolfinx.mesh.Mesh, centre: object, radius_mm: float, stiffness_kpa_per_mm: float
+) -> ufl.core.expr.Expr:
+    """K w(x; c) in Pa/m: spring stiffness times the bump weight of a patch (centre in m)."""
+    x = ufl.SpatialCoordinate(msh)
+    k = stiffness_kpa_per_mm * KPA_TO_PA / MM_TO_M
+    return k * bump_weight_ufl(centre, radius_mm * MM_TO_M, x)
+
+
 class _LinearSnapshots:
     """Unit responses of the linear model for one patch centre (one factorisation, 7 solves).
 
@@ -363,73 +500,45 @@ class _LinearSnapshots:
     """
 
     def __init__(
-        self,
-        fe: FEMesh,
-        mats: Mapping[int, Material],
-        supports: Sequence[FixedSupport],
-        pressure_region: Selector | None,
-        degree: int,
-        radius_mm: float,
-        stiffness_kpa_per_mm: float,
-        bed: ElasticBed | None = None,
+        self, fe: FEMesh, mats: Mapping[int, Material], training: TrainingSet, degree: int
     ) -> None:
         self.fe = fe
         msh, gdim = fe.mesh, fe.gdim
         self.v = dolfinx.fem.functionspace(
             msh, basix.ufl.element("Lagrange", msh.basix_cell(), degree, shape=(gdim,))
         )
-        mu = _dg0(fe, {k: m.shear_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "mu")
-        kap = _dg0(fe, {k: m.bulk_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "kappa")
-        rho = _dg0(fe, {k: m.density_kg_m3 for k, m in mats.items()}, "rho")
-        lmbda = kap - 2.0 * mu / 3.0
+        f = material_fields(fe, mats)
         u, w = ufl.TrialFunction(self.v), ufl.TestFunction(self.v)
-        eps = ufl.sym
         qdeg = 2 * degree + 2
         dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * degree})
         ds = ufl.Measure("ds", domain=msh, metadata={"quadrature_degree": qdeg})
         self.centre = dolfinx.fem.Constant(msh, np.zeros(gdim))
-        x = ufl.SpatialCoordinate(msh)
-        kw = (
-            stiffness_kpa_per_mm
-            * KPA_TO_PA
-            / MM_TO_M
-            * bump_weight_ufl(self.centre, radius_mm * MM_TO_M, x)
+        kw = _spring_form(
+            msh, self.centre, training.patch_radius_mm, training.retractor_stiffness_kpa_per_mm
         )
         self.dunit = dolfinx.fem.Constant(msh, np.zeros(gdim))
-        sig = 2.0 * mu * eps(ufl.grad(u)) + lmbda * ufl.tr(eps(ufl.grad(u))) * ufl.Identity(gdim)
         # K + Robin spring of the retractor:  int sigma(u):eps(w) dx + int k w_c u.w ds
-        a_form = ufl.inner(sig, eps(ufl.grad(w))) * dx + kw * ufl.inner(u, w) * ds
-        if bed is not None:
+        a_form = ufl.inner(sigma(u, f.mu, f.kappa), epsilon(w)) * dx + kw * ufl.inner(u, w) * ds
+        for spring in training.bed.springs() if training.bed is not None else []:
             # Elastic bed: the same zero-displacement springs as ElasticBed.springs() in the
             # full solve, int k sum_i w_i u.w ds.
-            for spring in bed.springs():
-                reg = spring.region
-                assert isinstance(reg, SphereRegion)
-                ci = ufl.as_vector([float(v) * MM_TO_M for v in reg.centre_mm[:gdim]])
-                ki = spring.stiffness_kpa_per_mm * KPA_TO_PA / MM_TO_M
-                wi = bump_weight_ufl(ci, reg.radius_mm * MM_TO_M, x)
-                a_form += ki * wi * ufl.inner(u, w) * ds
+            reg = spring.region
+            assert isinstance(reg, SphereRegion)
+            ci = ufl.as_vector([float(v) * MM_TO_M for v in reg.centre_mm[:gdim]])
+            ki_wi = _spring_form(msh, ci, reg.radius_mm, spring.stiffness_kpa_per_mm)
+            a_form += ki_wi * ufl.inner(u, w) * ds
         self.a = dolfinx.fem.form(a_form)
         self.gvec = dolfinx.fem.Constant(msh, np.zeros(gdim))
         self.p = dolfinx.fem.Constant(msh, PETSc.ScalarType(0.0))
-        rhs = rho * GRAVITY_M_S2 * ufl.inner(self.gvec, w) * dx  # rho g . v
+        rhs = f.rho * GRAVITY_M_S2 * ufl.inner(self.gvec, w) * dx  # rho g . v
         rhs += kw * ufl.inner(self.dunit, w) * ds  # k w_c d . v
-        if pressure_region is not None:
-            facets = select_facets(fe, pressure_region, "insufflation pressure")
+        if training.pressure_region is not None:
+            facets = select_facets(fe, training.pressure_region, "insufflation pressure")
             mk = FacetMarkers(fe, [facets], qdeg)
             rhs -= self.p * KPA_TO_PA * ufl.inner(ufl.FacetNormal(msh), w) * mk.measure(0)
         self.L = dolfinx.fem.form(rhs)
-        fdim = msh.topology.dim - 1
-        self.bcs = []
-        for s in supports:
-            facets = select_facets(fe, s.region, s.name)
-            comps = s.components if s.components is not None else tuple(range(gdim))
-            for c in comps:
-                sub = self.v.sub(c)
-                col, _ = sub.collapse()
-                dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
-                self.bcs.append(dolfinx.fem.dirichletbc(dolfinx.fem.Function(col), dofs, sub))
-        self.radius_mm = radius_mm
+        self.bcs = support_bcs(fe, self.v, training.supports)
+        self.radius_mm = training.patch_radius_mm
 
     def solve(self, centre_mm: np.ndarray) -> list[dolfinx.fem.Function]:
         """7 unit responses (d = e_x, e_y, e_z mm; g = e_x, e_y, e_z; p = 1 kPa), in metres."""
@@ -468,23 +577,72 @@ class _LinearSnapshots:
         return out
 
 
+def _check_linear_inputs(training: TrainingSet, basis: BasisConfig) -> np.ndarray:
+    """The load scales (7,), after checking the centres, the centre space and the scales."""
+    if basis.centre_space not in ("plane", "3d"):
+        raise ReducedModelError(f"centre_space must be 'plane' or '3d', got {basis.centre_space!r}")
+    centres = np.asarray(training.patch_centres_mm, float)
+    if centres.ndim != 2 or centres.shape[1] != 3 or centres.shape[0] < 4:
+        raise ReducedModelError(f"need (S >= 4, 3) patch centres in mm, got {centres.shape}")
+    scales = np.ones(7) if basis.load_scales is None else np.asarray(basis.load_scales, float)
+    if scales.shape != (7,) or not np.all(scales > 0):
+        raise ReducedModelError(
+            f"load_scales must be 7 positive numbers, got {basis.load_scales!r}"
+        )
+    return scales
+
+
+def _linear_snapshots(
+    fe: FEMesh,
+    mats: Mapping[int, Material],
+    training: TrainingSet,
+    degree: int,
+    pts: np.ndarray,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """(S * 7, 3P) unit responses at the points ``pts`` (mm per unit load)."""
+    builder = _LinearSnapshots(fe, mats, training, degree)
+    located = locate_points(fe.mesh, pts * MM_TO_M)
+    centres = np.asarray(training.patch_centres_mm, float)
+    snaps = []
+    for i, c in enumerate(centres):
+        for uh in builder.solve(c):
+            snaps.append(evaluate_function(uh, pts * MM_TO_M, located).ravel() / MM_TO_M)
+        if progress is not None:
+            progress(i + 1, len(centres))
+    return np.asarray(snaps)
+
+
+def _linear_meta(
+    training: TrainingSet, basis: BasisConfig, n_snap: int, scales: np.ndarray
+) -> dict[str, object]:
+    bed = training.bed
+    return {
+        "patch_radius_mm": training.patch_radius_mm,
+        "retractor_stiffness_kpa_per_mm": training.retractor_stiffness_kpa_per_mm,
+        "n_snapshots": n_snap,
+        "degree": basis.degree,
+        "load_scales": scales.tolist(),
+        "gravity": "change from the supine CT pose, g_new - (0, 1, 0) in g (LPS)",
+        "elastic_bed": (
+            None
+            if bed is None
+            else {
+                "n_sites": int(np.asarray(bed.sites_mm).shape[0]),
+                "radius_mm": float(bed.radius_mm),
+                "stiffness_kpa_per_mm": float(bed.stiffness_kpa_per_mm),
+            }
+        ),
+        "mode_bounds_for": "|d| <= 10 mm per axis, 1 g, p <= 2 kPa",
+    }
+
+
 def build_linear_rom(
     fe: FEMesh,
     materials: Material | Mapping[int | str, Material],
+    training: TrainingSet,
+    basis: BasisConfig = BasisConfig(),
     *,
-    supports: Sequence[FixedSupport],
-    patch_centres_mm: np.ndarray,
-    patch_radius_mm: float,
-    surface_points_mm: np.ndarray,
-    target_points_mm: np.ndarray | None = None,
-    pressure_region: Selector | None = None,
-    degree: int = 1,
-    pod_tolerance: float = 1e-7,
-    max_modes: int | None = None,
-    retractor_stiffness_kpa_per_mm: float = 10.0,
-    bed: ElasticBed | None = None,
-    load_scales: Sequence[float] | None = None,
-    centre_space: str = "plane",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReducedModel:
     """Build the linear reduced model from unit FE responses at sampled patch centres.
@@ -495,35 +653,11 @@ def build_linear_rom(
         Organ mesh.
     materials : Material or Mapping
         Material(s) per region (kPa).
-    supports : Sequence[FixedSupport]
-        Fixed regions (ligaments, hepatic veins).
-    patch_centres_mm : numpy.ndarray
-        (S, 3) sampled retractor patch centres on the surface (S >= 4), mm.
-    patch_radius_mm : float
-        Retractor patch radius (bump profile), mm.
-    surface_points_mm, target_points_mm : numpy.ndarray
-        (V, 3) surface vertices and (T, 3) targets (tumour, vessel points), mm.
-    pressure_region : Selector, optional
-        Surface where insufflation pressure acts.
-    degree : int
-        Displacement polynomial degree of the snapshots.
-    pod_tolerance : float
-        Discarded fraction of snapshot energy (sum of squared singular values).
-    max_modes : int, optional
-        Cap on the number of modes.
-    bed : ElasticBed, optional
-        Elastic bed (Robin springs) under part of the surface; pass the same bed to
-        :func:`load_case_for` for the full solve.
-    load_scales : sequence of 7 floats, optional
-        Typical magnitudes of (d_x, d_y, d_z [mm], g_x, g_y, g_z [g], p [kPa]). The unit
-        responses are weighted by them before the POD, so that the modes are spent in
-        proportion to the displacement each load really causes (e.g. 10 mm pushes and a
-        0.5 g gravity change) rather than per unit of each load. Default: unweighted.
-    centre_space : {"plane", "3d"}
-        Where the coefficients are interpolated over the patch position: ``"plane"``
-        projects the centres to their mean tangent plane (a gently curved site); ``"3d"`` uses
-        the centres' 3D coordinates, which does not fold where the site wraps around a curved
-        edge (the inferior tip of the liver).
+    training : TrainingSet
+        Supports, sampled patch centres (mm), patch radius (mm), evaluation points (mm),
+        insufflation surface, retractor stiffness (kPa/mm) and elastic bed.
+    basis : BasisConfig
+        Snapshot degree, POD tolerance and mode cap, load scales and centre space.
     progress : callable, optional
         ``progress(done, total)`` after each patch centre.
 
@@ -531,45 +665,26 @@ def build_linear_rom(
     -------
     ReducedModel
     """
-    if centre_space not in ("plane", "3d"):
-        raise ReducedModelError(f"centre_space must be 'plane' or '3d', got {centre_space!r}")
-    centres = np.asarray(patch_centres_mm, float)
-    if centres.ndim != 2 or centres.shape[1] != 3 or centres.shape[0] < 4:
-        raise ReducedModelError(f"need (S >= 4, 3) patch centres in mm, got {centres.shape}")
-    surf = np.asarray(surface_points_mm, float)
-    targ = np.zeros((0, 3)) if target_points_mm is None else np.asarray(target_points_mm, float)
-    pts = np.vstack([surf, targ])
-    mats = _material_map(fe, materials)
-    builder = _LinearSnapshots(
-        fe,
-        mats,
-        supports,
-        pressure_region,
-        degree,
-        patch_radius_mm,
-        retractor_stiffness_kpa_per_mm,
-        bed,
+    scales = _check_linear_inputs(training, basis)
+    centres = np.asarray(training.patch_centres_mm, float)
+    surf = np.asarray(training.surface_points_mm, float)
+    targ = (
+        np.zeros((0, 3))
+        if training.target_points_mm is None
+        else np.asarray(training.target_points_mm, float)
     )
-    scales = np.ones(7) if load_scales is None else np.asarray(load_scales, float)
-    if scales.shape != (7,) or not np.all(scales > 0):
-        raise ReducedModelError(f"load_scales must be 7 positive numbers, got {load_scales!r}")
-    located = locate_points(fe.mesh, pts * MM_TO_M)
-    snaps = []
-    for i, c in enumerate(centres):
-        for uh in builder.solve(c):
-            snaps.append(evaluate_function(uh, pts * MM_TO_M, located).ravel() / MM_TO_M)
-        if progress is not None:
-            progress(i + 1, len(centres))
-    snap = np.asarray(snaps)  # (S*7, 3P): mm per unit load
+    pts = np.vstack([surf, targ])
+    mats = material_map(fe, materials)
+    snap = _linear_snapshots(fe, mats, training, basis.degree, pts, progress)
     weight = np.tile(scales, len(centres))[:, None]
-    modes, coef = _pod(snap * weight, pod_tolerance, max_modes)
+    modes, coef = _pod(snap * weight, basis.pod_tolerance, basis.max_modes)
     coef = coef / weight  # coefficients per unit load again
     k = modes.shape[0]
     origin, axes = _tangent_plane(centres)
-    if centre_space == "3d":
+    if basis.centre_space == "3d":
         axes = np.eye(3)
     x2 = (centres - origin) @ axes.T
-    rbf = _Rbf(x2, coef.reshape(len(centres), 7 * k))
+    weights, poly = fit_cubic_rbf(x2, coef.reshape(len(centres), 7 * k))
     # Amplitude bounds over the unit responses scaled to typical loads (10 mm, 1 g, 2 kPa).
     typical = np.array([10, 10, 10, 1, 1, 1, 2.0])
     scaled = coef.reshape(len(centres), 7, k) * typical[None, :, None]
@@ -581,30 +696,13 @@ def build_linear_rom(
         modes=modes.reshape(k, -1, 3).astype(np.float32),
         mode_bounds=np.stack([-bound, bound], axis=1),
         rbf_centres=x2,
-        rbf_weights=rbf.w,
-        rbf_poly=rbf.poly,
+        rbf_weights=weights,
+        rbf_poly=poly,
         param_shift=np.zeros(1),
         param_scale=np.ones(1),
         plane_origin=origin,
         plane_axes=axes,
-        meta={
-            "patch_radius_mm": patch_radius_mm,
-            "retractor_stiffness_kpa_per_mm": retractor_stiffness_kpa_per_mm,
-            "n_snapshots": int(snap.shape[0]),
-            "degree": degree,
-            "load_scales": scales.tolist(),
-            "gravity": "change from the supine CT pose, g_new - (0, 1, 0) in g (LPS)",
-            "elastic_bed": (
-                None
-                if bed is None
-                else {
-                    "n_sites": int(np.asarray(bed.sites_mm).shape[0]),
-                    "radius_mm": float(bed.radius_mm),
-                    "stiffness_kpa_per_mm": float(bed.stiffness_kpa_per_mm),
-                }
-            ),
-            "mode_bounds_for": "|d| <= 10 mm per axis, 1 g, p <= 2 kPa",
-        },
+        meta=_linear_meta(training, basis, int(snap.shape[0]), scales),
     )
 
 
@@ -627,6 +725,31 @@ def build_hyperelastic_rom(
 
     Coefficients are interpolated over the normalised parameter vector
     (centre, displacement, gravity direction, pressure) with a cubic RBF.
+
+    Parameters
+    ----------
+    fe : FEMesh
+        Organ mesh.
+    materials : Material or Mapping
+        Material(s) per region (kPa).
+    supports : Sequence[FixedSupport]
+        Fixed regions.
+    samples : Sequence[RomParameters]
+        At least 12 sampled load cases (mm, g, kPa).
+    patch_radius_mm : float
+        Retractor patch radius, mm.
+    surface_points_mm, target_points_mm : numpy.ndarray
+        (V, 3) surface vertices and (T, 3) targets, mm.
+    pressure_region : Selector, optional
+        Where insufflation pressure acts.
+    degree : int
+        Displacement degree of the mixed u-p snapshots (>= 2).
+    load_steps : int
+        Load increments per snapshot.
+    pod_tolerance : float
+        Discarded fraction of snapshot energy.
+    progress : callable, optional
+        ``progress(done, total)`` after each snapshot.
     """
     if len(samples) < 12:
         raise ReducedModelError(
@@ -655,7 +778,7 @@ def build_hyperelastic_rom(
     shift = x.mean(axis=0)
     scale = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
     xn = (x - shift) / scale
-    rbf = _Rbf(xn, coef)
+    weights, poly = fit_cubic_rbf(xn, coef)
     return ReducedModel(
         kind="neohookean",
         points_mm=pts,
@@ -663,8 +786,8 @@ def build_hyperelastic_rom(
         modes=modes.reshape(k, -1, 3).astype(np.float32),
         mode_bounds=np.stack([coef.min(axis=0), coef.max(axis=0)], axis=1),
         rbf_centres=xn,
-        rbf_weights=rbf.w,
-        rbf_poly=rbf.poly,
+        rbf_weights=weights,
+        rbf_poly=poly,
         param_shift=shift,
         param_scale=scale,
         meta={"patch_radius_mm": patch_radius_mm, "n_snapshots": len(samples), "degree": degree},

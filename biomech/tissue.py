@@ -48,20 +48,40 @@ from biomech.boundary import (
     displacement_bc_values,
     select_facets,
 )
+from biomech.elasticity import (
+    KPA_TO_PA,
+    MaterialFields,
+    cauchy_stress,
+    epsilon,
+    material_fields,
+    material_map,
+    sigma,
+)
 from biomech.errors import BiomechError
 from biomech.loads import (
     AllBoundary,
+    FixedSupport,
     LoadCase,
     LoadRegionError,
     PrescribedDisplacement,
+    Pressure,
     SphereRegion,
+    Traction,
     bump_weight_ufl,
 )
-from biomech.materials import Material, MaterialError
+from biomech.materials import Material
 from biomech.mesh import MM_TO_M, FEMesh, from_unstructured_grid
 
-KPA_TO_PA = 1.0e3
-"""Pascal per kilopascal."""
+__all__ = [
+    "KPA_TO_PA",
+    "ConvergenceError",
+    "Model",
+    "SolveInfo",
+    "TissueResult",
+    "cauchy_stress",
+    "solve_tissue",
+    "support_bcs",
+]
 
 Model = Literal["linear", "neohookean"]
 
@@ -150,73 +170,150 @@ class TissueResult:
         write_xdmf(self, path)
 
 
-def _material_map(
-    fe: FEMesh, materials: Material | Mapping[int | str, Material]
-) -> dict[int, Material]:
-    ids = [int(i) for i in fe.region_ids()]
-    if isinstance(materials, Material):
-        return dict.fromkeys(ids, materials)
-    out: dict[int, Material] = {}
-    for key, mat in materials.items():
-        if not isinstance(mat, Material):
-            raise MaterialError(f"material for region {key!r} must be a Material, got {mat!r}")
-        if isinstance(key, str):
-            if key not in fe.regions:
-                raise MaterialError(
-                    f"material given for unknown region {key!r}; regions: {sorted(fe.regions)}"
-                )
-            out[fe.regions[key]] = mat
-        else:
-            out[int(key)] = mat
-    missing = [i for i in ids if i not in out]
-    if missing:
-        names = {v: k for k, v in fe.regions.items()}
-        raise MaterialError(
-            f"no material for region(s) {[names.get(i, i) for i in missing]}; "
-            f"given for {sorted(materials)}"
+@dataclass(frozen=True)
+class _Problem:
+    """The discretised problem shared by both models: spaces, unknown, conditions, loads."""
+
+    fe: FEMesh
+    fields: MaterialFields
+    space: dolfinx.fem.FunctionSpace
+    uspace: dolfinx.fem.FunctionSpace
+    mixed: bool
+    w: dolfinx.fem.Function
+    bcs: list[dolfinx.fem.DirichletBC]
+    ramped: list[tuple[dolfinx.fem.Function, np.ndarray]]
+    neumann: list[Pressure | Traction | PrescribedDisplacement]
+    markers: FacetMarkers | None
+    dx: ufl.Measure
+    f_body: ufl.core.expr.Expr
+
+
+def _check_request(model: str, degree: int, formulation: str, loads: LoadCase) -> None:
+    if model not in ("linear", "neohookean"):
+        raise BiomechError(f"model must be 'linear' or 'neohookean', got {model!r}")
+    if degree < 1 or (model == "neohookean" and formulation == "mixed" and degree < 2):
+        raise BiomechError(f"degree must be >= 1 (>= 2 for the mixed u-p form), got {degree}")
+    if not loads.supports and not loads.displacements:
+        raise LoadRegionError(
+            "no fixed support or prescribed displacement: the body is free to move rigidly"
         )
-    return out
 
 
-def _dg0(fe: FEMesh, values: Mapping[int, float], name: str) -> dolfinx.fem.Function:
-    q = dolfinx.fem.functionspace(fe.mesh, ("DG", 0))
-    f = dolfinx.fem.Function(q, name=name)
-    ct = fe.cell_tags
-    arr = np.zeros(f.x.array.shape[0])
-    for rid, val in values.items():
-        arr[ct.indices[ct.values == rid]] = val
-    # Ghost cells: cell tags cover owned and ghost cells alike.
-    f.x.array[:] = arr
-    f.x.scatter_forward()
-    return f
+def support_bcs(
+    fe: FEMesh, uspace: dolfinx.fem.FunctionSpace, supports: Sequence[FixedSupport]
+) -> list[dolfinx.fem.DirichletBC]:
+    """Zero-displacement Dirichlet conditions of fixed supports (per constrained component).
 
-
-def _embed3(t: ufl.core.expr.Expr, gdim: int, fill33: float) -> ufl.core.expr.Expr:
-    """Embed a 2x2 plane-strain tensor in 3x3 with ``fill33`` at (2, 2)."""
-    if gdim == 3:
-        return t
-    return ufl.as_matrix([[t[0, 0], t[0, 1], 0.0], [t[1, 0], t[1, 1], 0.0], [0.0, 0.0, fill33]])
-
-
-def cauchy_stress(
-    u: ufl.core.expr.Expr, mu: ufl.core.expr.Expr, kappa: ufl.core.expr.Expr, model: str, gdim: int
-) -> ufl.core.expr.Expr:
-    """3x3 Cauchy stress (Pa) as a UFL expression (plane strain embedded when gdim == 2).
-
-    Linear: sigma = 2 mu eps + lambda tr(eps) I, lambda = kappa - 2 mu / 3.
-    Neo-Hookean: sigma = J^-1 P F^T with P = dPsi/dF, Psi = mu/2 (J^-2/3 I1 - 3)
-    + kappa/2 (J - 1)^2 (the displacement-based pressure kappa (J - 1)).
+    Parameters
+    ----------
+    fe : FEMesh
+        The mesh.
+    uspace : dolfinx.fem.FunctionSpace
+        The (sub)space of the displacement.
+    supports : Sequence[FixedSupport]
+        The supports; their regions must select boundary facets.
     """
-    i3 = ufl.Identity(3)
-    if model == "linear":
-        eps = _embed3(ufl.sym(ufl.grad(u)), gdim, 0.0)
-        lmbda = kappa - 2.0 * mu / 3.0
-        return 2.0 * mu * eps + lmbda * ufl.tr(eps) * i3
-    f3 = _embed3(ufl.Identity(gdim) + ufl.grad(u), gdim, 1.0)
-    j = ufl.det(f3)
-    b = f3 * f3.T
-    # sigma = mu J^(-5/3) dev(b) + kappa (J - 1) I   (Holzapfel 2000, eq. 6.140 form)
-    return mu * j ** (-5.0 / 3.0) * (b - ufl.tr(b) / 3.0 * i3) + kappa * (j - 1.0) * i3
+    fdim = fe.mesh.topology.dim - 1
+    bcs = []
+    for s in supports:
+        facets = select_facets(fe, s.region, s.name)
+        comps = s.components if s.components is not None else tuple(range(fe.gdim))
+        for c in comps:
+            if not 0 <= c < fe.gdim:
+                raise LoadRegionError(f"{s.name}: component {c} outside 0..{fe.gdim - 1}")
+            sub = uspace.sub(c)
+            col, _ = sub.collapse()
+            dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
+            bcs.append(dolfinx.fem.dirichletbc(dolfinx.fem.Function(col), dofs, sub))
+    return bcs
+
+
+_Ramped = list[tuple[dolfinx.fem.Function, np.ndarray]]
+
+
+def _retractor_bcs(
+    fe: FEMesh,
+    space: dolfinx.fem.FunctionSpace,
+    uspace: dolfinx.fem.FunctionSpace,
+    v_col: dolfinx.fem.FunctionSpace | None,
+    loads: LoadCase,
+) -> tuple[list[dolfinx.fem.DirichletBC], _Ramped]:
+    """Dirichlet retractors ("uniform", "bump"): conditions and their (function, target)."""
+    fdim = fe.mesh.topology.dim - 1
+    vc = v_col if v_col is not None else space
+    bcs, ramped = [], []
+    for d in loads.displacements:
+        if d.profile == "spring":
+            continue
+        facets = select_facets(fe, d.region, d.name)
+        g = displacement_bc_values(
+            vc, np.asarray(d.displacement_mm, float) * MM_TO_M, d.region, d.profile
+        )
+        dofs = dirichlet_dofs(uspace, v_col, facets, fdim)
+        mixed = v_col is not None
+        bcs.append(
+            dolfinx.fem.dirichletbc(g, dofs, uspace) if mixed else dolfinx.fem.dirichletbc(g, dofs)
+        )
+        ramped.append((g, g.x.array.copy()))
+    return bcs, ramped
+
+
+def _natural_loads(
+    fe: FEMesh, loads: LoadCase, degree: int
+) -> tuple[list[Pressure | Traction | PrescribedDisplacement], FacetMarkers | None]:
+    """Pressures, tractions and spring retractors with the facet measures they act on."""
+    springs = [d for d in loads.displacements if d.profile == "spring"]
+    neumann = [*loads.pressures, *loads.tractions, *springs]
+    sets = [select_facets(fe, n.region, n.name) for n in neumann]
+    for k, nl in enumerate(neumann):
+        if isinstance(nl, PrescribedDisplacement):
+            # The bump weight vanishes outside the sphere: integrate over the whole boundary so
+            # that facets straddling the rim are not cut off.
+            sets[k] = select_facets(fe, AllBoundary(), nl.name)
+    sdeg = 2 * degree + 2  # surface loads: the spring bump is quartic in x
+    return neumann, (FacetMarkers(fe, sets, sdeg) if sets else None)
+
+
+def _body_force(fe: FEMesh, loads: LoadCase, rho: dolfinx.fem.Function) -> ufl.core.expr.Expr:
+    """Body force rho g (N/m^3), or a zero Constant (which keeps a non-empty right-hand side)."""
+    if loads.gravity is None:
+        return dolfinx.fem.Constant(fe.mesh, np.zeros(fe.gdim))
+    gdir = np.asarray(loads.gravity.direction, float)
+    gdir = gdir / np.linalg.norm(gdir) * loads.gravity.acceleration_m_s2
+    return rho * ufl.as_vector([float(c) for c in gdir[: fe.gdim]])
+
+
+def _discretise(
+    fe: FEMesh, mats: Mapping[int, Material], loads: LoadCase, degree: int, mixed: bool
+) -> _Problem:
+    msh, gdim = fe.mesh, fe.gdim
+    ue = basix.ufl.element("Lagrange", msh.basix_cell(), degree, shape=(gdim,))
+    if mixed:
+        pe = basix.ufl.element("Lagrange", msh.basix_cell(), degree - 1)
+        space = dolfinx.fem.functionspace(msh, basix.ufl.mixed_element([ue, pe]))
+        uspace = space.sub(0)
+        v_col, _ = uspace.collapse()
+    else:
+        space = dolfinx.fem.functionspace(msh, ue)
+        uspace, v_col = space, None
+    fields = material_fields(fe, mats)
+    bcs = support_bcs(fe, uspace, loads.supports)
+    dir_bcs, ramped = _retractor_bcs(fe, space, uspace, v_col, loads)
+    neumann, markers = _natural_loads(fe, loads, degree)
+    return _Problem(
+        fe=fe,
+        fields=fields,
+        space=space,
+        uspace=uspace,
+        mixed=mixed,
+        w=dolfinx.fem.Function(space),
+        bcs=bcs + dir_bcs,
+        ramped=ramped,
+        neumann=neumann,
+        markers=markers,
+        dx=ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": 2 * degree}),
+        f_body=_body_force(fe, loads, fields.rho),
+    )
 
 
 def solve_tissue(
@@ -272,157 +369,101 @@ def solve_tissue(
         Newton did not converge even after bisecting the load step (last residual given).
     """
     fe = mesh if isinstance(mesh, FEMesh) else from_unstructured_grid(mesh)
-    if model not in ("linear", "neohookean"):
-        raise BiomechError(f"model must be 'linear' or 'neohookean', got {model!r}")
-    if degree < 1 or (model == "neohookean" and formulation == "mixed" and degree < 2):
-        raise BiomechError(f"degree must be >= 1 (>= 2 for the mixed u-p form), got {degree}")
-    if not loads.supports and not loads.displacements:
-        raise LoadRegionError(
-            "no fixed support or prescribed displacement: the body is free to move rigidly"
-        )
-    mats = _material_map(fe, materials)
-    msh, gdim, tdim = fe.mesh, fe.gdim, fe.mesh.topology.dim
-    fdim = tdim - 1
-    mu = _dg0(fe, {k: m.shear_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "mu")
-    kappa = _dg0(fe, {k: m.bulk_modulus_kpa * KPA_TO_PA for k, m in mats.items()}, "kappa")
-    rho = _dg0(fe, {k: m.density_kg_m3 for k, m in mats.items()}, "rho")
-
+    _check_request(model, degree, formulation, loads)
+    mats = material_map(fe, materials)
     mixed = model == "neohookean" and formulation == "mixed"
-    cell = msh.basix_cell()
-    ue = basix.ufl.element("Lagrange", cell, degree, shape=(gdim,))
-    if mixed:
-        pe = basix.ufl.element("Lagrange", cell, degree - 1)
-        space = dolfinx.fem.functionspace(msh, basix.ufl.mixed_element([ue, pe]))
-        uspace = space.sub(0)
-        v_col, _ = uspace.collapse()
-    else:
-        space = dolfinx.fem.functionspace(msh, ue)
-        uspace, v_col = space, None
-
-    # --- boundary conditions --------------------------------------------------------------
-    bcs: list[dolfinx.fem.DirichletBC] = []
-    ramped: list[tuple[dolfinx.fem.Function, np.ndarray]] = []
-    for s in loads.supports:
-        facets = select_facets(fe, s.region, s.name)
-        comps = s.components if s.components is not None else tuple(range(gdim))
-        for c in comps:
-            if not 0 <= c < gdim:
-                raise LoadRegionError(f"{s.name}: component {c} outside 0..{gdim - 1}")
-            sub = uspace.sub(c)
-            col, _ = sub.collapse()
-            dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
-            zero = dolfinx.fem.Function(col)
-            bcs.append(dolfinx.fem.dirichletbc(zero, dofs, sub))
-    vc = v_col if v_col is not None else space
-    springs = [d for d in loads.displacements if d.profile == "spring"]
-    for d in loads.displacements:
-        if d.profile == "spring":
-            continue
-        facets = select_facets(fe, d.region, d.name)
-        g = displacement_bc_values(
-            vc, np.asarray(d.displacement_mm, float) * MM_TO_M, d.region, d.profile
-        )
-        target = g.x.array.copy()
-        dofs = dirichlet_dofs(uspace, v_col, facets, fdim)
-        bc = dolfinx.fem.dirichletbc(g, dofs, uspace) if mixed else dolfinx.fem.dirichletbc(g, dofs)
-        bcs.append(bc)
-        ramped.append((g, target))
-
-    # --- natural loads --------------------------------------------------------------------
-    qdeg = 2 * degree
-    sdeg = 2 * degree + 2  # surface loads: the spring bump is quartic in x
-    neumann = [*loads.pressures, *loads.tractions, *springs]
-    sets = [select_facets(fe, n.region, n.name) for n in neumann]
-    for k, nl in enumerate(neumann):
-        if isinstance(nl, PrescribedDisplacement):
-            # The bump weight vanishes outside the sphere: integrate over the whole boundary so
-            # that facets straddling the rim are not cut off.
-            sets[k] = select_facets(fe, AllBoundary(), nl.name)
-    markers = FacetMarkers(fe, sets, sdeg) if sets else None
-    dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": qdeg})
-    lam = dolfinx.fem.Constant(msh, PETSc.ScalarType(1.0))  # load factor
-    w = dolfinx.fem.Function(space)
-    if mixed:
-        u, p = ufl.split(w)
-        v, q = ufl.TestFunctions(space)
-    else:
-        u, v = w, ufl.TestFunction(space)
-    # A Constant (not a UFL zero) so that a load case without body force keeps a non-empty RHS.
-    f_body = dolfinx.fem.Constant(msh, np.zeros(gdim))
-    if loads.gravity is not None:
-        gdir = np.asarray(loads.gravity.direction, float)
-        gdir = gdir / np.linalg.norm(gdir) * loads.gravity.acceleration_m_s2
-        f_body = rho * ufl.as_vector([float(c) for c in gdir[:gdim]])  # rho g  [N/m^3]
-    n0 = ufl.FacetNormal(msh)
-
+    prob = _discretise(fe, mats, loads, degree, mixed)
     if model == "linear":
-        uu, vv = ufl.TrialFunction(space), ufl.TestFunction(space)
-        lmbda = kappa - 2.0 * mu / 3.0
-        eps = ufl.sym
+        return _solve_linear(prob)
+    return _solve_neohookean(
+        prob, load_steps, max_bisections, newton_rtol=newton_rtol, newton_max_it=newton_max_it
+    )
 
-        def sig(z: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
-            return 2.0 * mu * eps(ufl.grad(z)) + lmbda * ufl.tr(eps(ufl.grad(z))) * ufl.Identity(
-                gdim
-            )
 
-        a = ufl.inner(sig(uu), eps(ufl.grad(vv))) * dx  # int sigma(u):eps(v) dx
-        rhs = ufl.inner(f_body, vv) * dx
-        for k, nl in enumerate(neumann):
-            ds_k = markers.measure(k)  # type: ignore[union-attr]
-            if isinstance(nl, PrescribedDisplacement):
-                kw, dvec = _spring(nl, msh, gdim)
-                a += kw * ufl.inner(uu, vv) * ds_k  # Robin: t = k w (d - u)
-                rhs += kw * ufl.inner(dvec, vv) * ds_k
-            elif hasattr(nl, "pressure_kpa"):
-                rhs -= nl.pressure_kpa * KPA_TO_PA * ufl.inner(n0, vv) * ds_k  # -p n.v
-            else:
-                t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[:gdim]])
-                rhs += ufl.inner(t, vv) * ds_k
-        for g, target in ramped:
-            g.x.array[:] = target
-        problem = dolfinx.fem.petsc.LinearProblem(
-            a,
-            rhs,
-            bcs=bcs,
-            u=w,
-            petsc_options_prefix="biomech_linear_",
-            petsc_options={**_LU_OPTIONS, "ksp_error_if_not_converged": True},
-        )
-        try:
-            problem.solve()
-        except PETSc.Error as exc:
-            raise ConvergenceError(f"linear elastic solve failed in PETSc: {exc}") from None
-        if not np.all(np.isfinite(w.x.array)):
-            raise ConvergenceError("linear elastic solve produced non-finite displacements")
-        info = SolveInfo("linear", [1.0], [1], 0.0, _ndofs(space))
-        return TissueResult(fe, w, mu, kappa, "linear", info)
-
-    # --- neo-Hookean ------------------------------------------------------------------------
-    i_d = ufl.Identity(gdim)
-    f_def = i_d + ufl.grad(u)
-    c_rcg = f_def.T * f_def
-    j = ufl.det(f_def)
-    i1 = ufl.tr(c_rcg) + (3 - gdim)  # plane strain: C33 = 1
-    psi_iso = mu / 2.0 * (j ** (-2.0 / 3.0) * i1 - 3.0)  # Simo-Taylor isochoric part
-    if mixed:
-        pi_int = (psi_iso + p * (j - 1.0) - p**2 / (2.0 * kappa)) * dx  # perturbed Lagrangian
-    else:
-        pi_int = (psi_iso + kappa / 2.0 * (j - 1.0) ** 2) * dx
-    residual = ufl.derivative(pi_int, w, ufl.TestFunction(space))
-    residual -= lam * ufl.inner(f_body, v) * dx  # dead body force
-    for k, nl in enumerate(neumann):
-        ds_k = markers.measure(k)  # type: ignore[union-attr]
+def _solve_linear(prob: _Problem) -> TissueResult:
+    """Linear elasticity: int sigma(u):eps(v) dx = int f.v dx + int t.v ds - int p n.v ds."""
+    fe, space, dx, f = prob.fe, prob.space, prob.dx, prob.fields
+    uu, vv = ufl.TrialFunction(space), ufl.TestFunction(space)
+    a = ufl.inner(sigma(uu, f.mu, f.kappa), epsilon(vv)) * dx
+    rhs = ufl.inner(prob.f_body, vv) * dx
+    n0 = ufl.FacetNormal(fe.mesh)
+    for k, nl in enumerate(prob.neumann):
+        ds_k = prob.markers.measure(k)  # type: ignore[union-attr]
         if isinstance(nl, PrescribedDisplacement):
-            kw, dvec = _spring(nl, msh, gdim)
+            kw, dvec = _spring(nl, fe.mesh, fe.gdim)
+            a += kw * ufl.inner(uu, vv) * ds_k  # Robin: t = k w (d - u)
+            rhs += kw * ufl.inner(dvec, vv) * ds_k
+        elif isinstance(nl, Pressure):
+            rhs -= nl.pressure_kpa * KPA_TO_PA * ufl.inner(n0, vv) * ds_k  # -p n.v
+        else:
+            t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[: fe.gdim]])
+            rhs += ufl.inner(t, vv) * ds_k
+    for g, target in prob.ramped:
+        g.x.array[:] = target
+    problem = dolfinx.fem.petsc.LinearProblem(
+        a,
+        rhs,
+        bcs=prob.bcs,
+        u=prob.w,
+        petsc_options_prefix="biomech_linear_",
+        petsc_options={**_LU_OPTIONS, "ksp_error_if_not_converged": True},
+    )
+    try:
+        problem.solve()
+    except PETSc.Error as exc:
+        raise ConvergenceError(f"linear elastic solve failed in PETSc: {exc}") from None
+    if not np.all(np.isfinite(prob.w.x.array)):
+        raise ConvergenceError("linear elastic solve produced non-finite displacements")
+    info = SolveInfo("linear", [1.0], [1], 0.0, _ndofs(space))
+    return TissueResult(fe, prob.w, f.mu, f.kappa, "linear", info)
+
+
+def _neohookean_residual(prob: _Problem, lam: dolfinx.fem.Constant) -> ufl.Form:
+    """First variation of the Simo-Taylor energy minus the (load-factor scaled) external work."""
+    fe, w, f, dx = prob.fe, prob.w, prob.fields, prob.dx
+    if prob.mixed:
+        u, p = ufl.split(w)
+        v, _ = ufl.TestFunctions(prob.space)
+    else:
+        u, v = w, ufl.TestFunction(prob.space)
+    f_def = ufl.Identity(fe.gdim) + ufl.grad(u)
+    j = ufl.det(f_def)
+    i1 = ufl.tr(f_def.T * f_def) + (3 - fe.gdim)  # plane strain: C33 = 1
+    psi_iso = f.mu / 2.0 * (j ** (-2.0 / 3.0) * i1 - 3.0)  # Simo-Taylor isochoric part
+    if prob.mixed:
+        pi_int = (psi_iso + p * (j - 1.0) - p**2 / (2.0 * f.kappa)) * dx  # perturbed Lagrangian
+    else:
+        pi_int = (psi_iso + f.kappa / 2.0 * (j - 1.0) ** 2) * dx
+    residual = ufl.derivative(pi_int, w, ufl.TestFunction(prob.space))
+    residual -= lam * ufl.inner(prob.f_body, v) * dx  # dead body force
+    n0 = ufl.FacetNormal(fe.mesh)
+    for k, nl in enumerate(prob.neumann):
+        ds_k = prob.markers.measure(k)  # type: ignore[union-attr]
+        if isinstance(nl, PrescribedDisplacement):
+            kw, dvec = _spring(nl, fe.mesh, fe.gdim)
             residual += kw * ufl.inner(u - lam * dvec, v) * ds_k  # Robin: t = k w (lam d - u)
-        elif hasattr(nl, "pressure_kpa"):
+        elif isinstance(nl, Pressure):
             # follower pressure, Nanson: n da = J F^-T N dA
             pk = nl.pressure_kpa * KPA_TO_PA
             residual += lam * pk * j * ufl.inner(ufl.inv(f_def).T * n0, v) * ds_k
         else:
-            t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[:gdim]])
+            t = ufl.as_vector([float(c) * KPA_TO_PA for c in nl.traction_kpa[: fe.gdim]])
             residual -= lam * ufl.inner(t, v) * ds_k
-    jac = ufl.derivative(residual, w, ufl.TrialFunction(space))
+    return residual
+
+
+def _solve_neohookean(
+    prob: _Problem,
+    load_steps: int,
+    max_bisections: int,
+    *,
+    newton_rtol: float,
+    newton_max_it: int,
+) -> TissueResult:
+    """Compressible neo-Hookean by load stepping with Newton (see the module docstring)."""
+    lam = dolfinx.fem.Constant(prob.fe.mesh, PETSc.ScalarType(1.0))  # load factor
+    residual = _neohookean_residual(prob, lam)
+    jac = ufl.derivative(residual, prob.w, ufl.TrialFunction(prob.space))
     opts = {
         "snes_type": "newtonls",
         "snes_linesearch_type": "basic",
@@ -433,16 +474,21 @@ def solve_tissue(
         **_LU_OPTIONS,
     }
     problem = dolfinx.fem.petsc.NonlinearProblem(
-        residual, w, bcs=bcs, J=jac, petsc_options_prefix="biomech_nh_", petsc_options=opts
+        residual,
+        prob.w,
+        bcs=prob.bcs,
+        J=jac,
+        petsc_options_prefix="biomech_nh_",
+        petsc_options=opts,
     )
-    info = SolveInfo("neohookean", num_dofs=_ndofs(space))
-    _load_stepping(problem, w, lam, ramped, load_steps, max_bisections, info)
-    if mixed:
-        u_out = w.sub(0).collapse()
-        p_out = w.sub(1).collapse()
+    info = SolveInfo("neohookean", num_dofs=_ndofs(prob.space))
+    _load_stepping(problem, prob.w, lam, prob.ramped, load_steps, max_bisections, info)
+    if prob.mixed:
+        u_out, p_out = prob.w.sub(0).collapse(), prob.w.sub(1).collapse()
     else:
-        u_out, p_out = w, None
-    return TissueResult(fe, u_out, mu, kappa, "neohookean", info, p_out)
+        u_out, p_out = prob.w, None
+    f = prob.fields
+    return TissueResult(prob.fe, u_out, f.mu, f.kappa, "neohookean", info, p_out)
 
 
 def _spring(

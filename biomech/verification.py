@@ -26,11 +26,12 @@ import ufl
 from mpi4py import MPI
 
 from biomech import geometry
+from biomech.elasticity import cauchy_stress
 from biomech.loads import FixedSupport, LoadCase, Pressure, TaggedFacets, Traction
 from biomech.materials import Material
 from biomech.mesh import MM_TO_M
-from biomech.tissue import TissueResult, cauchy_stress, solve_tissue
-from biomech.vessels import (
+from biomech.tissue import TissueResult, solve_tissue
+from biomech.vessel_tree import (
     bifurcation_tree,
     poiseuille_flow_rate_ml_s,
     poiseuille_wall_shear_stress_pa,

@@ -36,24 +36,27 @@ def main() -> None:
     )
     meshes = build_meshes(case, edge_mm=8.0)
     exported = export_structure(case, "liver", mesh_out=out / "liver.stl")
-    print(json.dumps({"imported": imported, "volume_mesh": meshes["volume_mesh"]}, indent=2))
+    volume_mesh = meshes.volume_mesh
+    assert volume_mesh is not None
+    summary = {"imported": imported.to_dict(), "volume_mesh": volume_mesh.to_dict()}
+    print(json.dumps(summary, indent=2))
 
     # Label volumes agree with the phantom's own bookkeeping (parenchyma label, tumour label).
     volumes = sample.meta["volumes_ml"]
-    liver_ml = imported["structures"]["liver"]["volume_ml"]
+    liver_ml = imported.structures["liver"].volume_ml
     assert abs(liver_ml - volumes["liver_parenchyma"]) < 0.01 * volumes["liver_parenchyma"]
-    tumour_ml = imported["structures"]["tumour"]["volume_ml"]
+    tumour_ml = imported.structures["tumour"].volume_ml
     assert abs(tumour_ml - volumes["tumour"]) < 0.02 * volumes["tumour"]
     # Surfaces are closed and manifold. The tumour keeps its label volume within 3%; the
     # parenchyma label is pierced by thin vessel tunnels, whose walls smoothing moves by a
     # fraction of a voxel, so its surface volume is looser (the demo meshes the whole organ).
-    for name, surface in meshes["surfaces"].items():
-        assert surface["is_closed"] and surface["is_manifold"], name
-    assert abs(meshes["surfaces"]["tumour"]["volume_error_pct"]) <= 3.0
-    assert abs(meshes["surfaces"]["liver"]["volume_error_pct"]) <= 6.0
+    for name, surface in meshes.surfaces.items():
+        assert surface.is_closed and surface.is_manifold, name
+    assert abs(meshes.surfaces["tumour"].volume_error_pct) <= 3.0
+    assert abs(meshes.surfaces["liver"].volume_error_pct) <= 6.0
     # The FE mesh has the tumour as its own region.
-    assert set(meshes["volume_mesh"]["regions"]) == {"liver", "tumour"}
-    assert Path(exported["output"]).stat().st_size > 10_000
+    assert set(volume_mesh.regions) == {"liver", "tumour"}
+    assert exported.output.stat().st_size > 10_000
 
 
 if __name__ == "__main__":

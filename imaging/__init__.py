@@ -5,6 +5,37 @@ maps into closed surfaces (VTK) and surfaces into tetrahedral meshes (gmsh). Eve
 patient LPS millimetres; images are ``SimpleITK.Image``, meshes ``pyvista`` datasets.
 
 This package never imports ``surgplan``, ``biomech``, ``registration`` or ``vr``.
+
+Reading scans (:mod:`imaging.dicom`, :mod:`imaging.image_io`, :mod:`imaging.grid`)
+    list_series, read_dicom_series, SeriesSummary, DicomVolume    DICOM folders
+    load_scan, LoadedScan, read_image_file, write_image           any scan, geometry only
+    strip_metadata, image_suffix                                  de-identification, suffixes
+    same_grid, require_same_grid, voxel_volume_ml                 grids and voxel volume (mL)
+
+Label maps (:mod:`imaging.labels`)
+    LabelMap, load_label_map, read_label_names, validate_structure_name
+
+Segmentation (:mod:`imaging.segmentation`)
+    segment_organ, ORGANS, OrganModel       solid organs from one seed
+    segment_tumour, segment_vessels         lesions and contrast vessels from seeds
+    segment_preset, PRESETS                 bone and air by HU
+    fill_holes, largest_component, component_containing, smooth_mask    clean-up
+    dice                                    overlap score
+
+Surfaces (:mod:`imaging.surface`, :mod:`imaging.mesh_io`)
+    label_to_surface, labels_to_surfaces, array_to_surface    closed surfaces of masks
+    surface_metrics, SurfaceMetrics, signed_volume_mm3, edge_defects, is_thin_structure
+    read_surface, write_surface, SURFACE_SUFFIXES             VTP/VTK/STL/OBJ/PLY, atomic
+
+Volume meshes (:mod:`imaging.volume_mesh`, :mod:`imaging.mesh_quality`,
+:mod:`imaging.volume_mesh_io`)
+    tetrahedralize, VolumeMesh, OUTER_BOUNDARY_ID             gmsh tetrahedra with regions
+    MeshQuality, mesh_quality, tet_volumes, dihedral_angles_deg    element quality
+    write_volume_mesh, VOLUME_MESH_SUFFIXES                   ``.vtu`` and ``.msh``, atomic
+
+Errors (:mod:`imaging.errors`)
+    ImagingError and its subclasses DicomSeriesError, ImageReadError, LabelMapError,
+    SegmentationError, MeshingError
 """
 
 from imaging.dicom import DicomVolume, SeriesSummary, list_series, read_dicom_series
@@ -17,10 +48,21 @@ from imaging.errors import (
     SegmentationError,
 )
 from imaging.grid import require_same_grid, same_grid, voxel_volume_ml
-from imaging.image_io import LoadedScan, load_scan, read_image_file, strip_metadata, write_image
-from imaging.labels import LabelMap, load_label_map, read_label_names
-from imaging.mesh_io import read_surface, write_surface
+from imaging.image_io import (
+    LoadedScan,
+    image_suffix,
+    load_scan,
+    read_image_file,
+    strip_metadata,
+    write_image,
+)
+from imaging.labels import LabelMap, load_label_map, read_label_names, validate_structure_name
+from imaging.mesh_io import SURFACE_SUFFIXES, read_surface, write_surface
+from imaging.mesh_quality import MeshQuality, dihedral_angles_deg, mesh_quality, tet_volumes
 from imaging.segmentation import (
+    ORGANS,
+    PRESETS,
+    component_containing,
     dice,
     fill_holes,
     largest_component,
@@ -28,11 +70,28 @@ from imaging.segmentation import (
     segment_preset,
     segment_tumour,
     segment_vessels,
+    smooth_mask,
 )
-from imaging.surface import SurfaceMetrics, label_to_surface, labels_to_surfaces, surface_metrics
-from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
+from imaging.segmentation.organ import OrganModel
+from imaging.surface import (
+    SurfaceMetrics,
+    array_to_surface,
+    edge_defects,
+    is_thin_structure,
+    label_to_surface,
+    labels_to_surfaces,
+    signed_volume_mm3,
+    surface_metrics,
+)
+from imaging.volume_mesh import OUTER_BOUNDARY_ID, VolumeMesh, tetrahedralize
+from imaging.volume_mesh_io import VOLUME_MESH_SUFFIXES, write_volume_mesh
 
 __all__ = [
+    "ORGANS",
+    "OUTER_BOUNDARY_ID",
+    "PRESETS",
+    "SURFACE_SUFFIXES",
+    "VOLUME_MESH_SUFFIXES",
     "DicomSeriesError",
     "DicomVolume",
     "ImageReadError",
@@ -42,18 +101,26 @@ __all__ = [
     "LoadedScan",
     "MeshQuality",
     "MeshingError",
+    "OrganModel",
     "SegmentationError",
     "SeriesSummary",
     "SurfaceMetrics",
     "VolumeMesh",
+    "array_to_surface",
+    "component_containing",
     "dice",
+    "dihedral_angles_deg",
+    "edge_defects",
     "fill_holes",
+    "image_suffix",
+    "is_thin_structure",
     "label_to_surface",
     "labels_to_surfaces",
     "largest_component",
     "list_series",
     "load_label_map",
     "load_scan",
+    "mesh_quality",
     "read_dicom_series",
     "read_image_file",
     "read_label_names",
@@ -64,9 +131,13 @@ __all__ = [
     "segment_preset",
     "segment_tumour",
     "segment_vessels",
+    "signed_volume_mm3",
+    "smooth_mask",
     "strip_metadata",
     "surface_metrics",
+    "tet_volumes",
     "tetrahedralize",
+    "validate_structure_name",
     "voxel_volume_ml",
     "write_image",
     "write_surface",

@@ -12,7 +12,15 @@ GRID_ATOL = 1e-3
 
 
 def same_grid(a: sitk.Image, b: sitk.Image, *, atol: float = GRID_ATOL) -> bool:
-    """Whether ``a`` and ``b`` have the same size, origin, spacing and direction."""
+    """Whether ``a`` and ``b`` have the same size, origin, spacing and direction.
+
+    Parameters
+    ----------
+    a, b : SimpleITK.Image
+        The images to compare.
+    atol : float, keyword-only
+        Absolute tolerance on origin and spacing (mm) and on the direction cosines.
+    """
     return (
         a.GetSize() == b.GetSize()
         and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=atol)

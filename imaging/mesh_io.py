@@ -11,15 +11,15 @@ convention.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyvista as pv
 
+from imaging._atomic import write_atomically
 from imaging.errors import MeshingError
 
-__all__ = ["SURFACE_SUFFIXES", "read_surface", "write_atomically", "write_surface"]
+__all__ = ["SURFACE_SUFFIXES", "read_surface", "write_surface"]
 
 #: File suffixes understood by :func:`write_surface` and :func:`read_surface`.
 SURFACE_SUFFIXES = (".vtp", ".vtk", ".stl", ".obj", ".ply")
@@ -103,28 +103,6 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
     return mesh
-
-
-def write_atomically(path: Path, save: object) -> None:
-    """Call ``save(tmp_path)`` on a temporary file in ``path``'s folder, then rename it.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        Final destination.
-    save : callable
-        ``save(tmp: pathlib.Path) -> None`` writes the complete file at ``tmp``; the temporary
-        name keeps ``path``'s suffix so format-sniffing writers pick the right format.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        save(tmp)  # type: ignore[operator]
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _suffix(path: Path) -> str:

@@ -250,6 +250,10 @@ def gauss_newton_update(
     translation ``v``): ``R <- dR R``, ``t <- dR (t - c) + c + v``.
 
     Returns the step's rotation angle (rad) and translation length (mm).
+
+    ``dR`` is written out (Rodrigues' formula) rather than taken from
+    ``scipy.spatial.transform.Rotation.from_rotvec``, which Numba's nopython mode cannot call;
+    :func:`registration.icp.robust_icp` uses scipy's.
     """
     H, g, c = point_to_plane_system(p, idx, vertices, normals, kernel, cutoff, r_out, w_out)
     x = _solve_spd6(H, -g)

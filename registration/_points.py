@@ -98,5 +98,18 @@ def as_transform(T: ArrayLike, *, name: str = "T") -> NDArray[np.float64]:
 
 
 def apply_transform(T: NDArray[np.float64], points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Map ``(N, 3)`` points by the 4x4 transform ``T`` (``T @ [p, 1]``)."""
+    """Map ``(N, 3)`` points by the 4x4 transform ``T`` (``T @ [p, 1]``).
+
+    Parameters
+    ----------
+    T : numpy.ndarray, shape (4, 4)
+        Transform ``T_to_from``; translation in mm.
+    points : numpy.ndarray, shape (N, 3)
+        Points in the ``from`` space, mm.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, 3)
+        The points in the ``to`` space, mm.
+    """
     return points @ T[:3, :3].T + T[:3, 3]

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
 
-__all__ = ["IcpState", "robust_icp", "surface_residuals", "rodrigues"]
+__all__ = ["IcpState", "robust_icp", "surface_residuals"]
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,6 @@ class IcpState:
     converged: bool
     residuals: NDArray[np.float64] | None = None
     indices: NDArray[np.intp] | None = None
-
-
-def rodrigues(rotvec: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Rotation matrix of a rotation vector (axis * angle in rad), Rodrigues' formula."""
-    theta = float(np.linalg.norm(rotvec))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = rotvec / theta
-    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + np.sin(theta) * K + (1.0 - np.cos(theta)) * (K @ K)
 
 
 def surface_residuals(
@@ -158,7 +149,7 @@ def robust_icp(
         Jw = J * w[:, None]
         H = Jw.T @ J + 1e-9 * np.eye(6)
         x = -np.linalg.solve(H, Jw.T @ r)
-        dR = rodrigues(x[:3])
+        dR = Rotation.from_rotvec(x[:3]).as_matrix()  # exp([omega]x), Rodrigues
         R = dR @ R
         t = dR @ (t - c) + c + x[3:]
         if np.linalg.norm(x[:3]) < tol_rad and np.linalg.norm(x[3:]) < tol_mm and frac >= 1.0:

@@ -15,13 +15,12 @@ points onto the model. :func:`read_itk_transform` undoes exactly this and return
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from registration._atomic import write_atomic, write_text_atomic
 from registration._points import as_points, as_transform
 from registration.errors import RegistrationError
 
@@ -51,18 +50,6 @@ def lps_to_ras(points: ArrayLike) -> NDArray[np.float64]:
     p = np.array(points, dtype=np.float64)
     p[..., :2] *= -1.0
     return p
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_slicer_markups(path: str | Path) -> tuple[NDArray[np.float64], list[str]]:
@@ -178,7 +165,7 @@ def write_slicer_markups(
         ],
     }
     p = Path(path)
-    _atomic_write_text(p, json.dumps(doc, indent=2))
+    write_text_atomic(p, json.dumps(doc, indent=2))
     return p
 
 
@@ -260,16 +247,7 @@ def write_itk_transform(path: str | Path, T_model_points: ArrayLike) -> Path:
     tx.SetMatrix(inv[:3, :3].ravel().tolist())
     tx.SetTranslation(inv[:3, 3].tolist())
     tx.SetCenter((0.0, 0.0, 0.0))
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
-    os.close(fd)
-    try:
-        sitk.WriteTransform(tx, tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return write_atomic(p, lambda tmp: sitk.WriteTransform(tx, str(tmp)))
 
 
 def read_itk_transform(path: str | Path) -> NDArray[np.float64]:

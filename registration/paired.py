@@ -140,7 +140,20 @@ def register_paired_points(
 def fiducial_registration_error(
     T_fixed_moving: ArrayLike, fixed: ArrayLike, moving: ArrayLike
 ) -> float:
-    """RMS distance (mm) between ``fixed`` and ``T_fixed_moving`` applied to ``moving``."""
+    """RMS distance (mm) between ``fixed`` and ``T_fixed_moving`` applied to ``moving``.
+
+    Parameters
+    ----------
+    T_fixed_moving : array_like, shape (4, 4)
+        Registration mapping moving space into fixed space; translation in mm.
+    fixed, moving : array_like, shape (N, 3)
+        Corresponding fiducials, mm.
+
+    Returns
+    -------
+    float
+        FRE, mm.
+    """
     f, m = as_points(fixed, name="fixed"), as_points(moving, name="moving")
     if f.shape != m.shape:
         raise DegenerateConfigurationError(

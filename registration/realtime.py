@@ -13,24 +13,44 @@ residuals and correspondences.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from registration._icp_kernels import gauss_newton_update, transform_and_correspond
 from registration._points import as_transform, clean_points
+from registration.fit import assess_fit
 from registration.icp import IcpState
 from registration.model import SurfaceModel
 from registration.reliability import ReliabilityCriteria
-from registration.surface import (
-    MIN_POINTS,
-    REALTIME_SYSTEMATIC_QUERIES,
-    SurfaceRegistrationResult,
-    _finish,
-    register_surface,
-)
+from registration.result import InitMethod, SurfaceRegistrationResult
+from registration.surface import MIN_POINTS, REALTIME_SYSTEMATIC_QUERIES, register_surface
+from registration.verdict import NOT_ASSESSED
 
-__all__ = ["RealTimeRegistrar", "warm_icp"]
+__all__ = ["RealTimeRegistrar", "WarmIcpSchedule", "warm_icp"]
+
+
+@dataclass(frozen=True)
+class WarmIcpSchedule:
+    """Iteration budgets and stopping steps of the two phases of :func:`warm_icp`.
+
+    Attributes
+    ----------
+    robust_iterations, polish_iterations : int
+        Most iterations of the robust phase and of the least-squares phase.
+    settle_rad, settle_mm : float
+        Step (rotation rad, translation mm) below which the robust phase hands over.
+    tol_rad, tol_mm : float
+        Step (rotation rad, translation mm) below which the least-squares phase has converged.
+    """
+
+    robust_iterations: int = 10
+    polish_iterations: int = 10
+    settle_rad: float = 5e-4
+    settle_mm: float = 2e-2
+    tol_rad: float = 2e-4
+    tol_mm: float = 2e-2
 
 
 def warm_icp(
@@ -39,12 +59,7 @@ def warm_icp(
     T_init: NDArray[np.float64],
     *,
     kernel_mm: float,
-    robust_iterations: int = 10,
-    polish_iterations: int = 10,
-    settle_rad: float = 5e-4,
-    settle_mm: float = 2e-2,
-    tol_rad: float = 2e-4,
-    tol_mm: float = 2e-2,
+    schedule: WarmIcpSchedule | None = None,
 ) -> IcpState:
     """Point-to-plane ICP from a nearby pose with exact nearest-vertex correspondences.
 
@@ -59,12 +74,9 @@ def warm_icp(
     kernel_mm : float
         Geman-McClure scale of the robust phase, and the residual beyond which a point gets no
         weight in the least-squares phase, mm.
-    robust_iterations, polish_iterations : int
-        Most iterations of each phase.
-    settle_rad, settle_mm : float
-        Step (rotation rad, translation mm) below which the robust phase hands over.
-    tol_rad, tol_mm : float
-        Step below which the least-squares phase has converged.
+    schedule : WarmIcpSchedule, optional
+        Iteration budgets and stopping steps of the two phases (default
+        :class:`WarmIcpSchedule`).
 
     Returns
     -------
@@ -85,11 +97,12 @@ def warm_icp(
     R = np.array(T_init[:3, :3], dtype=np.float64)  # updated in place
     t = np.array(T_init[:3, 3], dtype=np.float64)
     pts = np.ascontiguousarray(points, dtype=np.float64)
+    sc = schedule or WarmIcpSchedule()
     iterations = 0
     converged = False
     for phase_kernel, cutoff, budget, tr, tm, exact in (
-        (kernel_mm, np.inf, robust_iterations, settle_rad, settle_mm, False),
-        (np.inf, kernel_mm, polish_iterations, tol_rad, tol_mm, True),
+        (kernel_mm, np.inf, sc.robust_iterations, sc.settle_rad, sc.settle_mm, False),
+        (np.inf, kernel_mm, sc.polish_iterations, sc.tol_rad, sc.tol_mm, True),
     ):
         converged = False
         for _ in range(budget):
@@ -204,8 +217,7 @@ class RealTimeRegistrar:
             m,
             self.T_model_points,
             kernel_mm=kernel,
-            robust_iterations=self.max_iterations,
-            polish_iterations=3,
+            schedule=WarmIcpSchedule(robust_iterations=self.max_iterations, polish_iterations=3),
         )
         self.T_model_points = st.T
         n_dropped = int((~keep).sum())
@@ -218,26 +230,31 @@ class RealTimeRegistrar:
                 condition_number=float("nan"),
                 weakest_constraint=float("nan"),
                 weakest_motion=np.full(6, np.nan),
-                trustworthy=False,
-                reason="not assessed",
+                verdict=NOT_ASSESSED,
                 n_points_used=len(pts),
                 n_points_dropped=n_dropped,
                 time_ms=(time.perf_counter() - t0) * 1e3,
                 iterations=st.iterations,
             )
-        return _finish(
+        fit = assess_fit(
             pts,
-            n_dropped,
             m,
             st.T,
-            st.iterations,
-            self.noise_mm,
-            self.criteria,
-            t0,
-            False,
-            np.inf,
-            last=(st.residuals, st.indices),
+            noise_mm=self.noise_mm,
+            criteria=self.criteria,
+            residuals=st.residuals,
+            indices=st.indices,
             max_queries=REALTIME_SYSTEMATIC_QUERIES,
+        )
+        return SurfaceRegistrationResult.from_fit(
+            fit,
+            st.T,
+            n_points_used=len(pts),
+            n_points_dropped=n_dropped,
+            time_ms=(time.perf_counter() - t0) * 1e3,
+            iterations=st.iterations,
+            global_search=False,
+            init=InitMethod.WARM,
         )
 
 

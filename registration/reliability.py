@@ -1,6 +1,7 @@
 """Fit conditioning and the reliability verdict of a surface registration.
 
-The verdict combines four checks, each with a reason when it fails:
+The verdict combines six checks (:class:`registration.verdict.VerdictCheck`); each failed one
+is recorded with its measured value and threshold (:class:`registration.verdict.FailedCheck`):
 
 - enough points (``min_points``): with fewer, the statistics below cannot tell a wrong organ
   from the right one, and the verdict is *not trustworthy: insufficient evidence*;
@@ -28,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from registration._knn import knn_mean_residuals
+from registration.verdict import FailedCheck, Verdict, VerdictCheck
 
 __all__ = [
     "ReliabilityCriteria",
@@ -85,7 +87,20 @@ class ReliabilityCriteria:
     min_runner_up_separation_mm: float = 10.0
 
     def inlier_threshold_mm(self, noise_mm: float, spacing_mm: float) -> float:
-        """Distance (mm) under which a point counts as on the surface."""
+        """Distance (mm) under which a point counts as on the surface.
+
+        Parameters
+        ----------
+        noise_mm : float
+            Expected localisation noise (per-axis standard deviation), mm.
+        spacing_mm : float
+            Model vertex spacing, mm.
+
+        Returns
+        -------
+        float
+            ``max(inlier_sigma * noise_mm, min_inlier_threshold_spacing * spacing_mm)``, mm.
+        """
         return max(self.inlier_sigma * noise_mm, self.min_inlier_threshold_spacing * spacing_mm)
 
 
@@ -98,6 +113,13 @@ def pose_conditioning(
     centroid, ``L`` their RMS radius, so rotations count as the displacement they cause at the
     patch scale); this is the Gauss-Newton information matrix whose inverse, times the noise
     variance, is the pose covariance.
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (N, 3)
+        Points on the surface, mm.
+    normals : numpy.ndarray, shape (N, 3)
+        Unit surface normals at them.
 
     Returns
     -------
@@ -126,7 +148,19 @@ def conditioning_of(
 ) -> tuple[float, float, NDArray[np.float64]]:
     """Condition number, weakest constraint and weakest motion of an information matrix.
 
-    See :func:`pose_conditioning`; ``information`` is its ``A`` over ``n_points`` points.
+    See :func:`pose_conditioning`.
+
+    Parameters
+    ----------
+    information : numpy.ndarray, shape (6, 6)
+        Its ``A``: rotations scaled by the points' RMS radius, so dimensionless.
+    n_points : int
+        Points summed into ``information``.
+
+    Returns
+    -------
+    condition_number, weakest_constraint, weakest_motion
+        As :func:`pose_conditioning` returns them.
     """
     if n_points < 6:
         return float("inf"), 0.0, np.zeros(6)
@@ -148,9 +182,18 @@ def systematic_residual(
     For independent noise of standard deviation ``sigma`` this is about ``sigma / sqrt(k + 1)``;
     a systematic (spatially smooth) misfit keeps its full size.
 
-    ``max_queries`` (real-time use): average over the neighbourhoods of at most this many points,
-    evenly strided through the input (neighbours are still searched among all points), an
-    unbiased estimate of the same RMS at a fraction of the search cost.
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (N, 3)
+        Inlier points (model space), mm.
+    residuals : numpy.ndarray, shape (N,)
+        Their signed point-to-plane residuals, mm.
+    k : int
+        Neighbours averaged with each point (itself included: ``k + 1`` values).
+    max_queries : int, optional
+        Real-time use: average over the neighbourhoods of at most this many points, evenly
+        strided through the input (neighbours are still searched among all points), an
+        unbiased estimate of the same RMS at a fraction of the search cost.
     """
     if len(points) <= k:
         return float(np.sqrt(np.mean(residuals**2))) if len(points) else 0.0
@@ -177,39 +220,80 @@ def assess(
     weakest_constraint: float,
     runner_up_separation_mm: float = np.inf,
     systematic_mm: float = 0.0,
-) -> tuple[bool, str]:
-    """Return ``(trustworthy, reason)``; all failed checks are listed in the reason."""
-    reasons = []
-    if n_points < criteria.min_points:
-        reasons.append(
-            f"too few points to tell ({n_points} < {criteria.min_points}): insufficient evidence"
+) -> Verdict:
+    """Run every check of the verdict; all failed checks are recorded with their values.
+
+    Parameters
+    ----------
+    criteria : ReliabilityCriteria
+        Thresholds.
+    n_points : int, keyword-only
+        Points used by the fit.
+    inlier_fraction : float, keyword-only
+        Fraction of those points within the inlier threshold, in [0, 1].
+    inlier_rms_mm : float, keyword-only
+        RMS point-to-surface distance of the inliers, mm.
+    noise_mm : float, keyword-only
+        Expected localisation noise (per-axis standard deviation), mm.
+    weakest_constraint : float, keyword-only
+        Share of points constraining the least constrained motion, in [0, 1].
+    runner_up_separation_mm : float, keyword-only
+        Distance to a distinct competing pose of near-equal score (``inf``: none), mm.
+    systematic_mm : float, keyword-only
+        Neighbour-averaged residual RMS (:func:`systematic_residual`), mm.
+
+    Returns
+    -------
+    Verdict
+        Trustworthy when no check failed; ``verdict.reason`` is the human-readable account.
+    """
+    c = criteria
+    rms_max = c.rms_sigma * noise_mm + c.rms_floor_mm
+    sys_max = c.systematic_sigma * noise_mm + c.systematic_floor_mm
+    sep = runner_up_separation_mm
+    # (check, failed, value, threshold, noise the threshold derives from)
+    checks = (
+        (VerdictCheck.TOO_FEW_POINTS, n_points < c.min_points, n_points, c.min_points, np.nan),
+        (
+            VerdictCheck.LOW_INLIER_FRACTION,
+            inlier_fraction < c.min_inlier_fraction,
+            inlier_fraction,
+            c.min_inlier_fraction,
+            np.nan,
+        ),
+        (
+            VerdictCheck.HIGH_INLIER_RMS,
+            not inlier_rms_mm <= rms_max,
+            inlier_rms_mm,
+            rms_max,
+            noise_mm,
+        ),
+        (
+            VerdictCheck.SYSTEMATIC_RESIDUAL,
+            not systematic_mm <= sys_max,
+            systematic_mm,
+            sys_max,
+            noise_mm,
+        ),
+        (
+            VerdictCheck.POORLY_CONSTRAINED,
+            weakest_constraint < c.min_weakest_constraint,
+            weakest_constraint,
+            c.min_weakest_constraint,
+            np.nan,
+        ),
+        (
+            VerdictCheck.AMBIGUOUS,
+            bool(np.isfinite(sep)) and sep > c.min_runner_up_separation_mm,
+            sep,
+            c.min_runner_up_separation_mm,
+            np.nan,
+        ),
+    )
+    return Verdict(
+        tuple(
+            FailedCheck(check, float(value), float(limit), float(noise))
+            for check, failed, value, limit, noise in checks
+            if failed
         )
-    if inlier_fraction < criteria.min_inlier_fraction:
-        reasons.append(
-            f"too few inliers ({inlier_fraction:.0%} < {criteria.min_inlier_fraction:.0%}): "
-            "outliers, wrong organ or wrong local minimum"
-        )
-    rms_max = criteria.rms_sigma * noise_mm + criteria.rms_floor_mm
-    if not inlier_rms_mm <= rms_max:
-        reasons.append(
-            f"inlier RMS {inlier_rms_mm:.2f} mm above {rms_max:.2f} mm expected from "
-            f"{noise_mm:g} mm noise: shape mismatch or wrong local minimum"
-        )
-    sys_max = criteria.systematic_sigma * noise_mm + criteria.systematic_floor_mm
-    if not systematic_mm <= sys_max:
-        reasons.append(
-            f"systematic residual {systematic_mm:.2f} mm above {sys_max:.2f} mm: the points do "
-            "not have the model's shape (wrong or mirrored organ, deformation, wrong minimum)"
-        )
-    if weakest_constraint < criteria.min_weakest_constraint:
-        reasons.append(
-            f"pose poorly constrained (weakest motion constrained by {weakest_constraint:.3f} of "
-            f"points < {criteria.min_weakest_constraint}): points nearly planar or sphere-like"
-        )
-    if np.isfinite(runner_up_separation_mm) and (
-        runner_up_separation_mm > criteria.min_runner_up_separation_mm
-    ):
-        reasons.append(
-            f"ambiguous: a pose {runner_up_separation_mm:.0f} mm away fits nearly as well"
-        )
-    return (not reasons), ("ok" if not reasons else "; ".join(reasons))
+    )

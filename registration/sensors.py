@@ -294,6 +294,17 @@ def add_outliers(
 
     Each chosen point is moved by ``min_mm`` to ``max_mm`` in a uniformly random direction.
 
+    Parameters
+    ----------
+    points : array_like, shape (N, 3)
+        Points, mm.
+    fraction : float, keyword-only
+        Share of the points replaced, in [0, 1].
+    seed : int or numpy.random.Generator, keyword-only
+        Random stream.
+    min_mm, max_mm : float, keyword-only
+        Range of the displacement of an outlier, mm.
+
     Returns
     -------
     points : numpy.ndarray, shape (N, 3)

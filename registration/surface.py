@@ -9,26 +9,26 @@ conditioning and a reliability verdict (:mod:`registration.reliability`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
-from registration._fit_kernels import inlier_statistics
 from registration._points import apply_transform, as_transform, clean_points
-from registration.icp import robust_icp, surface_residuals
+from registration.errors import RegistrationError
+from registration.fit import assess_fit
+from registration.icp import IcpState, robust_icp, surface_residuals
 from registration.model import SurfaceModel
-from registration.reliability import (
-    ReliabilityCriteria,
-    assess,
-    conditioning_of,
-    systematic_residual,
-)
+from registration.reliability import ReliabilityCriteria
+from registration.result import InitAttempt, InitMethod, SurfaceRegistrationResult
 
 __all__ = [
+    "FeaturePose",
+    "GlobalSearchConfig",
     "SurfaceRegistrationResult",
     "register_surface",
     "global_initialise",
@@ -43,91 +43,30 @@ REALTIME_SYSTEMATIC_QUERIES = 150
 MIN_POINTS = 6
 
 
-@dataclass(frozen=True)
-class SurfaceRegistrationResult:
-    """Result of registering points to a surface.
+@dataclasses.dataclass(frozen=True)
+class GlobalSearchConfig:
+    """Effort of the multi-start global search (:func:`global_initialise`).
 
     Attributes
     ----------
-    T_model_points : numpy.ndarray, shape (4, 4)
-        Maps the input points (e.g. tracker space) into model space; translation in mm.
-    inlier_fraction : float
-        Fraction of used points within ``inlier_threshold_mm`` of the surface.
-    inlier_rms_mm : float
-        RMS point-to-surface distance of the inliers, mm.
-    inlier_threshold_mm : float
-        Distance defining an inlier, mm.
-    condition_number : float
-        ``sqrt(lambda_max / lambda_min)`` of the 6x6 point-to-plane information matrix (rotations
-        scaled by the point spread): large means some motion is barely constrained.
-    weakest_constraint : float
-        ``lambda_min / n_inliers`` of the same matrix, in [0, 1]: the share of points that
-        constrain the least constrained motion (0: a free slide, e.g. on a plane or a sphere).
-    weakest_motion : numpy.ndarray, shape (6,)
-        Unit eigenvector of that motion, ``(rotation (scaled), translation)``.
-    trustworthy : bool
-        Reliability verdict.
-    reason : str
-        Why (``"ok"`` when trustworthy).
-    n_points_used : int
-        Finite points used.
-    n_points_dropped : int
-        NaN or infinite input rows dropped.
-    time_ms : float
-        Wall time of the call, ms.
-    iterations : int
-        ICP iterations of the final refinement.
-    global_search : bool
-        Whether the pose came from the global search (no prior pose given).
-    runner_up_separation_mm : float
-        For a global search: RMS distance between the points placed by the best and by the best
-        distinct competing pose of nearly equal score (``inf`` when no competitor); small values
-        are not a problem, a large one with a near-equal score means an ambiguous fit.
-    systematic_residual_mm : float
-        RMS of the inlier residuals averaged over nearest neighbours, mm: about
-        ``noise / 3`` for a correct fit, larger for a shape mismatch.
+    n_starts : int, optional
+        Start rotations per round (default 120 over all orientations, 40 within a cone).
+    n_refine : int
+        Distinct candidates refined on the full model.
+    n_icp : int
+        Starts (best by FFT score) that run the coarse ICP, per round.
+    max_rounds : int
+        Rounds of fresh starts at most; a round runs only while no pose so far has 95 % of the
+        points on the surface.
+    subsample : int
+        Points of the coarse search (a seeded random subset).
     """
 
-    T_model_points: NDArray[np.float64]
-    inlier_fraction: float
-    inlier_rms_mm: float
-    inlier_threshold_mm: float
-    condition_number: float
-    weakest_constraint: float
-    weakest_motion: NDArray[np.float64]
-    trustworthy: bool
-    reason: str
-    n_points_used: int
-    n_points_dropped: int
-    time_ms: float
-    iterations: int
-    global_search: bool = False
-    runner_up_separation_mm: float = float("inf")
-    systematic_residual_mm: float = float("nan")
-    extra: dict = field(default_factory=dict, repr=False)
-
-    def transform_points(self, points: ArrayLike) -> NDArray[np.float64]:
-        """Map points from the input space into model space, mm."""
-        return apply_transform(self.T_model_points, np.atleast_2d(np.asarray(points, float)))
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable summary (the CLI contract fields first)."""
-        return {
-            "T_model_points": self.T_model_points.tolist(),
-            "inlier_fraction": self.inlier_fraction,
-            "inlier_rms_mm": self.inlier_rms_mm,
-            "trustworthy": self.trustworthy,
-            "reason": self.reason,
-            "n_points_used": self.n_points_used,
-            "n_points_dropped": self.n_points_dropped,
-            "time_ms": self.time_ms,
-            "condition_number": self.condition_number,
-            "weakest_constraint": self.weakest_constraint,
-            "inlier_threshold_mm": self.inlier_threshold_mm,
-            "iterations": self.iterations,
-            "global_search": self.global_search,
-            "systematic_residual_mm": self.systematic_residual_mm,
-        }
+    n_starts: int | None = None
+    n_refine: int = 4
+    n_icp: int = 24
+    max_rounds: int = 4
+    subsample: int = 150
 
 
 def _score(points: NDArray, model: SurfaceModel, T: NDArray, thr: float, coarse: bool) -> tuple:
@@ -223,19 +162,16 @@ def global_initialise(
     seed: int = 0,
     T_prior: ArrayLike | None = None,
     max_rotation_deg: float | None = None,
-    n_starts: int | None = None,
-    n_refine: int = 4,
-    n_icp: int = 24,
     noise_mm: float = 1.0,
-    max_rounds: int = 4,
+    config: GlobalSearchConfig | None = None,
 ) -> tuple[NDArray[np.float64], float]:
     """Deterministic multi-start global pose search (no prior pose needed).
 
-    Starts: rounds of ``n_starts`` rotations drawn (seeded) uniformly over SO(3), or uniformly
-    within ``max_rotation_deg`` of the rotation of ``T_prior``; each rotation gets the best
-    translation by FFT correlation with the model's distance field. The best starts run a short
-    annealed robust point-to-plane ICP on a subsample against the decimated model; the
-    ``n_refine`` best distinct poses are refined on the full model and the best
+    Starts: rounds of ``config.n_starts`` rotations drawn (seeded) uniformly over SO(3), or
+    uniformly within ``max_rotation_deg`` of the rotation of ``T_prior``; each rotation gets the
+    best translation by FFT correlation with the model's distance field. The best starts run a
+    short annealed robust point-to-plane ICP on a subsample against the decimated model; the
+    ``config.n_refine`` best distinct poses are refined on the full model and the best
     truncated-quadratic score wins.
 
     Parameters
@@ -250,17 +186,10 @@ def global_initialise(
         Approximate ``T_model_points`` (only its rotation is trusted when ``max_rotation_deg``).
     max_rotation_deg : float, optional
         Largest rotation error of the prior to search, degrees (``None``: all orientations).
-    n_starts : int, optional
-        Starts per round (default 120 for all orientations, 40 within a cone).
-    n_refine : int
-        Candidates refined on the full model.
-    n_icp : int
-        Starts (best by FFT score) that run the coarse ICP, per round.
-    noise_mm : float
+    noise_mm : float, keyword-only
         Expected localisation noise (per-axis standard deviation), mm.
-    max_rounds : int
-        Rounds of fresh starts at most; a round runs only while no pose so far has 95 % of the
-        points on the surface.
+    config : GlobalSearchConfig, optional
+        Search effort (default :class:`GlobalSearchConfig`).
 
     Returns
     -------
@@ -269,20 +198,20 @@ def global_initialise(
         RMS distance between the points placed by the best pose and by the best competing distinct
         pose whose score is within 10 % (``inf`` when there is none), mm.
     """
+    cfg = config or GlobalSearchConfig()
     pts = np.asarray(points, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    sub = pts[rng.choice(len(pts), size=min(len(pts), 150), replace=False)]
+    sub = pts[rng.choice(len(pts), size=min(len(pts), cfg.subsample), replace=False)]
     cone = max_rotation_deg is not None and max_rotation_deg < 180.0 and T_prior is not None
-    if n_starts is None:
-        n_starts = 40 if cone else 120
+    n_starts = cfg.n_starts if cfg.n_starts is not None else (40 if cone else 120)
     R_prior = None if T_prior is None else as_transform(T_prior, name="T_prior")[:3, :3]
     thr = max(3.0 * noise_mm, 0.05 * model.radius_mm)
     refined: list[tuple[float, NDArray]] = []
     # Multi-start where it pays: further rounds of fresh starts only while no candidate has
     # nearly all points on the surface (most good cases stop after the first round).
-    for _ in range(max_rounds):
+    for _ in range(cfg.max_rounds):
         rots = _start_rotations(rng, n_starts, R_prior, max_rotation_deg if cone else None)
-        refined += _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine)
+        refined += _search_round(model, pts, sub, rots, thr=thr, noise_mm=noise_mm, config=cfg)
         refined.sort(key=lambda c: c[0])
         if refined[0][1] >= 0.95:
             break
@@ -296,13 +225,22 @@ def global_initialise(
     return best, sep
 
 
-def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list:
+def _search_round(
+    model: SurfaceModel,
+    pts: NDArray,
+    sub: NDArray,
+    rots: NDArray,
+    *,
+    thr: float,
+    noise_mm: float,
+    config: GlobalSearchConfig,
+) -> list[tuple[float, float, NDArray]]:
     """One round of the global search; returns ``(cost, inlier_fraction, T)`` refined poses."""
     scale = model.radius_mm
     cidx = model.coarse_index
     cv, cn = model.vertices[cidx], model.normals[cidx]
     placed0 = _fft_translations(model, sub, rots, noise_mm)
-    order = np.argsort([c for c, _ in placed0], kind="stable")[:n_icp]
+    order = np.argsort([c for c, _ in placed0], kind="stable")[: config.n_icp]
     candidates = []
     for i in order:
         T0 = np.eye(4)
@@ -330,7 +268,7 @@ def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list
             for U in chosen
         ):
             chosen.append(T)
-        if len(chosen) >= n_refine:
+        if len(chosen) >= config.n_refine:
             break
     refined = []
     for T in chosen:
@@ -348,6 +286,28 @@ def _search_round(pts, sub, model, rots, thr, noise_mm, n_icp, n_refine) -> list
     return refined
 
 
+@dataclasses.dataclass(frozen=True)
+class FeaturePose:
+    """A pose found by :func:`feature_initialise`.
+
+    Attributes
+    ----------
+    T_model_points : numpy.ndarray, shape (4, 4)
+        Maps the points into model space; translation in mm.
+    fitness : float
+        RANSAC fitness: fraction of downsampled points with a correspondence, in [0, 1].
+    inlier_rmse_mm : float
+        RMS distance of those correspondences, mm.
+    voxel_mm : float
+        Downsampling voxel used, mm.
+    """
+
+    T_model_points: NDArray[np.float64]
+    fitness: float
+    inlier_rmse_mm: float
+    voxel_mm: float
+
+
 def feature_initialise(
     points: ArrayLike,
     model: SurfaceModel,
@@ -355,7 +315,7 @@ def feature_initialise(
     seed: int = 0,
     voxel_mm: float | None = None,
     max_iterations: int = 100_000,
-) -> tuple[NDArray[np.float64], dict] | None:
+) -> FeaturePose | None:
     """Global pose from FPFH features and RANSAC (Open3D), deterministic for a given seed.
 
     The model's features are computed once per model (:meth:`SurfaceModel.fpfh_features`), the
@@ -371,11 +331,23 @@ def feature_initialise(
     (``benchmarks/registration_init_success.py``), so :func:`register_surface` checks the refined
     fit and falls back to the multi-start search.
 
+    Parameters
+    ----------
+    points : array_like, shape (N, 3)
+        Finite points in their own space, mm.
+    model : SurfaceModel
+        Prepared target.
+    seed : int, keyword-only
+        Seed of Open3D's RANSAC.
+    voxel_mm : float, optional
+        Downsampling voxel, mm (default :attr:`SurfaceModel.feature_voxel_mm`).
+    max_iterations : int, keyword-only
+        RANSAC iterations at most.
+
     Returns
     -------
-    (T_model_points, info) or None
-        ``info`` holds the RANSAC ``fitness`` and ``inlier_rmse``; ``None`` when the
-        downsampled points are too few to describe (< 20).
+    FeaturePose or None
+        ``None`` when the downsampled points are too few to describe (< 20).
     """
     import open3d as o3d
 
@@ -419,8 +391,12 @@ def feature_initialise(
     finally:
         o3d.utility.set_max_threads(threads)
         o3d.utility.set_verbosity_level(level)
-    T = np.array(out.transformation, dtype=np.float64)
-    return T, {"fitness": float(out.fitness), "inlier_rmse": float(out.inlier_rmse), "voxel_mm": h}
+    return FeaturePose(
+        T_model_points=np.array(out.transformation, dtype=np.float64),
+        fitness=float(out.fitness),
+        inlier_rmse_mm=float(out.inlier_rmse),
+        voxel_mm=h,
+    )
 
 
 def register_surface(
@@ -433,7 +409,7 @@ def register_surface(
     max_rotation_deg: float | None = None,
     max_iterations: int = 30,
     criteria: ReliabilityCriteria | None = None,
-    init: str = "auto",
+    init: Literal["auto", "multi_start"] = "auto",
 ) -> SurfaceRegistrationResult:
     """Register sparse points (pointer swabs, scan patch) to an organ surface.
 
@@ -446,8 +422,8 @@ def register_surface(
       rejects it, the multi-start search within that cone;
     - a prior pose alone: robust ICP from it.
 
-    ``init="multi_start"`` skips the cheap first attempts. ``result.extra["init"]`` says which
-    path gave the pose (``"features"``, ``"prior"``, ``"multi_start"`` or ``"warm"``).
+    ``init="multi_start"`` skips the cheap first attempts. ``result.init`` says which path gave
+    the pose (:class:`registration.result.InitMethod`), ``result.attempts`` what was tried first.
 
     Parameters
     ----------
@@ -488,46 +464,45 @@ def register_surface(
     t0 = time.perf_counter()
     pts, keep = clean_points(points, min_points=MIN_POINTS)
     if not np.isfinite(noise_mm) or noise_mm <= 0:
-        from registration.errors import RegistrationError
-
         raise RegistrationError(f"noise_mm must be a positive number, got {noise_mm!r}")
     if init not in ("auto", "multi_start"):
-        from registration.errors import RegistrationError
-
         raise RegistrationError(f"init must be 'auto' or 'multi_start', got {init!r}")
     T_prior = None if T_init is None else as_transform(T_init, name="T_init")
-    n_dropped = int((~keep).sum())
-    sep = np.inf
     search = T_prior is None or max_rotation_deg is not None
     k_end = max(2.0 * noise_mm, model.spacing_mm / 4)
-    tried: dict = {}
+
+    def finish(
+        st: IcpState, how: InitMethod, sep: float, tried: tuple
+    ) -> SurfaceRegistrationResult:
+        fit = assess_fit(
+            pts, model, st.T, noise_mm=noise_mm, criteria=criteria, runner_up_separation_mm=sep
+        )
+        return SurfaceRegistrationResult.from_fit(
+            fit,
+            st.T,
+            n_points_used=len(pts),
+            n_points_dropped=int((~keep).sum()),
+            time_ms=(time.perf_counter() - t0) * 1e3,
+            iterations=st.iterations,
+            global_search=search,
+            init=how,
+            attempts=tried,
+        )
+
+    attempts: tuple[InitAttempt, ...] = ()
     if search and init == "auto":
         # Cheap first attempt: features + RANSAC without a prior, the prior itself with one.
-        if T_prior is None:
-            found = feature_initialise(pts, model, seed=seed)
-            T_first = None if found is None else found[0]
-            if found is not None:
-                tried["feature_fitness"] = found[1]["fitness"]
-        else:
-            T_first = T_prior
+        how, T_first, fitness = _cheap_start(pts, model, T_prior, seed=seed)
+        res = None
         if T_first is not None:
-            st = robust_icp(
-                pts,
-                model.vertices,
-                model.normals,
-                model.tree,
-                T_first,
-                kernel_mm=(max(0.1 * model.radius_mm, 2.0 * k_end), k_end),
-                max_iterations=max(max_iterations, 30),
-            )
-            res = _finish(
-                pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0, search, sep
-            )
-            src = "features" if T_prior is None else "prior"
-            if res.trustworthy:
-                res.extra.update(tried, init=src)
-                return res
-            tried[f"{src}_rejected"] = res.reason
+            kernel = (max(0.1 * model.radius_mm, 2.0 * k_end), k_end)
+            st = _refine(pts, model, T_first, kernel, max(max_iterations, 30))
+            res = finish(st, how, np.inf, ())
+        attempts = (InitAttempt(how, None if res is None else res.verdict, fitness),)
+        if res is not None and res.trustworthy:
+            return dataclasses.replace(res, attempts=attempts)
+    sep = np.inf
+    T0 = T_prior
     if search:
         T0, sep = global_initialise(
             pts,
@@ -537,100 +512,32 @@ def register_surface(
             max_rotation_deg=max_rotation_deg,
             noise_mm=noise_mm,
         )
-    else:
-        T0 = T_prior
-    kernel = k_end if not search else (2.0 * k_end, k_end)
-    st = robust_icp(
+    st = _refine(pts, model, T0, (2.0 * k_end, k_end) if search else k_end, max_iterations)
+    return finish(st, InitMethod.MULTI_START if search else InitMethod.WARM, sep, attempts)
+
+
+def _cheap_start(
+    pts: NDArray, model: SurfaceModel, T_prior: NDArray | None, *, seed: int
+) -> tuple[InitMethod, NDArray | None, float]:
+    """The cheap first start: the prior if there is one, else features (``None``: none found)."""
+    if T_prior is not None:
+        return InitMethod.PRIOR, T_prior, float("nan")
+    found = feature_initialise(pts, model, seed=seed)
+    if found is None:
+        return InitMethod.FEATURES, None, float("nan")
+    return InitMethod.FEATURES, found.T_model_points, found.fitness
+
+
+def _refine(
+    pts: NDArray, model: SurfaceModel, T0: NDArray, kernel_mm: float | tuple, iterations: int
+) -> IcpState:
+    """Robust point-to-plane ICP of ``pts`` on the full model from ``T0``."""
+    return robust_icp(
         pts,
         model.vertices,
         model.normals,
         model.tree,
         T0,
-        kernel_mm=kernel,
-        max_iterations=max_iterations,
-    )
-    res = _finish(pts, n_dropped, model, st.T, st.iterations, noise_mm, criteria, t0, search, sep)
-    res.extra.update(tried, init="multi_start" if search else "warm")
-    return res
-
-
-def _finish(
-    pts,
-    n_dropped,
-    model,
-    T,
-    iterations,
-    noise_mm,
-    criteria,
-    t0,
-    search,
-    sep,
-    last=None,
-    max_queries=None,
-):
-    """Fit statistics and verdict at pose ``T``.
-
-    ``last``: ``(residuals, indices)`` of the final ICP iteration (real-time path), reused
-    instead of a new correspondence search; ``max_queries`` bounds the neighbourhoods averaged
-    by the systematic-residual check.
-    """
-    crit = criteria or ReliabilityCriteria()
-    thr = crit.inlier_threshold_mm(noise_mm, model.spacing_mm)
-    if last is None or last[0] is None:
-        r, _, idx = surface_residuals(
-            apply_transform(T, pts),
-            model.vertices,
-            model.normals,
-            model.tree,
-            model.spacing_mm,
-            nearest=model.nearest_vertex,
-        )
-    else:
-        r, idx = last
-    p_in = np.empty((len(pts), 3))
-    r_in = np.empty(len(pts))
-    n_inl, sum_d2, information = inlier_statistics(
-        np.ascontiguousarray(pts, dtype=np.float64),
-        np.ascontiguousarray(T[:3, :3]),
-        np.ascontiguousarray(T[:3, 3]),
-        np.ascontiguousarray(r, dtype=np.float64),
-        np.ascontiguousarray(idx, dtype=np.int64),
-        model.vertices,
-        model.normals,
-        model.vertex_reach(),
-        float(thr),
-        p_in,
-        r_in,
-    )
-    frac = n_inl / len(pts)
-    rms = float(np.sqrt(sum_d2 / n_inl)) if n_inl else float("inf")
-    cond, weakest, motion = conditioning_of(information, n_inl)
-    systematic = systematic_residual(p_in[:n_inl], r_in[:n_inl], max_queries=max_queries)
-    ok, reason = assess(
-        crit,
-        n_points=len(pts),
-        inlier_fraction=frac,
-        inlier_rms_mm=rms,
-        noise_mm=noise_mm,
-        weakest_constraint=weakest,
-        runner_up_separation_mm=sep,
-        systematic_mm=systematic,
-    )
-    return SurfaceRegistrationResult(
-        T_model_points=T,
-        inlier_fraction=frac,
-        inlier_rms_mm=rms,
-        inlier_threshold_mm=thr,
-        condition_number=cond,
-        weakest_constraint=weakest,
-        weakest_motion=motion,
-        trustworthy=ok,
-        reason=reason,
-        n_points_used=len(pts),
-        n_points_dropped=n_dropped,
-        time_ms=(time.perf_counter() - t0) * 1e3,
-        iterations=iterations,
-        global_search=search,
-        runner_up_separation_mm=float(sep),
-        systematic_residual_mm=systematic,
+        kernel_mm=kernel_mm,
+        max_iterations=iterations,
     )

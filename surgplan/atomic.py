@@ -1,12 +1,18 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename.
+"""Atomic file writes: write to a temporary name in the same folder, fsync, then rename.
 
-A reader (or a crash) never sees a half-written file: either the old file or the new one.
+A reader (or a crash) never sees a half-written file: either the old file or the new one. The
+new file's data is flushed to disk before the rename, and the folder entry after it. Files get
+the usual mode (``0o666`` less the umask, e.g. ``0o644``), not the ``0o600`` of ``mkstemp``:
+the temporary file is created by the writer itself, under a random name nobody else uses.
+
+Every writer in ``surgplan`` goes through :func:`atomic_path` (or :func:`write_text_atomic`);
+the library packages, which may not import ``surgplan``, have their own (``imaging._atomic``).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,10 +20,10 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+    """Yield a temporary path beside ``path``; fsync it and rename it onto ``path`` on success.
 
     The temporary name keeps the final file's suffixes (``.nii.gz``, ``.vtp``...) because many
-    writers choose the format from the extension.
+    writers choose the format from the extension. The block must create the file.
 
     Parameters
     ----------
@@ -27,29 +33,46 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Yields
     ------
     Path
-        Where to write. Removed if the block raises.
+        Where to write (not yet existing). Removed if the block raises.
     """
     final = Path(path)
     suffixes = "".join(final.suffixes)
     stem = final.name[: len(final.name) - len(suffixes)] if suffixes else final.name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffixes}", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+    tmp = final.parent / f".{stem}.{uuid.uuid4().hex}.tmp{suffixes}"
     try:
         yield tmp
+        fsync_file(tmp)
         os.replace(tmp, final)
+        fsync_file(final.parent)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically, flushed to disk before the rename."""
+    """Write ``text`` (UTF-8) to ``path`` atomically, flushed to disk before the rename.
+
+    Parameters
+    ----------
+    path
+        Final destination. Its folder must exist.
+    text
+        The whole content.
+    """
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(tmp, "x", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file's (or a folder's entries') data to disk.
+
+    Parameters
+    ----------
+    path
+        An existing file or folder.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

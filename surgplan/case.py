@@ -246,12 +246,7 @@ class Case:
         parent = self.root.resolve().parent
         if not parent.is_dir():
             raise CaseError(f"cannot create case {self.root}: folder {parent} does not exist")
-        lock_path = parent / f".{self.root.name}.lock"
-        with open(lock_path, "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise CaseError(f"case {self.root} is being changed by another process") from None
+        with _exclusive_lock(parent / f".{self.root.name}.lock", self.root):
             staging = parent / f".{self.root.name}.staging-{uuid.uuid4().hex[:8]}"
             staging.mkdir()
             try:
@@ -260,5 +255,39 @@ class Case:
                 tx._commit()
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-                lock_path.unlink(missing_ok=True)
-                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path, root: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` for the block; remove the file afterwards.
+
+    The file is removed while the lock is still held, and a lock is only accepted when
+    ``lock_path`` still names the locked file: a writer that opened the file before an earlier
+    writer removed it, and locked it after, holds a lock on a deleted file that nobody else can
+    see, so it opens the path again instead of sharing the case with a newcomer.
+    """
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CaseError(f"case {root} is being changed by another process") from None
+        if _names_same_file(lock_path, fd):
+            break
+        os.close(fd)  # the lock file was removed or replaced meanwhile: lock the current one
+    try:
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _names_same_file(path: Path, fd: int) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)

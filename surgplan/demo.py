@@ -10,9 +10,11 @@ write ``report.html``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,19 @@ from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
 from surgplan.import_scan import import_scan
-from surgplan.meshing import build_meshes
-from surgplan.registration_demo import registration_demo
+from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
+from surgplan.registration_demo import RegistrationDemoResult, registration_demo
 from surgplan.render import render_displacement, render_structures
 from surgplan.report import Section, Table, verdict_cell, write_report
+from surgplan.retraction_demo import liver_retraction_demo
 from surgplan.sample_data import SampleData, ensure_sample_data
 from surgplan.segment import segment_structure
-from surgplan.simulation import liver_retraction_demo, simulate_case
+from surgplan.simulation import simulate_case
 
 #: Dice each demo segmentation must reach against the phantom's ground truth.
 DICE_TARGETS = {"liver": 0.95, "tumour": 0.85, "vessels": 0.75}
+#: Structures the demo segments, in order (seeds from the sample's ``phantom.json``).
+DEMO_STRUCTURES = ("liver", "tumour", "vessels", "bone")
 #: Largest tumour TRE (mm) the demo's simulated registration may have.
 TRE_TARGET_MM = 2.0
 
@@ -55,6 +60,13 @@ def retraction_scenario(case: Case, sample: SampleData) -> str:
     The support is a 25 mm sphere around the hepatic veins' root (where they join the vena
     cava, which holds the liver in place); the retractor is a 20 mm patch at the most inferior
     point of the liver's boundary, lifted by :data:`RETRACTOR_LIFT_MM` towards the head (+z).
+
+    Parameters
+    ----------
+    case
+        The demo case (it must have a volume mesh).
+    sample
+        The sample data whose seeds (LPS mm) locate the hepatic veins.
     """
     boundary = read_surface(case.file(case.manifest.volume_mesh.boundary_path))  # type: ignore[union-attr, arg-type]
     points = np.asarray(boundary.points)
@@ -76,12 +88,68 @@ profile = "bump"
 """
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run_demo` produced.
+
+    Attributes
+    ----------
+    case, report, picture : pathlib.Path
+        The demo case folder, ``report.html`` and the rendered twin (PNG).
+    volume_ml : dict of str to float
+        Label volume of each segmented structure, mL.
+    dice : dict of str to float
+        Dice of each segmentation against the phantom's ground truth.
+    dice_targets : dict of str to float
+        :data:`DICE_TARGETS`.
+    volume_mesh : VolumeMeshReport or None
+        The tetrahedral mesh of the liver.
+    retraction, real_liver_retraction : dict
+        Summaries of the finite-element retractions (phantom liver; real model or ``None``),
+        with the rendered ``picture``.
+    registration : dict
+        Summary of the simulated intraoperative registration.
+    passed : bool
+        Every Dice target met and the registration within :data:`TRE_TARGET_MM`, the spoiled
+        acquisition flagged.
+    """
+
+    case: Path
+    report: Path
+    picture: Path
+    volume_ml: Mapping[str, float]
+    dice: Mapping[str, float]
+    dice_targets: Mapping[str, float]
+    volume_mesh: VolumeMeshReport | None
+    retraction: Mapping[str, Any]
+    real_liver_retraction: Mapping[str, Any] | None
+    registration: Mapping[str, Any]
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict of ``surgplan demo --json``."""
+        return {
+            "action": "demo",
+            "case": str(self.case),
+            "report": str(self.report),
+            "picture": str(self.picture),
+            "volume_ml": dict(self.volume_ml),
+            "dice": dict(self.dice),
+            "dice_targets": dict(self.dice_targets),
+            "volume_mesh": None if self.volume_mesh is None else self.volume_mesh.to_dict(),
+            "retraction": _plain(self.retraction),
+            "real_liver_retraction": _plain(self.real_liver_retraction),
+            "registration": _plain(self.registration),
+            "passed": self.passed,
+        }
+
+
 def run_demo(
     out_dir: str | os.PathLike[str],
     *,
     liver_models: str | os.PathLike[str] | None = DEFAULT_LIVER_MODELS,
     on_step: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> DemoResult:
     """Run the demo pipeline into ``out_dir`` (the case is ``out_dir/case``).
 
     Parameters
@@ -97,49 +165,105 @@ def run_demo(
 
     Returns
     -------
-    dict
-        ``case``, ``report``, ``picture``, per-structure ``volume_ml`` and ``dice``, ``passed``.
+    DemoResult
+        The case, report and picture paths, volumes (mL), Dice scores, the retraction and
+        registration summaries, and whether every target was met.
     """
     step = on_step or (lambda text: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     case_dir = out / "case"
     sample = ensure_sample_data()
-
-    step("importing the phantom DICOM series")
-    import_scan(sample.dicom_dir, case_dir)
-    seeds = sample.seeds_lps_mm
-    plan = [
-        ("liver", [seeds["liver"]], None),
-        ("tumour", [seeds["tumour"]], None),
-        ("vessels", [seeds["portal_vein"], seeds["hepatic_veins"]], None),
-        ("bone", [], None),
-    ]
-    for name, structure_seeds, method in plan:
-        step(f"segmenting {name}")
-        segment_structure(case_dir, name, structure_seeds, method=method)
-
-    step("building surfaces and the tetrahedral mesh")
-    mesh_report = build_meshes(case_dir, on_step=step)
+    meshes = _build_case(case_dir, sample, step)
 
     step("scoring against ground truth")
     case = Case.open(case_dir)
-    scan = read_image_file(case.require_image())
-    scores: dict[str, float] = {}
-    for name, _, _ in plan:
-        segmented = read_image_file(case.require_structure(name))
-        scores[name] = dice(segmented, sample.truth_mask(name, reference=scan))
+    scores = _dice_scores(case, sample)
 
     step("rendering")
     surfaces = {
         name: read_surface(case.file(entry.path)) for name, entry in case.manifest.surfaces.items()
     }
     picture = render_structures(surfaces, out / "twin.png")
+    retraction, real_liver = _retractions(out, case, sample, surfaces, liver_models, step)
+    case = Case.open(case_dir)
 
+    step("registering simulated tracked-pointer swabs to the liver")
+    registration_result = registration_demo(surfaces, out / "registration")
+    registration = registration_result.to_dict()
+
+    passed = all(scores[name] >= target for name, target in DICE_TARGETS.items()) and (
+        _registration_passed(registration_result)
+    )
+    report_path = _write_demo_report(
+        out / "report.html",
+        case,
+        scores,
+        meshes.volume_mesh,
+        picture,
+        retraction,
+        real_liver,
+        registration,
+    )
+    return DemoResult(
+        case=case_dir,
+        report=report_path,
+        picture=picture,
+        volume_ml={n: e.volume_ml for n, e in case.manifest.structures.items()},
+        dice=scores,
+        dice_targets=DICE_TARGETS,
+        volume_mesh=meshes.volume_mesh,
+        retraction=retraction,
+        real_liver_retraction=real_liver,
+        registration=registration,
+        passed=passed,
+    )
+
+
+def _build_case(case_dir: Path, sample: SampleData, step: Callable[[str], None]) -> MeshResult:
+    """Import the phantom's DICOM series, segment :data:`DEMO_STRUCTURES`, build the meshes."""
+    step("importing the phantom DICOM series")
+    import_scan(sample.dicom_dir, case_dir)
+    seeds = sample.seeds_lps_mm
+    plan = {
+        "liver": [seeds["liver"]],
+        "tumour": [seeds["tumour"]],
+        "vessels": [seeds["portal_vein"], seeds["hepatic_veins"]],
+        "bone": [],
+    }
+    for name in DEMO_STRUCTURES:
+        step(f"segmenting {name}")
+        segment_structure(case_dir, name, plan[name])
+    step("building surfaces and the tetrahedral mesh")
+    return build_meshes(case_dir, on_step=step)
+
+
+def _dice_scores(case: Case, sample: SampleData) -> dict[str, float]:
+    """Dice of each of :data:`DEMO_STRUCTURES` against the phantom's ground truth."""
+    scan = read_image_file(case.require_image())
+    return {
+        name: dice(
+            read_image_file(case.require_structure(name)),
+            sample.truth_mask(name, reference=scan),
+        )
+        for name in DEMO_STRUCTURES
+    }
+
+
+def _retractions(
+    out: Path,
+    case: Case,
+    sample: SampleData,
+    surfaces: Mapping[str, pv.PolyData],
+    liver_models: str | os.PathLike[str] | None,
+    step: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Retract the phantom liver (pictured) and, when available, the real liver model."""
     step("finite-element retraction of the phantom liver")
+    case_dir = case.root
     scenario = out / "retraction.toml"
     write_text_atomic(scenario, retraction_scenario(case, sample))
-    retraction = simulate_case(case_dir, scenario)
+    retraction = simulate_case(case_dir, scenario).to_dict()
     case = Case.open(case_dir)
     deformed = pv.read(case.file(retraction["path"]))
     retraction["picture"] = str(
@@ -148,49 +272,26 @@ def run_demo(
     real_liver = None
     if liver_models is not None and Path(liver_models, "liver.vtk").is_file():
         step("finite-element retraction of the real liver model")
-        real_liver = liver_retraction_demo(out / "real_liver", liver_models)
-
-    step("registering simulated tracked-pointer swabs to the liver")
-    registration = registration_demo(surfaces, out / "registration")
-
-    passed = all(scores[name] >= target for name, target in DICE_TARGETS.items()) and (
-        _registration_passed(registration)
-    )
-    report_path = _write_demo_report(
-        out / "report.html",
-        case,
-        scores,
-        mesh_report,
-        picture,
-        retraction,
-        real_liver,
-        registration,
-    )
-    return {
-        "action": "demo",
-        "case": str(case_dir),
-        "report": str(report_path),
-        "picture": str(picture),
-        "volume_ml": {n: e.volume_ml for n, e in case.manifest.structures.items()},
-        "dice": scores,
-        "dice_targets": DICE_TARGETS,
-        "volume_mesh": mesh_report["volume_mesh"],
-        "retraction": retraction,
-        "real_liver_retraction": real_liver,
-        "registration": registration,
-        "passed": passed,
-    }
+        real_liver = liver_retraction_demo(out / "real_liver", liver_models).to_dict()
+    return retraction, real_liver
 
 
-def _registration_passed(registration: dict[str, Any]) -> bool:
+def _plain(value: Any) -> Any:
+    """A step's summary as a plain dict (typed results give theirs with ``to_dict()``)."""
+    if value is None:
+        return None
+    return value.to_dict() if hasattr(value, "to_dict") else dict(value)
+
+
+def _registration_passed(registration: RegistrationDemoResult) -> bool:
     """Global fit and every tracking update trusted and within the TRE target; spoiled flagged."""
-    glob, track = registration["global"], registration["tracking"]
+    glob, track = registration.global_fit, registration.tracking
     return (
-        glob["trustworthy"]
-        and glob["tre_tumour_mm"] <= TRE_TARGET_MM
-        and track["trusted"] == track["updates"]
-        and track["max_tre_tumour_mm"] <= TRE_TARGET_MM
-        and not registration["outliers"]["trustworthy"]
+        glob.verdict.trustworthy
+        and glob.tre_tumour_mm <= TRE_TARGET_MM
+        and track.trusted == len(track.verdicts)
+        and max(track.tre_tumour_mm) <= TRE_TARGET_MM
+        and not registration.outliers.trustworthy
     )
 
 
@@ -198,72 +299,69 @@ def _write_demo_report(
     path: Path,
     case: Case,
     scores: dict[str, float],
-    mesh_report: dict[str, Any],
+    volume_mesh: VolumeMeshReport | None,
     picture: Path,
     retraction: dict[str, Any],
     real_liver: dict[str, Any] | None,
     registration: dict[str, Any],
 ) -> Path:
-    structures = Section(
+    twin = Section("The twin", "Anterior view; LPS millimetres.")
+    twin.add_image(picture, "Liver (translucent), tumour, vessels and bone from the phantom CT")
+    sections = [_segmentation_section(case, scores), twin]
+    if volume_mesh is not None:
+        sections.append(_mesh_section(volume_mesh))
+    sections.append(_mechanics_section(retraction, real_liver))
+    sections.append(_registration_section(registration))
+    return write_report(path, "surgplan demo: phantom abdomen", sections)
+
+
+def _segmentation_section(case: Case, scores: dict[str, float]) -> Section:
+    surfaces = case.manifest.surfaces
+    rows = [
+        [
+            name,
+            entry.method,
+            f"{entry.volume_ml:.1f}",
+            f"{surfaces[name].volume_ml:.1f}" if name in surfaces else "-",
+            _dice_cell(name, scores),
+        ]
+        for name, entry in case.manifest.structures.items()
+    ]
+    return Section(
         "Segmentation",
         "Each structure segmented from the sample's seeds, scored by Dice against the phantom's "
         "ground truth.",
-        Table(
-            ["structure", "method", "label volume (mL)", "surface volume (mL)", "Dice"],
-            [
-                [
-                    name,
-                    entry.method,
-                    f"{entry.volume_ml:.1f}",
-                    f"{case.manifest.surfaces[name].volume_ml:.1f}"
-                    if name in case.manifest.surfaces
-                    else "-",
-                    _dice_cell(name, scores),
-                ]
-                for name, entry in case.manifest.structures.items()
-            ],
-        ),
+        Table(["structure", "method", "label volume (mL)", "surface volume (mL)", "Dice"], rows),
     )
-    twin = Section("The twin", "Anterior view; LPS millimetres.")
-    twin.add_image(picture, "Liver (translucent), tumour, vessels and bone from the phantom CT")
-    sections = [structures, twin]
-    volume = mesh_report.get("volume_mesh")
-    if volume:
-        quality = volume["quality"]
-        sections.append(
-            Section(
-                "Finite-element mesh",
-                f"Tetrahedral mesh of {volume['outer']}, regions {json.dumps(volume['regions'])}.",
-                Table(["figure", "value"], [[k, _fmt(v)] for k, v in quality.items()]),
-            )
-        )
+
+
+def _mesh_section(volume: VolumeMeshReport) -> Section:
+    quality = dataclasses.asdict(volume.quality)
+    return Section(
+        "Finite-element mesh",
+        f"Tetrahedral mesh of {volume.outer}, regions {json.dumps(dict(volume.regions))}.",
+        Table(["figure", "value"], [[k, _fmt(v)] for k, v in quality.items()]),
+    )
+
+
+def _mechanics_section(retraction: dict[str, Any], real_liver: dict[str, Any] | None) -> Section:
+    models = [("phantom liver (this case)", retraction)]
+    if real_liver:
+        models.append(("real liver model", real_liver))
+    rows = [
+        [
+            label,
+            summary["dofs"],
+            f"{summary['max_displacement_mm']:.2f}",
+            f"{summary['max_von_mises_kpa']:.2f}",
+        ]
+        for label, summary in models
+    ]
     mechanics = Section(
         "What-if retraction (finite elements)",
         f"Linear elastic liver (E 4 kPa) with a stiffer tumour (E 20 kPa); hepatic-vein outflow "
         f"fixed; a retractor lifts the inferior tip by {RETRACTOR_LIFT_MM:g} mm.",
-        Table(
-            ["model", "dofs", "max displacement (mm)", "max von Mises (kPa)"],
-            [
-                [
-                    "phantom liver (this case)",
-                    retraction["dofs"],
-                    f"{retraction['max_displacement_mm']:.2f}",
-                    f"{retraction['max_von_mises_kpa']:.2f}",
-                ]
-            ]
-            + (
-                [
-                    [
-                        "real liver model",
-                        real_liver["dofs"],
-                        f"{real_liver['max_displacement_mm']:.2f}",
-                        f"{real_liver['max_von_mises_kpa']:.2f}",
-                    ]
-                ]
-                if real_liver
-                else []
-            ),
-        ),
+        Table(["model", "dofs", "max displacement (mm)", "max von Mises (kPa)"], rows),
     )
     mechanics.add_image(
         Path(retraction["picture"]), "Phantom liver, deformed, coloured by |u| (mm)"
@@ -274,9 +372,7 @@ def _write_demo_report(
             f"Real liver model retracted; tumour moves up to "
             f"{real_liver['max_tumour_displacement_mm']:.2f} mm",
         )
-    sections.append(mechanics)
-    sections.append(_registration_section(registration))
-    return write_report(path, "surgplan demo: phantom abdomen", sections)
+    return mechanics
 
 
 def _registration_section(registration: dict[str, Any]) -> Section:

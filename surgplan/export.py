@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,41 @@ class ExportError(SurgplanError):
     """An export request names an unusable destination."""
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_structure` wrote.
+
+    Attributes
+    ----------
+    structure : str
+        Structure name.
+    kind : str
+        ``"label"`` (label map on the scan's grid) or ``"mesh"`` (surface, LPS mm).
+    output : pathlib.Path
+        The written file.
+    """
+
+    structure: str
+    kind: str
+    output: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict of ``surgplan export --json``."""
+        return {
+            "action": "export",
+            "structure": self.structure,
+            "kind": self.kind,
+            "output": str(self.output),
+        }
+
+
 def export_structure(
     case_folder: str | os.PathLike[str],
     name: str,
     *,
     label_out: str | os.PathLike[str] | None = None,
     mesh_out: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
+) -> ExportResult:
     """Write structure ``name`` as a label map (``.nii.gz``, ``.nrrd``, ``.mha``) or a surface.
 
     Parameters
@@ -41,8 +70,8 @@ def export_structure(
 
     Returns
     -------
-    dict
-        ``structure``, ``output`` path and ``kind`` (``label`` or ``mesh``).
+    ExportResult
+        The structure, the kind of file (``label`` or ``mesh``) and its path.
     """
     if (label_out is None) == (mesh_out is None):
         raise ExportError("give exactly one of --label OUT or --mesh OUT")
@@ -56,7 +85,7 @@ def export_structure(
             raise ExportError(f"--label {out}: folder {out.parent} does not exist")
         with atomic_path(out) as tmp:
             write_image(read_image_file(label_path), tmp)
-        return {"action": "export", "structure": name, "kind": "label", "output": str(out)}
+        return ExportResult(structure=name, kind="label", output=out)
     out = Path(mesh_out)  # type: ignore[arg-type]
     if out.suffix.lower() not in SURFACE_SUFFIXES:
         raise ExportError(f"--mesh {out.name}: use one of {', '.join(SURFACE_SUFFIXES)}")
@@ -66,4 +95,4 @@ def export_structure(
     else:
         surface = label_to_surface(read_image_file(label_path))
     write_surface(surface, out)
-    return {"action": "export", "structure": name, "kind": "mesh", "output": str(out)}
+    return ExportResult(structure=name, kind="mesh", output=out)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyvista as pv
@@ -14,8 +16,8 @@ from imaging.image_io import read_image_file
 from imaging.mesh_io import write_surface
 from imaging.segmentation import fill_holes
 from imaging.surface import is_thin_structure, label_to_surface, surface_metrics
-from imaging.volume_mesh import tetrahedralize, write_volume_mesh
-from surgplan.case import Case
+from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
+from surgplan.case import Case, CaseTransaction
 from surgplan.errors import CaseError
 from surgplan.manifest import SurfaceEntry, VolumeMeshEntry
 
@@ -34,6 +36,116 @@ INNER_MARGIN_MM = 3.0
 VOLUME_MESH_RELPATH = "meshes/volume.vtu"
 VOLUME_MSH_RELPATH = "meshes/volume.msh"
 BOUNDARY_RELPATH = "meshes/volume_boundary.vtp"
+
+
+@dataclass(frozen=True)
+class SurfaceReport:
+    """A structure's closed surface built by :func:`build_meshes`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The stored surface (VTP, LPS mm).
+    volume_ml : float
+        Volume enclosed by the surface, mL.
+    label_volume_ml : float
+        Volume of the label map it was built from, mL.
+    area_mm2 : float
+        Surface area, mm^2.
+    n_triangles : int
+        Triangle count.
+    is_closed, is_manifold : bool
+        Watertight (no boundary edge) and edge-manifold.
+    """
+
+    path: Path
+    volume_ml: float
+    label_volume_ml: float
+    area_mm2: float
+    n_triangles: int
+    is_closed: bool
+    is_manifold: bool
+
+    @property
+    def volume_error_pct(self) -> float:
+        """Surface volume relative to the label volume, percent (positive: surface larger)."""
+        return 100.0 * (self.volume_ml - self.label_volume_ml) / self.label_volume_ml
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, with ``volume_error_pct``."""
+        return {
+            "path": str(self.path),
+            "volume_ml": self.volume_ml,
+            "label_volume_ml": self.label_volume_ml,
+            "volume_error_pct": self.volume_error_pct,
+            "area_mm2": self.area_mm2,
+            "n_triangles": self.n_triangles,
+            "is_closed": self.is_closed,
+            "is_manifold": self.is_manifold,
+        }
+
+
+@dataclass(frozen=True)
+class VolumeMeshReport:
+    """The tetrahedral mesh built by :func:`build_meshes`.
+
+    Attributes
+    ----------
+    path, msh_path : pathlib.Path
+        The stored mesh as VTU (with a ``"region"`` cell array) and as gmsh 4.1 MSH.
+    outer : str
+        Organ filled with tetrahedra.
+    inner : tuple of str
+        Structures meshed as regions inside ``outer``.
+    regions : dict of str to int
+        Structure name -> region tag.
+    quality : imaging.volume_mesh.MeshQuality
+        Element-quality figures.
+    closing_mm, inner_margin_mm : float
+        :data:`MESH_CLOSING_MM` and :data:`INNER_MARGIN_MM` used, mm.
+    notes : tuple of str
+        Remarks of the mesher (e.g. a fallback taken).
+    """
+
+    path: Path
+    msh_path: Path
+    outer: str
+    inner: tuple[str, ...]
+    regions: Mapping[str, int]
+    quality: MeshQuality
+    closing_mm: float
+    inner_margin_mm: float
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``quality`` as a dict of :class:`MeshQuality`'s fields."""
+        return {
+            "path": str(self.path),
+            "msh_path": str(self.msh_path),
+            "outer": self.outer,
+            "inner": list(self.inner),
+            "regions": dict(self.regions),
+            "quality": dataclasses.asdict(self.quality),
+            "closing_mm": self.closing_mm,
+            "inner_margin_mm": self.inner_margin_mm,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class MeshResult:
+    """What :func:`build_meshes` built: surfaces by structure, and the volume mesh if any."""
+
+    surfaces: Mapping[str, SurfaceReport]
+    volume_mesh: VolumeMeshReport | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict of ``surgplan mesh --json``."""
+        return {
+            "action": "mesh",
+            "surfaces": {name: s.to_dict() for name, s in self.surfaces.items()},
+            "volume_mesh": None if self.volume_mesh is None else self.volume_mesh.to_dict(),
+        }
 
 
 def surface_relpath(name: str) -> str:
@@ -80,7 +192,7 @@ def build_meshes(
     edge_mm: float = 6.0,
     target_triangles: int = DEFAULT_TARGET_TRIANGLES,
     on_step: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> MeshResult:
     """Build closed surfaces of the case's structures and a tetrahedral volume mesh.
 
     Parameters
@@ -104,95 +216,124 @@ def build_meshes(
 
     Returns
     -------
-    dict
-        ``surfaces``: name -> path, volume (mL), label volume (mL), volume error (%), area (mm^2),
-        closed/manifold flags; ``volume_mesh``: path, regions, quality figures, or ``None``.
+    MeshResult
+        Per structure its surface's path, volume (mL), label volume (mL), volume error (%),
+        area (mm^2) and closed/manifold flags; the volume mesh's paths, regions and quality, or
+        ``None`` when no outer organ was meshed.
     """
+    step = on_step or (lambda text: None)
     case = Case.open(case_folder)
     names = list(structures) or sorted(case.manifest.structures)
     if not names:
         raise CaseError(f"case {case.root} has no structures to mesh; run 'surgplan segment' first")
-    surfaces = {}
-    report_surfaces: dict[str, Any] = {}
+    surfaces: dict[str, pv.PolyData] = {}
     entries: dict[str, SurfaceEntry] = {}
     for name in names:
-        if on_step:
-            on_step(f"surface of {name}")
-        mask = read_image_file(case.require_structure(name))
-        supersample = 2 if is_thin_structure(mask) else 1
-        surface = label_to_surface(
-            mask, target_triangles=target_triangles * supersample, supersample=supersample
-        )
-        metrics = surface_metrics(surface)
-        label_ml = case.manifest.structures[name].volume_ml
-        surfaces[name] = surface
-        entries[name] = SurfaceEntry(
-            name=name,
-            path=surface_relpath(name),
-            volume_ml=metrics.volume_ml,
-            area_mm2=metrics.area_mm2,
-            n_points=metrics.n_points,
-            n_triangles=metrics.n_triangles,
-            is_closed=metrics.is_closed,
-            is_manifold=metrics.is_manifold,
-            label_volume_ml=label_ml,
-        )
-        report_surfaces[name] = {
-            "path": str(case.file(surface_relpath(name))),
-            "volume_ml": metrics.volume_ml,
-            "label_volume_ml": label_ml,
-            "volume_error_pct": 100.0 * (metrics.volume_ml - label_ml) / label_ml,
-            "area_mm2": metrics.area_mm2,
-            "n_triangles": metrics.n_triangles,
-            "is_closed": metrics.is_closed,
-            "is_manifold": metrics.is_manifold,
-        }
-
-    if outer is not None and outer not in surfaces:
-        raise CaseError(f"outer structure {outer!r} is not among the meshed structures {names}")
-    outer_name = outer or ("liver" if "liver" in surfaces else None)
-    volume_report: dict[str, Any] | None = None
+        step(f"surface of {name}")
+        surfaces[name], entries[name] = _structure_surface(case, name, target_triangles)
+    outer_name, inner_names = _volume_regions(surfaces, names, outer, inner)
     volume_mesh = None
     if outer_name is not None:
-        inner_names = [n for n in (inner if inner is not None else DEFAULT_INNER) if n in surfaces]
-        if inner is not None:
-            missing = [n for n in inner if n not in surfaces]
-            if missing:
-                raise CaseError(f"inner structures {missing} are not among the meshed structures")
-        if on_step:
-            on_step(f"tetrahedral mesh of {outer_name}")
+        step(f"tetrahedral mesh of {outer_name}")
         volume_mesh = tetrahedralize(
             _meshing_surfaces(case, outer_name, inner_names, target_triangles),
             outer=outer_name,
             inner=inner_names,
             target_edge_mm=edge_mm,
         )
-        quality = dataclasses.asdict(volume_mesh.quality)
-        volume_report = {
-            "path": str(case.file(VOLUME_MESH_RELPATH)),
-            "msh_path": str(case.file(VOLUME_MSH_RELPATH)),
-            "outer": outer_name,
-            "inner": inner_names,
-            "regions": volume_mesh.regions,
-            "quality": quality,
-            "closing_mm": MESH_CLOSING_MM,
-            "inner_margin_mm": INNER_MARGIN_MM,
-            "notes": list(volume_mesh.notes),
-        }
-
     with case.transaction() as tx:
         for name, surface in surfaces.items():
             write_surface(surface, tx.path(surface_relpath(name)))
             tx.manifest.surfaces[name] = entries[name]
-        if volume_mesh is not None and volume_report is not None:
-            write_volume_mesh(volume_mesh, tx.path(VOLUME_MESH_RELPATH))
-            write_volume_mesh(volume_mesh, tx.path(VOLUME_MSH_RELPATH))
-            write_surface(volume_mesh.boundary, tx.path(BOUNDARY_RELPATH))
-            tx.manifest.volume_mesh = VolumeMeshEntry(
-                path=VOLUME_MESH_RELPATH,
-                msh_path=VOLUME_MSH_RELPATH,
-                boundary_path=BOUNDARY_RELPATH,
-                regions=volume_mesh.regions,
-                quality=volume_report["quality"],
-            )
-    return {"action": "mesh", "surfaces": report_surfaces, "volume_mesh": volume_report}
+        if volume_mesh is not None:
+            _stage_volume_mesh(tx, volume_mesh)
+    reports = {name: _surface_report(case, entry) for name, entry in entries.items()}
+    volume_report = None
+    if volume_mesh is not None and outer_name is not None:
+        volume_report = _volume_report(case, volume_mesh, outer_name, inner_names)
+    return MeshResult(surfaces=reports, volume_mesh=volume_report)
+
+
+def _structure_surface(
+    case: Case, name: str, target_triangles: int
+) -> tuple[pv.PolyData, SurfaceEntry]:
+    """The display surface of structure ``name`` and its manifest entry."""
+    mask = read_image_file(case.require_structure(name))
+    supersample = 2 if is_thin_structure(mask) else 1
+    surface = label_to_surface(
+        mask, target_triangles=target_triangles * supersample, supersample=supersample
+    )
+    metrics = surface_metrics(surface)
+    entry = SurfaceEntry(
+        name=name,
+        path=surface_relpath(name),
+        volume_ml=metrics.volume_ml,
+        area_mm2=metrics.area_mm2,
+        n_points=metrics.n_points,
+        n_triangles=metrics.n_triangles,
+        is_closed=metrics.is_closed,
+        is_manifold=metrics.is_manifold,
+        label_volume_ml=case.manifest.structures[name].volume_ml,
+    )
+    return surface, entry
+
+
+def _volume_regions(
+    surfaces: Mapping[str, pv.PolyData],
+    names: Sequence[str],
+    outer: str | None,
+    inner: Sequence[str] | None,
+) -> tuple[str | None, list[str]]:
+    """The organ to fill with tetrahedra (or ``None``) and the inner regions, checked."""
+    if outer is not None and outer not in surfaces:
+        raise CaseError(f"outer structure {outer!r} is not among the meshed structures {names}")
+    outer_name = outer or ("liver" if "liver" in surfaces else None)
+    if outer_name is None:
+        return None, []
+    if inner is not None:
+        missing = [n for n in inner if n not in surfaces]
+        if missing:
+            raise CaseError(f"inner structures {missing} are not among the meshed structures")
+    inner_names = [n for n in (inner if inner is not None else DEFAULT_INNER) if n in surfaces]
+    return outer_name, inner_names
+
+
+def _stage_volume_mesh(tx: CaseTransaction, volume_mesh: VolumeMesh) -> None:
+    write_volume_mesh(volume_mesh, tx.path(VOLUME_MESH_RELPATH))
+    write_volume_mesh(volume_mesh, tx.path(VOLUME_MSH_RELPATH))
+    write_surface(volume_mesh.boundary, tx.path(BOUNDARY_RELPATH))
+    tx.manifest.volume_mesh = VolumeMeshEntry(
+        path=VOLUME_MESH_RELPATH,
+        msh_path=VOLUME_MSH_RELPATH,
+        boundary_path=BOUNDARY_RELPATH,
+        regions=volume_mesh.regions,
+        quality=dataclasses.asdict(volume_mesh.quality),
+    )
+
+
+def _surface_report(case: Case, entry: SurfaceEntry) -> SurfaceReport:
+    return SurfaceReport(
+        path=case.file(entry.path),
+        volume_ml=entry.volume_ml,
+        label_volume_ml=entry.label_volume_ml,
+        area_mm2=entry.area_mm2,
+        n_triangles=entry.n_triangles,
+        is_closed=entry.is_closed,
+        is_manifold=entry.is_manifold,
+    )
+
+
+def _volume_report(
+    case: Case, volume_mesh: VolumeMesh, outer: str, inner: Sequence[str]
+) -> VolumeMeshReport:
+    return VolumeMeshReport(
+        path=case.file(VOLUME_MESH_RELPATH),
+        msh_path=case.file(VOLUME_MSH_RELPATH),
+        outer=outer,
+        inner=tuple(inner),
+        regions=dict(volume_mesh.regions),
+        quality=volume_mesh.quality,
+        closing_mm=MESH_CLOSING_MM,
+        inner_margin_mm=INNER_MARGIN_MM,
+        notes=tuple(volume_mesh.notes),
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ import pyvista as pv
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
-from registration import apply_transform
+from registration import (
+    InitMethod,
+    Verdict,
+    apply_transform,
+    target_registration_error,
+)
 from registration.io import write_itk_transform, write_slicer_markups
 from registration.model import prepare_surface
 from registration.realtime import RealTimeRegistrar
@@ -38,6 +44,8 @@ NOISE_MM = 1.0
 TRACKING_UPDATES = 30
 MOTION_DEG = 1.0
 MOTION_MM = 1.0
+#: Fraction of gross outliers in the spoiled acquisition that the verdict must flag.
+OUTLIER_FRACTION = 0.3
 
 
 def _random_pose(rng: np.random.Generator, spread_mm: float) -> NDArray[np.float64]:
@@ -57,9 +65,125 @@ def _small_motion(rng: np.random.Generator, centre: NDArray[np.float64]) -> NDAr
     return T
 
 
-def _tre(T_model_tracker: NDArray, T_tracker_model: NDArray, target: NDArray) -> float:
-    placed = apply_transform(T_model_tracker @ T_tracker_model, target[None])[0]
-    return float(np.linalg.norm(placed - target))
+@dataclass(frozen=True)
+class GlobalFit:
+    """The first registration, with no prior pose.
+
+    Attributes
+    ----------
+    tre_tumour_mm : float
+        TRE at the tumour centroid against the simulated truth, mm.
+    inlier_fraction : float
+        Fraction of the swabs on the surface after the fit.
+    inlier_rms_mm : float
+        RMS point-to-surface distance of the inliers, mm.
+    verdict : Verdict
+        Reliability verdict.
+    init : InitMethod
+        Which initialisation gave the pose.
+    time_s : float
+        Wall time of the registration, s.
+    """
+
+    tre_tumour_mm: float
+    inlier_fraction: float
+    inlier_rms_mm: float
+    verdict: Verdict
+    init: InitMethod
+    time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the demo's ``registration.global``)."""
+        return {
+            "tre_tumour_mm": self.tre_tumour_mm,
+            "inlier_fraction": self.inlier_fraction,
+            "inlier_rms_mm": self.inlier_rms_mm,
+            "trustworthy": self.verdict.trustworthy,
+            "reason": self.verdict.reason,
+            "init": self.init.value,
+            "time_s": self.time_s,
+        }
+
+
+@dataclass(frozen=True)
+class TrackingRun:
+    """The warm-started updates while the liver moves.
+
+    Attributes
+    ----------
+    times_ms : tuple of float
+        Wall time of each update, ms (the first also loads the compiled kernels).
+    tre_tumour_mm : tuple of float
+        TRE at the tumour centroid after each update, mm.
+    verdicts : tuple of Verdict
+        Verdict of each update.
+    """
+
+    times_ms: tuple[float, ...]
+    tre_tumour_mm: tuple[float, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def trusted(self) -> int:
+        """Updates whose verdict trusted the fit."""
+        return sum(v.trustworthy for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the demo's ``registration.tracking``)."""
+        return {
+            "updates": len(self.verdicts),
+            "motion_per_update": f"{MOTION_DEG:g} deg about the liver centroid + {MOTION_MM:g} mm",
+            # The first update also loads the compiled kernels: reported on its own.
+            "first_update_ms": float(self.times_ms[0]),
+            "median_update_ms": float(np.median(self.times_ms[1:])),
+            "max_update_ms": float(np.max(self.times_ms[1:])),
+            "max_tre_tumour_mm": float(np.max(self.tre_tumour_mm)),
+            "mean_tre_tumour_mm": float(np.mean(self.tre_tumour_mm)),
+            "trusted": self.trusted,
+            "not_trusted_reasons": [v.reason for v in self.verdicts if not v.trustworthy],
+        }
+
+
+@dataclass(frozen=True)
+class RegistrationDemoResult:
+    """Everything :func:`registration_demo` measured and wrote.
+
+    Attributes
+    ----------
+    global_fit : GlobalFit
+        The first registration, no prior pose.
+    tracking : TrackingRun
+        The warm-started updates.
+    outliers : Verdict
+        Verdict on the acquisition spoiled by :data:`OUTLIER_FRACTION` gross outliers.
+    markups, transform, picture : pathlib.Path
+        The swabs (3D Slicer markups), the registration (ITK transform) and the picture.
+    """
+
+    global_fit: GlobalFit
+    tracking: TrackingRun
+    outliers: Verdict
+    markups: Path
+    transform: Path
+    picture: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: the ``registration`` section of the demo's JSON output."""
+        return {
+            "points": SWAB_POINTS,
+            "coverage": SWAB_COVERAGE,
+            "noise_mm": NOISE_MM,
+            "global": self.global_fit.to_dict(),
+            "tracking": self.tracking.to_dict(),
+            "outliers": {
+                "fraction": OUTLIER_FRACTION,
+                "trustworthy": self.outliers.trustworthy,
+                "reason": self.outliers.reason,
+            },
+            "markups": str(self.markups),
+            "transform": str(self.transform),
+            "picture": str(self.picture),
+        }
 
 
 def registration_demo(
@@ -67,25 +191,24 @@ def registration_demo(
     out_dir: str | os.PathLike[str],
     *,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> RegistrationDemoResult:
     """Register simulated pointer swabs to ``surfaces["liver"]``; targets the tumour centroid.
 
     Parameters
     ----------
-    surfaces
+    surfaces : mapping of str to pyvista.PolyData
         At least ``"liver"`` and ``"tumour"`` closed surfaces, LPS mm.
-    out_dir
+    out_dir : str or os.PathLike
         Where ``swabs.mrk.json``, ``T_model_tracker.tfm`` and ``registration.png`` go.
-    seed
+    seed : int, keyword-only
         Seed of the simulated acquisitions and tracker pose.
 
     Returns
     -------
-    dict
-        ``global`` (TRE at the tumour, mm; inlier RMS; verdict; time), ``tracking`` (updates,
-        first, median and maximum update time in ms, mean and maximum TRE, how many were
-        trusted), ``outliers``
-        (the spoiled acquisition's verdict and reason), and the written file paths.
+    RegistrationDemoResult
+        The global fit (TRE at the tumour, mm; inlier RMS; verdict; time), the tracking run
+        (update times in ms, TRE, verdicts), the spoiled acquisition's verdict and the written
+        file paths; ``to_dict()`` gives the demo's JSON section.
     """
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
@@ -102,30 +225,28 @@ def registration_demo(
     start = time.perf_counter()
     res = register_surface(first, model, seed=seed, noise_mm=NOISE_MM)
     global_s = time.perf_counter() - start
-    global_fig = {
-        "tre_tumour_mm": _tre(res.T_model_points, T_tracker_model, target),
-        "inlier_fraction": res.inlier_fraction,
-        "inlier_rms_mm": res.inlier_rms_mm,
-        "trustworthy": res.trustworthy,
-        "reason": res.reason,
-        "init": res.extra.get("init", ""),
-        "time_s": global_s,
-    }
-
+    global_fit = GlobalFit(
+        tre_tumour_mm=float(
+            target_registration_error(res.T_model_points, T_tracker_model, target)[0]
+        ),
+        inlier_fraction=res.inlier_fraction,
+        inlier_rms_mm=res.inlier_rms_mm,
+        verdict=res.verdict,
+        init=res.init,
+        time_s=global_s,
+    )
     model.prepare_realtime()
     tracker = RealTimeRegistrar(model, res.T_model_points, noise_mm=NOISE_MM)
-    times, errors, trusted, doubts = [], [], 0, []
+    times, errors, verdicts = [], [], []
     T_now = T_tracker_model
     for _ in range(TRACKING_UPDATES):
         # The liver moves a little (in model space) between acquisitions.
         T_now = T_now @ np.linalg.inv(_small_motion(rng, model.centroid_mm))
         update = tracker.update(acquire(T_now))
         times.append(update.time_ms)
-        errors.append(_tre(update.T_model_points, T_now, target))
-        trusted += bool(update.trustworthy)
-        if not update.trustworthy:
-            doubts.append(update.reason)
-    spoiled, _ = add_outliers(acquire(T_now), fraction=0.3, seed=rng)
+        errors.append(float(target_registration_error(update.T_model_points, T_now, target)[0]))
+        verdicts.append(update.verdict)
+    spoiled, _ = add_outliers(acquire(T_now), fraction=OUTLIER_FRACTION, seed=rng)
     bad = register_surface(spoiled, model, T_init=tracker.T_model_points, noise_mm=NOISE_MM)
 
     markups = write_slicer_markups(out / "swabs.mrk.json", first, name="swabs")
@@ -135,29 +256,11 @@ def registration_demo(
         out / "registration.png",
         points={"registered swabs": apply_transform(res.T_model_points, first)},
     )
-    return {
-        "points": SWAB_POINTS,
-        "coverage": SWAB_COVERAGE,
-        "noise_mm": NOISE_MM,
-        "global": global_fig,
-        "tracking": {
-            "updates": TRACKING_UPDATES,
-            "motion_per_update": f"{MOTION_DEG:g} deg about the liver centroid + {MOTION_MM:g} mm",
-            # The first update also loads the compiled kernels: reported on its own.
-            "first_update_ms": float(times[0]),
-            "median_update_ms": float(np.median(times[1:])),
-            "max_update_ms": float(np.max(times[1:])),
-            "max_tre_tumour_mm": float(np.max(errors)),
-            "mean_tre_tumour_mm": float(np.mean(errors)),
-            "trusted": trusted,
-            "not_trusted_reasons": doubts,
-        },
-        "outliers": {
-            "fraction": 0.3,
-            "trustworthy": bad.trustworthy,
-            "reason": bad.reason,
-        },
-        "markups": str(markups),
-        "transform": str(transform),
-        "picture": str(picture),
-    }
+    return RegistrationDemoResult(
+        global_fit=global_fit,
+        tracking=TrackingRun(tuple(times), tuple(errors), tuple(verdicts)),
+        outliers=bad.verdict,
+        markups=Path(markups),
+        transform=Path(transform),
+        picture=Path(picture),
+    )

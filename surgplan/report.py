@@ -33,13 +33,31 @@ class Section:
     images: list[dict[str, str]] = field(default_factory=list)
 
     def add_image(self, png: str | os.PathLike[str], caption: str) -> None:
-        """Embed the PNG at ``png`` (base64) with ``caption``."""
+        """Embed the PNG at ``png`` (base64) with ``caption``.
+
+        Parameters
+        ----------
+        png
+            The picture file.
+        caption
+            Text shown under it.
+        """
         data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
         self.images.append({"data": data, "caption": caption})
 
 
 def verdict_cell(value: float, threshold: float, fmt: str = "{:.3f}") -> dict[str, str]:
-    """Table cell showing ``value`` marked pass (>= threshold) or fail."""
+    """Table cell showing ``value`` marked pass (>= threshold) or fail.
+
+    Parameters
+    ----------
+    value
+        The measured figure (in the units of the table column).
+    threshold
+        The smallest passing value, same units.
+    fmt
+        Format of ``value`` in the cell.
+    """
     ok = value >= threshold
     return {
         "text": f"{fmt.format(value)} ({'>=' if ok else '<'} {threshold})",

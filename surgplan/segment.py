@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,91 @@ VESSEL_MARGIN_MM = 3.0
 
 class SegmentRequestError(SurgplanError):
     """A segmentation request is incomplete or inconsistent (method, seeds)."""
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """One structure segmented by :func:`segment_structure`.
+
+    Attributes
+    ----------
+    structure : str
+        Structure name.
+    method : str
+        Segmentation method used (``organ``, ``tumour``, ``vessels``, ``bone``, ``air``).
+    label : pathlib.Path
+        The stored binary label map.
+    volume_ml : float
+        Segmented volume, mL.
+    n_voxels : int
+        Voxels in the label map.
+    seeds_lps_mm : tuple of tuple of float
+        The seeds used, LPS mm.
+    """
+
+    structure: str
+    method: str
+    label: Path
+    volume_ml: float
+    n_voxels: int
+    seeds_lps_mm: tuple[tuple[float, ...], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict of ``surgplan segment --json``."""
+        return {
+            "action": "segment",
+            "structure": self.structure,
+            "method": self.method,
+            "label": str(self.label),
+            "volume_ml": self.volume_ml,
+            "n_voxels": self.n_voxels,
+            "seeds_lps_mm": [list(s) for s in self.seeds_lps_mm],
+        }
+
+
+@dataclass(frozen=True)
+class ImportedStructure:
+    """One structure taken from a multi-label map by :func:`import_label_map`.
+
+    Attributes
+    ----------
+    label : pathlib.Path
+        The stored binary label map.
+    value : int
+        The structure's value in the source map.
+    volume_ml : float
+        Volume, mL.
+    n_voxels : int
+        Voxels in the label map.
+    """
+
+    label: Path
+    value: int
+    volume_ml: float
+    n_voxels: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``label``, ``value``, ``volume_ml``, ``n_voxels``."""
+        return {
+            "label": str(self.label),
+            "value": self.value,
+            "volume_ml": self.volume_ml,
+            "n_voxels": self.n_voxels,
+        }
+
+
+@dataclass(frozen=True)
+class LabelImportResult:
+    """What :func:`import_label_map` imported: structure name -> :class:`ImportedStructure`."""
+
+    structures: Mapping[str, ImportedStructure]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict of ``surgplan segment --labels ... --json``."""
+        return {
+            "action": "import_labels",
+            "structures": {name: s.to_dict() for name, s in self.structures.items()},
+        }
 
 
 def label_relpath(name: str) -> str:
@@ -95,7 +181,7 @@ def segment_structure(
     seeds_lps_mm: Sequence[Sequence[float]],
     *,
     method: str | None = None,
-) -> dict[str, Any]:
+) -> SegmentResult:
     """Segment one structure of a case's scan and store its label map.
 
     Parameters
@@ -112,10 +198,33 @@ def segment_structure(
 
     Returns
     -------
-    dict
-        ``structure``, ``method``, ``label`` (path), ``volume_ml``, ``n_voxels``, ``seeds_lps_mm``.
+    SegmentResult
+        The structure's method, label map path, volume (mL), voxel count and seeds (LPS mm).
     """
     validate_structure_name(name)
+    method = _checked_method(name, method)
+    seeds = [tuple(float(c) for c in seed) for seed in seeds_lps_mm]
+    if method in ("organ", "tumour", "vessels") and not seeds:
+        raise SegmentRequestError(f"method {method!r} needs --seed X Y Z (LPS mm)")
+    if method in ("organ", "tumour") and len(seeds) > 1:
+        raise SegmentRequestError(f"method {method!r} takes one seed, got {len(seeds)}")
+    case = Case.open(case_folder)
+    image = read_image_file(case.require_image())
+    mask = _segment(image, name, method, seeds, within=_restriction(case, image, method))
+    with case.transaction() as tx:
+        entry = _stage_structure(tx, name, mask, method, seed_lps_mm=seeds or None)
+    return SegmentResult(
+        structure=name,
+        method=method,
+        label=case.file(entry.label_path),
+        volume_ml=entry.volume_ml,
+        n_voxels=entry.n_voxels,
+        seeds_lps_mm=tuple(seeds),
+    )
+
+
+def _checked_method(name: str, method: str | None) -> str:
+    """``method``, or the default for ``name``; refused with the known methods if unknown."""
     method = method or DEFAULT_METHODS.get(name)
     if method is None:
         raise SegmentRequestError(
@@ -125,33 +234,24 @@ def segment_structure(
         raise SegmentRequestError(
             f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
         )
-    seeds = [tuple(float(c) for c in seed) for seed in seeds_lps_mm]
-    if method in ("organ", "tumour", "vessels") and not seeds:
-        raise SegmentRequestError(f"method {method!r} needs --seed X Y Z (LPS mm)")
-    if method in ("organ", "tumour") and len(seeds) > 1:
-        raise SegmentRequestError(f"method {method!r} takes one seed, got {len(seeds)}")
-    case = Case.open(case_folder)
-    image = read_image_file(case.require_image())
-    within = _restriction(case, image, method)
+    return method
+
+
+def _segment(
+    image: sitk.Image,
+    name: str,
+    method: str,
+    seeds: Sequence[tuple[float, ...]],
+    *,
+    within: sitk.Image | None,
+) -> sitk.Image:
     if method == "organ":
-        mask = segment_organ(image, seeds[0], organ=ORGAN_OF_NAME.get(name, name))
-    elif method == "tumour":
-        mask = segment_tumour(image, seeds[0], within=within)
-    elif method == "vessels":
-        mask = segment_vessels(image, seeds, within=within)
-    else:
-        mask = segment_preset(image, method)
-    with case.transaction() as tx:
-        entry = _stage_structure(tx, name, mask, method, seed_lps_mm=seeds or None)
-    return {
-        "action": "segment",
-        "structure": name,
-        "method": method,
-        "label": str(case.file(entry.label_path)),
-        "volume_ml": entry.volume_ml,
-        "n_voxels": entry.n_voxels,
-        "seeds_lps_mm": [list(s) for s in seeds],
-    }
+        return segment_organ(image, seeds[0], organ=ORGAN_OF_NAME.get(name, name))
+    if method == "tumour":
+        return segment_tumour(image, seeds[0], within=within)
+    if method == "vessels":
+        return segment_vessels(image, seeds, within=within)
+    return segment_preset(image, method)
 
 
 def import_label_map(
@@ -160,7 +260,7 @@ def import_label_map(
     names_path: str | os.PathLike[str],
     *,
     structures: Sequence[str] = (),
-) -> dict[str, Any]:
+) -> LabelImportResult:
     """Import structures from an existing multi-label map (e.g. TotalSegmentator output).
 
     Parameters
@@ -177,8 +277,8 @@ def import_label_map(
 
     Returns
     -------
-    dict
-        ``structures``: name -> ``{"label", "value", "volume_ml", "n_voxels"}``.
+    LabelImportResult
+        Per structure: label map path, value in the source map, volume (mL), voxel count.
     """
     case = Case.open(case_folder)
     image = read_image_file(case.require_image())
@@ -194,16 +294,16 @@ def import_label_map(
                 f"label map {Path(labels_path).name} holds none of the labels named in "
                 f"{Path(names_path).name}"
             )
-    imported: dict[str, Any] = {}
+    imported: dict[str, ImportedStructure] = {}
     with case.transaction() as tx:
         for name, value in chosen.items():
             entry = _stage_structure(
                 tx, name, label_map.mask(value), "imported", source_label_value=value
             )
-            imported[name] = {
-                "label": str(case.file(entry.label_path)),
-                "value": value,
-                "volume_ml": entry.volume_ml,
-                "n_voxels": entry.n_voxels,
-            }
-    return {"action": "import_labels", "structures": imported}
+            imported[name] = ImportedStructure(
+                label=case.file(entry.label_path),
+                value=value,
+                volume_ml=entry.volume_ml,
+                n_voxels=entry.n_voxels,
+            )
+    return LabelImportResult(structures=imported)

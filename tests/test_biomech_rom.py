@@ -6,8 +6,15 @@ import pytest
 from biomech import geometry
 from biomech.loads import FixedSupport, SphereRegion
 from biomech.materials import LIVER_HEALTHY
-from biomech.rom import RomParameters, build_linear_rom, load_case_for, load_reduced_model
+from biomech.rom import (
+    RomParameters,
+    TrainingSet,
+    build_linear_rom,
+    load_case_for,
+    load_reduced_model,
+)
 from biomech.tissue import solve_tissue
+from registration import farthest_point_sample
 
 RADIUS = 15.0
 SITE = np.array([0.0, 0.0, 15.0])
@@ -21,21 +28,19 @@ def organ():
     supports = [FixedSupport(SphereRegion((0.0, 0.0, -15.0), 10.0), name="ligament")]
     pressure = SphereRegion((0.0, 0.0, 15.0), 22.0)
     near = surf[(surf[:, 2] > 0) & (np.linalg.norm(surf[:, :2], axis=1) <= 12.0)]
-    sel = [int(np.argmin(np.linalg.norm(near - SITE, axis=1)))]
-    dist = np.linalg.norm(near - near[sel[0]], axis=1)
-    for _ in range(29):
-        sel.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(near - near[sel[-1]], axis=1))
+    sel = farthest_point_sample(near, 30, start=SITE)
     targets = np.array([[0.0, 0.0, 0.0], [10.0, 5.0, 2.0]])
     rom = build_linear_rom(
         fe,
         LIVER_HEALTHY,
-        supports=supports,
-        patch_centres_mm=near[sel],
-        patch_radius_mm=RADIUS,
-        surface_points_mm=surf,
-        target_points_mm=targets,
-        pressure_region=pressure,
+        TrainingSet(
+            supports=supports,
+            patch_centres_mm=near[sel],
+            patch_radius_mm=RADIUS,
+            surface_points_mm=surf,
+            target_points_mm=targets,
+            pressure_region=pressure,
+        ),
     )
     CENTRES["train"] = near[sel]
     return fe, surf, supports, pressure, near, rom, targets
@@ -85,3 +90,23 @@ def test_basis_is_plain_arrays_and_round_trips(organ, tmp_path):
     assert back.evaluate_targets(prm).shape == (targets.shape[0], 3)
     zero = RomParameters(tuple(SITE), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0.0)
     assert np.abs(rom.evaluate(zero)).max() < 1e-9
+
+
+@pytest.mark.parametrize("dim", [2, 3, 10])
+def test_cubic_rbf_is_scipys_rbf_interpolator(dim):
+    from scipy.interpolate import RBFInterpolator
+
+    from biomech.rom import evaluate_cubic_rbf, fit_cubic_rbf
+
+    rng = np.random.default_rng(dim)
+    centres = rng.normal(size=(40, dim)) * 10.0
+    values = rng.normal(size=(40, 21))
+    weights, poly = fit_cubic_rbf(centres, values)
+    reference = RBFInterpolator(centres, values, kernel="cubic", degree=1)
+    queries = rng.normal(size=(25, dim)) * 10.0
+    ours = np.array([evaluate_cubic_rbf(centres, weights, poly, q) for q in queries])
+    scale = np.abs(reference(queries)).max()
+    np.testing.assert_allclose(ours, reference(queries), rtol=0, atol=1e-9 * scale)
+    # it interpolates: exact at the sites
+    at_sites = np.array([evaluate_cubic_rbf(centres, weights, poly, c) for c in centres])
+    np.testing.assert_allclose(at_sites, values, rtol=0, atol=1e-9 * np.abs(values).max())

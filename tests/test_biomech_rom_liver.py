@@ -15,26 +15,20 @@ from biomech.loads import ElasticBed, FixedSupport, NearPoints
 from biomech.materials import LIVER_HEALTHY
 from biomech.mesh import from_unstructured_grid
 from biomech.rom import (
+    BasisConfig,
     RomParameters,
+    TrainingSet,
     build_linear_rom,
     gravity_change_lps,
     load_case_for,
 )
 from biomech.tissue import solve_tissue
 from imaging.volume_mesh import tetrahedralize
+from registration import farthest_point_sample
 
 RADIUS = 20.0
 SITE_RADIUS = 30.0
 REAL_TIME_MODES = 100  # >= 1,000 updates/s on 20,000 vertices (benchmarks/biomech_rom_liver.py)
-
-
-def _spread(points: np.ndarray, n: int, start: np.ndarray) -> np.ndarray:
-    sel = [int(np.argmin(np.linalg.norm(points - start, axis=1)))]
-    dist = np.linalg.norm(points - points[sel[0]], axis=1)
-    for _ in range(min(n, len(points)) - 1):
-        sel.append(int(np.argmax(dist)))
-        dist = np.minimum(dist, np.linalg.norm(points - points[sel[-1]], axis=1))
-    return points[sel]
 
 
 def test_gravity_change_from_supine_pose():
@@ -64,10 +58,12 @@ def liver_rom(liver_models_dir):
     )
     dsite, _ = cKDTree(pts[site]).query(pts)
     bed_pts = pts[((nrm[:, 1] > 0.4) | (nrm[:, 2] > 0.6)) & (dsite > 65.0)]
-    bed = ElasticBed(_spread(bed_pts, 24, bed_pts[0]), radius_mm=45.0, stiffness_kpa_per_mm=0.4)
+    bed = ElasticBed(
+        bed_pts[farthest_point_sample(bed_pts, 24)], radius_mm=45.0, stiffness_kpa_per_mm=0.4
+    )
     supports = [FixedSupport(NearPoints(veins, 5.0), name="hepatic veins")]
     near = pts[site]
-    train = _spread(near, 30, lowest)
+    train = near[farthest_point_sample(near, 30, start=lowest)]
     # Held-out centres: vertices of the once-subdivided boundary (on the surface, mostly not
     # FE vertices) in the inner 2/3 of the site, next to a site vertex, not a training centre.
     sub = np.asarray(b.subdivide(1, subfilter="linear").points, float)
@@ -81,14 +77,18 @@ def liver_rom(liver_models_dir):
     rom = build_linear_rom(
         fe,
         LIVER_HEALTHY,
-        supports=supports,
-        patch_centres_mm=train,
-        patch_radius_mm=RADIUS,
-        surface_points_mm=pts,
-        pod_tolerance=1e-12,
-        bed=bed,
-        load_scales=[8.0, 8.0, 8.0, 0.52, 0.52, 0.52, 1.0],
-        centre_space="3d",
+        TrainingSet(
+            supports=supports,
+            patch_centres_mm=train,
+            patch_radius_mm=RADIUS,
+            surface_points_mm=pts,
+            bed=bed,
+        ),
+        BasisConfig(
+            pod_tolerance=1e-12,
+            load_scales=[8.0, 8.0, 8.0, 0.52, 0.52, 0.52, 1.0],
+            centre_space="3d",
+        ),
     )
     return fe, pts, supports, bed, inner, rom
 

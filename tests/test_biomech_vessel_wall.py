@@ -5,7 +5,7 @@ import pytest
 
 import biomech
 from biomech.materials import ARTERY_WALL, MaterialError
-from biomech.vessels import VesselWallError, lame_tube_closed_form, solve_vessel_wall
+from biomech.vessel_wall import VesselWallError, lame_tube_closed_form, solve_vessel_wall
 
 A_MM, WALL_MM, P_KPA = 3.0, 0.6, 16.0  # carotid-like artery at 120 mmHg
 
@@ -81,9 +81,13 @@ def test_neohookean_matches_linear_at_small_pressure_and_departs_at_120_mmhg(art
     assert full.diameter_change_percent > artery.diameter_change_percent  # inflation softens
 
 
-def test_exported_from_package():
+def test_exported_from_package(artery):
     assert biomech.solve_vessel_wall is solve_vessel_wall
-    assert biomech.VesselWallResult is not None
+    assert biomech.lame_tube_closed_form is lame_tube_closed_form
+    assert isinstance(artery, biomech.VesselWallResult)
+    # the exported result carries the numbers: diameter change 100 u_r(a) / a within 1 % of Lame
+    ref = 100.0 * artery.closed_form["inner_radial_displacement_mm"] / A_MM
+    assert artery.diameter_change_percent == pytest.approx(ref, rel=1e-2)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,12 @@ from surgplan.phantom import (
     generate_phantom,
     write_sample_data,
 )
-from surgplan.phantom.dicom_writer import FAKE_IDENTITY, PRIVATE_CREATOR, phantom_uid
+from surgplan.phantom.dicom_writer import (
+    FAKE_IDENTITY,
+    PRIVATE_CREATOR,
+    phantom_uid,
+    write_dicom_series,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO_ROOT / "sample_data"
@@ -288,3 +295,24 @@ def test_write_into_a_file_path_raises(phantom: Phantom, tmp_path: Path) -> None
     target.write_text("x")
     with pytest.raises(PhantomError, match="not_a_folder exists and is not a folder"):
         write_sample_data(phantom, target)
+
+
+def test_dicom_series_replaces_a_folder_with_the_usual_modes(tmp_path: Path) -> None:
+    """The series folder is swapped whole; files 0o666 and folder 0o777 less the umask."""
+    ct = sitk.GetImageFromArray(np.full((3, 4, 5), 40, dtype=np.int16))
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    (folder / "stale.dcm").write_bytes(b"old series")
+    previous = os.umask(0o027)
+    try:
+        files = write_dicom_series(ct, folder, seed=0)
+    finally:
+        os.umask(previous)
+    assert [f.name for f in files] == ["CT0001.dcm", "CT0002.dcm", "CT0003.dcm"]
+    assert sorted(p.name for p in folder.iterdir()) == [f.name for f in files]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o640}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dicom"]  # nothing temporary left
+    first = pydicom.dcmread(files[0])
+    hu = first.pixel_array.astype(float) * float(first.RescaleSlope) + float(first.RescaleIntercept)
+    np.testing.assert_array_equal(hu, np.full((4, 5), 40.0))

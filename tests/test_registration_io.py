@@ -79,3 +79,28 @@ def test_bad_files_raise_clear_errors(tmp_path):
     (tmp_path / "m.txt").write_text("1 0 0\n")
     with pytest.raises(PointFileError, match="16 numbers"):
         read_transform_txt(tmp_path / "m.txt")
+
+
+def test_writers_are_atomic_with_the_usual_file_mode(tmp_path):
+    import os
+
+    from registration._atomic import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        markups = write_slicer_markups(tmp_path / "sub" / "f.mrk.json", np.zeros((2, 3)))
+        transform = write_itk_transform(tmp_path / "T.tfm", _T())
+    finally:
+        os.umask(old)
+    # mkstemp's 0600 is not what a user expects of a written file: 0666 less the umask.
+    assert markups.stat().st_mode & 0o777 == 0o644
+    assert transform.stat().st_mode & 0o777 == 0o644
+
+    def fail(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("writer failed")
+
+    with pytest.raises(RuntimeError, match="writer failed"):
+        write_atomic(transform, fail)
+    np.testing.assert_allclose(read_itk_transform(transform), _T(), atol=1e-12)  # old file kept
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["T.tfm", "f.mrk.json"]

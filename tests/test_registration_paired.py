@@ -61,7 +61,8 @@ def test_fre_closed_form_for_known_residuals():
     assert res.fre_mm == pytest.approx(
         fiducial_registration_error(res.T_fixed_moving, fixed, moving)
     )
-    assert res.fre_mm <= 1.0 + 1e-12
+    np.testing.assert_allclose(res.T_fixed_moving, np.eye(4), atol=1e-12)
+    assert res.fre_mm == pytest.approx(1.0, rel=1e-12)
 
 
 def test_predicted_tre_eq46_symmetric_configuration():

@@ -6,12 +6,13 @@ import pytest
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from registration import target_registration_error
 from registration._fit_kernels import inlier_statistics
 from registration._icp_kernels import _solve_spd6, transform_and_correspond
 from registration._knn import knn_mean_residuals
 from registration.icp import robust_icp, surface_residuals
 from registration.model import load_surface, prepare_surface
-from registration.realtime import RealTimeRegistrar, warm_icp
+from registration.realtime import RealTimeRegistrar, WarmIcpSchedule, warm_icp
 from registration.reliability import conditioning_of, pose_conditioning, systematic_residual
 from registration.sensors import add_noise, simulate_swabs
 
@@ -130,18 +131,14 @@ def _acquisition(model, seed, deg=2.0, shift_mm=2.0):
     return meas, T_pm, dT @ np.linalg.inv(T_pm)
 
 
-def _tre(T_model_points, T_points_model, x):
-    E = T_model_points @ T_points_model
-    return float(np.linalg.norm(E[:3, :3] @ x + E[:3, 3] - x))
-
-
 def test_warm_icp_reaches_the_exact_least_squares_optimum(liver, tumour):
     """Same optimum as plain point-to-plane least squares with KD-tree correspondences."""
     # (Seeds whose plain ICP settles; on this coarse mesh some acquisitions cycle between two
     # correspondence sets instead, for either method.)
     for seed in (0, 2, 3):
         meas, T_pm, T_start = _acquisition(liver, seed)
-        st = warm_icp(meas, liver, T_start, kernel_mm=4.0, polish_iterations=10, tol_mm=1e-4)
+        schedule = WarmIcpSchedule(polish_iterations=10, tol_mm=1e-4)
+        st = warm_icp(meas, liver, T_start, kernel_mm=4.0, schedule=schedule)
         ref = robust_icp(
             meas,
             liver.vertices,
@@ -156,14 +153,14 @@ def test_warm_icp_reaches_the_exact_least_squares_optimum(liver, tumour):
         )
         assert ref.converged and st.converged
         # The optimum, not just near the truth: tumour position within 5 micrometres.
-        assert _tre(st.T, np.linalg.inv(ref.T), tumour) < 5e-3
-        assert _tre(st.T, T_pm, tumour) < 0.5
+        assert target_registration_error(st.T, np.linalg.inv(ref.T), tumour)[0] < 5e-3
+        assert target_registration_error(st.T, T_pm, tumour)[0] < 0.5
 
 
 def test_warm_update_far_from_the_last_pose_still_converges(liver, tumour):
     meas, T_pm, T_start = _acquisition(liver, 7, deg=5.0, shift_mm=12.0)
     res = RealTimeRegistrar(liver, T_start, noise_mm=1.0).update(meas)
-    assert _tre(res.T_model_points, T_pm, tumour) < 1.0
+    assert target_registration_error(res.T_model_points, T_pm, tumour)[0] < 1.0
     assert res.trustworthy, res.reason
 
 

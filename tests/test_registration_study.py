@@ -56,6 +56,41 @@ def test_spec_validation_names_the_field(tmp_path, liver_models_dir):
     assert len(expand_trials(load_spec(yml))) == 3
 
 
+def test_spec_typo_is_refused_with_the_file_and_field(tmp_path, liver_models_dir):
+    # A misspelt key (`outlier_fractions`) must not silently fall back to the default.
+    p = _spec_file(tmp_path, liver_models_dir, extra="outlier_fractions = [0.2]")
+    with pytest.raises(
+        StudySpecError, match=r"spec\.toml: field 'protocol\.outlier_fractions'.*unknown"
+    ):
+        load_spec(p)
+    with pytest.raises(StudySpecError, match=r"field 'repeat': unknown field"):
+        parse_spec(
+            {"models": [{"surface": str(liver_models_dir / "liver.vtk")}], "repeat": 3},
+            base_dir=tmp_path,
+        )
+
+
+@pytest.mark.parametrize(
+    ("protocol", "message"),
+    [
+        ("many", r"field 'protocol': expected a table \(mapping\), got 'many'"),
+        ({"n_points": ["300"]}, r"field 'protocol\.n_points\[0\]': .*valid integer, got '300'"),
+        ({"n_points": [300.5]}, r"field 'protocol\.n_points\[0\]': .*valid integer, got 300\.5"),
+        ({"noise_mm": 50.0}, r"field 'protocol\.noise_mm\[0\]': value 50\.0 out of range"),
+        ({"sensor": "laser"}, r"field 'protocol\.sensor\[0\]': .*'swabs' or 'scan', got 'laser'"),
+    ],
+)
+def test_spec_wrong_type_or_unphysical_value_names_the_field(
+    tmp_path, liver_models_dir, protocol, message
+):
+    with pytest.raises(StudySpecError, match=message):
+        parse_spec(
+            {"models": [{"surface": str(liver_models_dir / "liver.vtk")}], "protocol": protocol},
+            base_dir=tmp_path,
+            source="study.toml",
+        )
+
+
 def test_study_runs_resumes_and_is_reproducible(tmp_path, liver_models_dir):
     spec = load_spec(_spec_file(tmp_path, liver_models_dir))
     out = tmp_path / "out"

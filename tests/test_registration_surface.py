@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from registration import VerdictCheck, target_registration_error
 from registration._points import InsufficientPointsError
 from registration.model import load_surface, prepare_surface
 from registration.realtime import RealTimeRegistrar
@@ -30,11 +31,6 @@ def _pose(rng, deg=None):
     return T
 
 
-def _tre(T_model_points, T_points_model, x):
-    E = T_model_points @ T_points_model
-    return float(np.linalg.norm(E[:3, :3] @ x + E[:3, 3] - x))
-
-
 def test_model_keeps_largest_component(liver):
     # liver.vtk: a 9,987-vertex organ plus five degenerate 5-point pieces.
     assert len(liver.vertices) == 9987
@@ -54,7 +50,7 @@ def test_global_registration_recovers_known_pose(liver, tumour):
     meas[:5] = np.nan
     res = register_surface(meas, liver, seed=3, noise_mm=1.0)
     assert res.n_points_dropped == 5 and res.n_points_used == 395
-    assert _tre(res.T_model_points, T_pm, tumour) < 2.0
+    assert target_registration_error(res.T_model_points, T_pm, tumour)[0] < 2.0
     assert res.trustworthy, res.reason
     assert res.inlier_fraction > 0.95
     assert 0.6 < res.inlier_rms_mm < 1.3  # ~ the 1 mm normal noise component
@@ -77,7 +73,7 @@ def test_warm_update_and_reuse(liver, tumour):
     tree = liver.tree
     res = reg.update(meas)
     assert liver.tree is tree  # nothing rebuilt
-    assert _tre(res.T_model_points, T_pm, tumour) < 1.0
+    assert target_registration_error(res.T_model_points, T_pm, tumour)[0] < 1.0
     assert res.trustworthy, res.reason
     np.testing.assert_array_equal(reg.T_model_points, res.T_model_points)
 
@@ -97,10 +93,14 @@ def test_bad_cases_are_flagged(liver):
     # 30 % gross outliers, correct start pose.
     bad, _ = add_outliers(pts, fraction=0.3, seed=rng)
     res = register_surface(bad, liver, T_init=np.eye(4), noise_mm=1.0)
-    assert not res.trustworthy and "inliers" in res.reason
+    assert not res.trustworthy and VerdictCheck.LOW_INLIER_FRACTION in res.verdict.checks
+    low = res.verdict.failed(VerdictCheck.LOW_INLIER_FRACTION)
+    assert low.value < low.threshold == 0.85 and low.message in res.reason
     # Too few points.
     res = register_surface(pts[:20], liver, T_init=np.eye(4), noise_mm=1.0)
-    assert not res.trustworthy and "too few points" in res.reason
+    assert not res.trustworthy and VerdictCheck.TOO_FEW_POINTS in res.verdict.checks
+    few = res.verdict.failed(VerdictCheck.TOO_FEW_POINTS)
+    assert (few.value, few.threshold) == (20, 200)
     # Wrong local minimum: warm start 150 degrees off.
     T_bad = np.eye(4)
     T_bad[:3, :3] = Rotation.from_rotvec(np.deg2rad(150) * np.array([0, 0, 1.0])).as_matrix()

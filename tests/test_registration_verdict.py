@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from registration import VerdictCheck
 from registration.model import load_surface
 from registration.realtime import RealTimeRegistrar
 from registration.reliability import systematic_residual
@@ -19,7 +20,8 @@ def test_few_points_are_insufficient_evidence(liver):
         simulate_swabs(liver, n_points=100, coverage=0.3, seed=rng), noise_mm=1.0, seed=rng
     )
     res = register_surface(pts, liver, T_init=np.eye(4), noise_mm=1.0)
-    assert not res.trustworthy and "insufficient evidence" in res.reason
+    assert not res.trustworthy and res.verdict.checks == (VerdictCheck.TOO_FEW_POINTS,)
+    assert res.reason.endswith("insufficient evidence")
     assert res.inlier_fraction > 0.95  # the fit itself is fine: only the evidence is short
 
 

@@ -67,6 +67,8 @@ def test_vessels_inside_segmented_liver(phantom: dict, liver: sitk.Image) -> Non
     # restriction is the segmented liver dilated by 2 voxels (3 mm) so that it contains it
     within = sitk.BinaryDilate(liver, [2, 2, 2], sitk.sitkBall)
     seeds = [phantom["seeds"]["portal_vein"], phantom["seeds"]["hepatic_veins"]]
+    for seed in seeds:
+        assert within[within.TransformPhysicalPointToIndex(seed)] == 1, seed
     vessels = segment_vessels(phantom["ct"], seeds, within=within)
     lab = sitk.GetArrayViewFromImage(phantom["labels"])
     env = sitk.GetArrayViewFromImage(phantom["envelope"]) > 0

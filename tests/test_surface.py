@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -105,9 +107,7 @@ def test_liver_surface_lands_on_its_voxels_in_lps(
     centroid = _volume_centroid(liver_surface)
     np.testing.assert_allclose(centroid, _voxel_centroid(ct_labels, LIVER), atol=1.0)
     # every surface point lies within ~1 voxel of a liver voxel centre
-    index = np.array(
-        [ct_labels.TransformPhysicalPointToIndex(p) for p in liver_surface.points[::50]]
-    )
+    index = np.array([ct_labels.TransformPhysicalPointToIndex(p) for p in liver_surface.points])
     labels = sitk.GetArrayViewFromImage(ct_labels)
     size = np.asarray(ct_labels.GetSize())
     near = 0
@@ -208,6 +208,18 @@ def test_surface_round_trip(tmp_path: Path, suffix: str) -> None:
     assert surface_metrics(back).volume_ml == pytest.approx(surface_metrics(poly).volume_ml)
     if suffix in (".vtp", ".vtk"):
         assert str(back.field_data["SPACE"][0]) == "LPS"
+
+
+@pytest.mark.parametrize("suffix", SURFACE_SUFFIXES)
+def test_written_surface_has_the_usual_file_mode(tmp_path: Path, suffix: str) -> None:
+    """0o666 less the umask (0o640 under umask 027), not the 0o600 of a mkstemp rename."""
+    previous = os.umask(0o027)
+    try:
+        path = write_surface(pv.Icosphere(), tmp_path / f"s{suffix}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == [f"s{suffix}"]
 
 
 def test_legacy_vtk_header_says_lps(tmp_path: Path) -> None:

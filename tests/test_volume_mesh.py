@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import gmsh
@@ -195,6 +197,29 @@ def test_write_vtu_and_msh(tmp_path: Path, nested_spheres: VolumeMesh) -> None:
         gmsh.finalize()
 
 
+@pytest.mark.parametrize("suffix", [".vtu", ".msh"])
+def test_written_volume_mesh_has_the_usual_file_mode(
+    tmp_path: Path, nested_spheres: VolumeMesh, suffix: str
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        path = write_volume_mesh(nested_spheres, tmp_path / f"mesh{suffix}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == [f"mesh{suffix}"]  # no temporary file left
+
+
 def test_unknown_volume_extension_raises(tmp_path: Path, nested_spheres: VolumeMesh) -> None:
     with pytest.raises(MeshingError, match=r"unknown volume mesh file extension '\.inp'"):
         write_volume_mesh(nested_spheres, tmp_path / "mesh.inp")
+
+
+def test_imaging_package_lists_its_api() -> None:
+    import imaging
+
+    for name in imaging.__all__:
+        assert getattr(imaging, name) is not None, name
+        assert name in (imaging.__doc__ or ""), f"{name} missing from the docstring"
+    assert imaging.tetrahedralize is tetrahedralize
+    assert imaging.write_volume_mesh is write_volume_mesh

@@ -21,7 +21,15 @@ def _binary(mask: sitk.Image) -> sitk.Image:
 
 
 def radius_voxels(image: sitk.Image, radius_mm: float) -> list[int]:
-    """Convert a radius in mm to a per-axis structuring-element radius in voxels (>= 1)."""
+    """Convert a radius in mm to a per-axis structuring-element radius in voxels (>= 1).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        Image whose spacing (mm) sets the conversion.
+    radius_mm : float
+        Radius, mm.
+    """
     return [max(1, int(round(radius_mm / sp))) for sp in image.GetSpacing()]
 
 
@@ -76,7 +84,15 @@ def component_containing(mask: sitk.Image, seed_lps_mm: Sequence[float]) -> sitk
 
 
 def component_at_index(mask: sitk.Image, idx: Sequence[int]) -> sitk.Image | None:
-    """Component of ``mask`` containing voxel ``idx`` or ``None`` if that voxel is background."""
+    """Component of ``mask`` containing voxel ``idx`` or ``None`` if that voxel is background.
+
+    Parameters
+    ----------
+    mask : SimpleITK.Image
+        Binary mask.
+    idx : sequence of int
+        Voxel index ``(i, j, k)`` (not mm).
+    """
     labels = sitk.ConnectedComponent(_binary(mask))
     value = labels[tuple(int(i) for i in idx)]
     if value == 0:

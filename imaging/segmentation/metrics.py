@@ -14,7 +14,15 @@ GRID_TOL = 1e-4
 def check_same_grid(
     a: sitk.Image, b: sitk.Image, *, names: tuple[str, str] = ("mask a", "mask b")
 ) -> None:
-    """Raise :class:`SegmentationError` unless two images share size, spacing, origin, direction."""
+    """Raise :class:`SegmentationError` unless two images share size, spacing, origin, direction.
+
+    Parameters
+    ----------
+    a, b : SimpleITK.Image
+        The images (spacing and origin in mm).
+    names : tuple of str, keyword-only
+        How the two images are called in the error message.
+    """
     for name, img in zip(names, (a, b), strict=True):
         if not isinstance(img, sitk.Image):
             raise SegmentationError(f"{name} must be a SimpleITK.Image, got {type(img).__name__}")

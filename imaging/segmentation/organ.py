@@ -196,8 +196,42 @@ def segment_organ(
     work = sitk.Cast(image, sitk.sitkFloat32) if work is None else work
     smooth = sitk.SmoothingRecursiveGaussian(work, model.smoothing_mm)
     idx = seed_index(work, seed_lps_mm)
-    smooth_arr = sitk.GetArrayViewFromImage(smooth)
+    organ_mask, window = _grow_iteratively(smooth, idx, model)
+    if organ_mask is None:
+        raise SegmentationError(
+            f"no {organ} found at seed {tuple(seed_lps_mm)} mm: the seed's neighbourhood "
+            f"({window.centre:.0f} +/- {window.sigma:.0f} HU) does not form a region; expected "
+            f"a seed inside the {organ} parenchyma"
+        )
+    organ_mask = _open_to_seed_component(fill_holes(organ_mask), smooth, idx, window, model)
+    organ_mask = _boundary_rim(smooth, organ_mask, window.centre, window.lower, window.upper, model)
+    organ_mask = sitk.BinaryMorphologicalClosing(
+        organ_mask, radius_voxels(work, model.close_mm), sitk.sitkBall
+    )
+    organ_mask = fill_holes(organ_mask, slice_wise=True)
+    return mask_to_grid(organ_mask, image)
 
+
+@dataclass(frozen=True)
+class _Window:
+    """The organ's HU statistics (robust centre and spread) and the HU window grown in."""
+
+    centre: float
+    sigma: float
+    lower: float
+    upper: float
+
+
+def _grow_iteratively(
+    smooth: sitk.Image, idx: tuple[int, int, int], model: OrganModel
+) -> tuple[sitk.Image | None, _Window]:
+    """Grow in a HU window around the seed's statistics, re-estimated on the grown core.
+
+    The first pass uses the stricter of ``k_low`` and ``k_high`` below the centre; each of
+    the ``model.iterations`` passes after it re-estimates centre and spread from the eroded
+    region. Returns the last grown region (``None`` if none) and the window that grew it.
+    """
+    smooth_arr = sitk.GetArrayViewFromImage(smooth)
     centre, sigma = robust_stats(ball_values(smooth, idx, model.stats_radius_mm))
     organ_mask: sitk.Image | None = None
     for it in range(model.iterations + 1):
@@ -213,40 +247,41 @@ def segment_organ(
             if core.sum() < 20:
                 break
             centre, sigma = robust_stats(smooth_arr[core])
-    if organ_mask is None:
-        raise SegmentationError(
-            f"no {organ} found at seed {tuple(seed_lps_mm)} mm: the seed's neighbourhood "
-            f"({centre:.0f} +/- {sigma:.0f} HU) does not form a region; expected a seed inside "
-            f"the {organ} parenchyma"
-        )
+    return organ_mask, _Window(float(centre), float(sigma), float(lower), float(upper))
 
-    organ_mask = fill_holes(organ_mask)
+
+def _open_to_seed_component(
+    organ_mask: sitk.Image,
+    smooth: sitk.Image,
+    idx: tuple[int, int, int],
+    window: _Window,
+    model: OrganModel,
+) -> sitk.Image:
+    """Open by ``final_open_mm`` and keep the seed's piece, restoring vessels and fine detail.
+
+    Bright (above the window) voxels within ``restore_mm`` of the kept piece and any voxel of
+    the mask within ``detail_mm`` of it come back; the mask is returned unchanged if the
+    opening removes the seed.
+    """
     opened = sitk.BinaryMorphologicalOpening(
-        organ_mask, radius_voxels(work, model.final_open_mm), sitk.sitkBall
+        organ_mask, radius_voxels(smooth, model.final_open_mm), sitk.sitkBall
     )
     kept = component_at_index(opened, idx)
-    if kept is not None:
-        if model.restore_mm > 0:
-            bright = sitk.Cast(sitk.Greater(smooth, float(upper)), sitk.sitkUInt8)
-            kept = sitk.Or(
-                kept,
-                sitk.And(
-                    sitk.And(organ_mask, bright),
-                    sitk.BinaryDilate(kept, radius_voxels(work, model.restore_mm), sitk.sitkBall),
-                ),
-            )
-        detail = [int(np.floor(model.detail_mm / sp + 1e-6)) for sp in work.GetSpacing()]
-        if min(detail) > 0:
-            kept = sitk.Or(
-                kept, sitk.And(organ_mask, sitk.BinaryDilate(kept, detail, sitk.sitkBall))
-            )
-        organ_mask = kept
-    organ_mask = _boundary_rim(smooth, organ_mask, centre, lower, upper, model)
-    organ_mask = sitk.BinaryMorphologicalClosing(
-        organ_mask, radius_voxels(work, model.close_mm), sitk.sitkBall
-    )
-    organ_mask = fill_holes(organ_mask, slice_wise=True)
-    return mask_to_grid(organ_mask, image)
+    if kept is None:
+        return organ_mask
+    if model.restore_mm > 0:
+        bright = sitk.Cast(sitk.Greater(smooth, float(window.upper)), sitk.sitkUInt8)
+        kept = sitk.Or(
+            kept,
+            sitk.And(
+                sitk.And(organ_mask, bright),
+                sitk.BinaryDilate(kept, radius_voxels(smooth, model.restore_mm), sitk.sitkBall),
+            ),
+        )
+    detail = [int(np.floor(model.detail_mm / sp + 1e-6)) for sp in smooth.GetSpacing()]
+    if min(detail) > 0:
+        kept = sitk.Or(kept, sitk.And(organ_mask, sitk.BinaryDilate(kept, detail, sitk.sitkBall)))
+    return kept
 
 
 def _boundary_rim(

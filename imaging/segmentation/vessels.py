@@ -111,8 +111,38 @@ def segment_vessels(
     roi_mask = None if mask is None else sitk.RegionOfInterest(mask, size, start)
     local = [tuple(int(i - s) for i, s in zip(idx, start, strict=True)) for idx in seeds]
     smooth = sitk.SmoothingRecursiveGaussian(roi, float(0.5 * max(roi.GetSpacing())))
+    vessel_hu, background_hu = _vessel_and_background_hu(
+        smooth, roi_mask, local, min_radius_mm, max_radius_mm
+    )
+    contrast = vessel_hu - background_hu
+    arr = sitk.GetArrayViewFromImage(smooth)
+    tube = _objectness(smooth, min_radius_mm, max_radius_mm)
+    candidates = (arr > background_hu + HALF_MAX * contrast) | (
+        (arr > background_hu + THIN_FRACTION * contrast) & (tube > OBJECTNESS_LEVEL)
+    )
+    if roi_mask is not None:
+        candidates &= sitk.GetArrayViewFromImage(roi_mask) > 0
+    cand = sitk.GetImageFromArray(candidates.astype(np.uint8))
+    cand.CopyInformation(roi)
+    out = _seeded_components(cand, local, vessel_hu, background_hu)
+    out = sitk.BinaryMorphologicalClosing(out, [1, 1, 1], sitk.sitkBall)
+    if roi_mask is not None:
+        out = sitk.And(out, roi_mask)
+    return paste(out, image)
 
-    probe_mm = max(min_radius_mm, 1.5 * min(roi.GetSpacing()))
+
+def _vessel_and_background_hu(
+    smooth: sitk.Image,
+    roi_mask: sitk.Image | None,
+    local: Sequence[tuple[int, ...]],
+    min_radius_mm: float,
+    max_radius_mm: float,
+) -> tuple[float, float]:
+    """Robust vessel HU at the seeds and background HU; refused below :data:`MIN_CONTRAST_HU`.
+
+    The background is the restriction mask, or without one a shell around the seeds.
+    """
+    probe_mm = max(min_radius_mm, 1.5 * min(smooth.GetSpacing()))
     vessel_hu, _ = robust_stats(
         np.concatenate([ball_values(smooth, idx, probe_mm) for idx in local])
     )
@@ -129,16 +159,13 @@ def segment_vessels(
             f"({background_hu:.0f} HU); expected contrast-filled vessels at least "
             f"{MIN_CONTRAST_HU:.0f} HU brighter"
         )
+    return vessel_hu, background_hu
 
-    tube = _objectness(smooth, min_radius_mm, max_radius_mm)
-    candidates = (arr > background_hu + HALF_MAX * contrast) | (
-        (arr > background_hu + THIN_FRACTION * contrast) & (tube > OBJECTNESS_LEVEL)
-    )
-    if roi_mask is not None:
-        candidates &= sitk.GetArrayViewFromImage(roi_mask) > 0
-    cand = sitk.GetImageFromArray(candidates.astype(np.uint8))
-    cand.CopyInformation(roi)
 
+def _seeded_components(
+    cand: sitk.Image, local: Sequence[tuple[int, ...]], vessel_hu: float, background_hu: float
+) -> sitk.Image:
+    """The connected components of ``cand`` that hold a seed (0/1 ``sitkUInt8``)."""
     labels = sitk.ConnectedComponent(cand, True)
     keep = sorted({int(labels[idx]) for idx in local} - {0})
     if not keep:
@@ -148,8 +175,5 @@ def segment_vessels(
         )
     lab_arr = sitk.GetArrayViewFromImage(labels)
     out = sitk.GetImageFromArray(np.isin(lab_arr, keep).astype(np.uint8))
-    out.CopyInformation(roi)
-    out = sitk.BinaryMorphologicalClosing(out, [1, 1, 1], sitk.sitkBall)
-    if roi_mask is not None:
-        out = sitk.And(out, roi_mask)
-    return paste(out, image)
+    out.CopyInformation(cand)
+    return out

@@ -9,14 +9,13 @@ so the same spec gives the same table (apart from the ``time_ms`` column).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from registration._atomic import write_atomic, write_text_atomic
 from registration.errors import RegistrationError
 from registration.study.spec import StudySpec, expand_trials
 from registration.study.trial import run_trial
@@ -42,17 +41,6 @@ def _run_batch(spec: StudySpec, trials: list[dict]) -> list[dict]:
     return [run_trial(spec, t) for t in trials]
 
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _done_ids(parts: Path) -> set[int]:
     import pyarrow.parquet as pq
 
@@ -67,9 +55,9 @@ def _write_part(parts: Path, rows: list[dict]) -> None:
     import pyarrow.parquet as pq
 
     first = min(r["trial_id"] for r in rows)
-    _write_atomic(
+    write_atomic(
         parts / f"part-{first:08d}.parquet",
-        lambda tmp: pq.write_table(pa.Table.from_pylist(rows), tmp),
+        lambda tmp: pq.write_table(pa.Table.from_pylist(rows), str(tmp)),
     )
 
 
@@ -125,7 +113,7 @@ def run_study(
             f"{out} holds results of a different study (fingerprint {stamp.read_text().strip()} "
             f"!= {fp}); use a new --out folder"
         )
-    stamp.write_text(fp + "\n")
+    write_text_atomic(stamp, fp + "\n")
     trials = expand_trials(spec)
     done = _done_ids(parts)
     todo = [t for t in trials if t["trial_id"] not in done]
@@ -159,12 +147,7 @@ def run_study(
                 cluster.close()
     table = _combine(parts, out, table_format)
     summary = out / "summary.json"
-    _write_atomic(
-        summary,
-        lambda tmp: Path(tmp).write_text(
-            json.dumps(summarise(table, spec), indent=2, allow_nan=False)
-        ),
-    )
+    write_text_atomic(summary, json.dumps(summarise(table, spec), indent=2, allow_nan=False))
     pngs = plot_study(table, out) if plots else ()
     return StudyOutputs(
         table=out / f"trials.{table_format}",
@@ -185,9 +168,9 @@ def _combine(parts: Path, out: Path, table_format: str) -> dict[str, np.ndarray]
     t = pa.concat_tables(tables, promote_options="default").sort_by("trial_id")
     path = out / f"trials.{table_format}"
     if table_format == "parquet":
-        _write_atomic(path, lambda tmp: pq.write_table(t, tmp))
+        write_atomic(path, lambda tmp: pq.write_table(t, str(tmp)))
     else:
-        _write_atomic(path, lambda tmp: pcsv.write_csv(t, tmp))
+        write_atomic(path, lambda tmp: pcsv.write_csv(t, str(tmp)))
     return {name: t.column(name).to_numpy(zero_copy_only=False) for name in t.column_names}
 
 
@@ -206,7 +189,20 @@ def _stats(x: np.ndarray) -> dict:
 
 
 def summarise(table: dict[str, np.ndarray], spec: StudySpec) -> dict:
-    """Study summary: TRE statistics, success, and verdict rates (flag rate per bad case)."""
+    """Study summary: TRE statistics, success, and verdict rates (flag rate per bad case).
+
+    Parameters
+    ----------
+    table : dict of str to numpy.ndarray
+        The trials table by column (TRE columns ``tre_<target>_mm`` in mm).
+    spec : StudySpec
+        The study it came from.
+
+    Returns
+    -------
+    dict
+        JSON-ready summary (what ``summary.json`` holds); TRE, FRE in mm, times in ms.
+    """
     tre_cols = [c for c in table if c.startswith("tre_") and c.endswith("_mm")]
     case = table["case"].astype(str)
     good = case == "good"
@@ -265,7 +261,20 @@ def summarise(table: dict[str, np.ndarray], spec: StudySpec) -> dict:
 
 
 def plot_study(table: dict[str, np.ndarray], out: Path) -> list[Path]:
-    """PNG plots of TRE against number of points, coverage and noise (good cases)."""
+    """PNG plots of TRE against number of points, coverage and noise (good cases).
+
+    Parameters
+    ----------
+    table : dict of str to numpy.ndarray
+        The trials table by column (TRE in mm).
+    out : pathlib.Path
+        Folder the ``tre_vs_<key>.png`` files go to.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The plots written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -295,7 +304,7 @@ def plot_study(table: dict[str, np.ndarray], out: Path) -> list[Path]:
             ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"tre_vs_{key}.png"
-        _write_atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
+        write_atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
         plt.close(fig)
         paths.append(path)
     return paths

@@ -33,7 +33,17 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from registration.errors import RegistrationError
 
@@ -41,16 +51,6 @@ __all__ = ["StudySpecError", "TargetSpec", "ModelSpec", "StudySpec", "load_spec"
 
 SENSORS = ("swabs", "scan")
 CASES = ("good", "wrong_organ", "mirrored", "too_few", "planar", "outliers30", "wrong_minimum")
-PROTOCOL_KEYS = {
-    "sensor": str,
-    "n_points": int,
-    "coverage": float,
-    "noise_mm": float,
-    "outlier_fraction": float,
-    "rotation_deg": float,
-    "translation_mm": float,
-    "case": str,
-}
 PROTOCOL_DEFAULTS: dict[str, list[Any]] = {
     "sensor": ["swabs"],
     "n_points": [500],
@@ -61,6 +61,10 @@ PROTOCOL_DEFAULTS: dict[str, list[Any]] = {
     "translation_mm": [50.0],
     "case": ["good"],
 }
+#: Physical ranges of the protocol values (beyond them no acquisition is plausible).
+MAX_POINTS = 1_000_000
+MAX_NOISE_MM = 20.0
+MAX_TRANSLATION_MM = 1000.0
 
 
 class StudySpecError(RegistrationError):
@@ -104,108 +108,179 @@ class StudySpec:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# -- The file's schema (pydantic): what a study file may say, with types and ranges. -----------
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _existing_file(value: str, info: ValidationInfo) -> str:
+    """A path relative to the spec file's folder (``context["base_dir"]``), resolved."""
+    if not value:
+        raise ValueError("expected a file path, got ''")
+    p = Path(value)
+    p = p if p.is_absolute() else Path(info.context["base_dir"]) / p
+    if not p.is_file():
+        raise ValueError(f"file not found: {p}")
+    return str(p.resolve())
+
+
+class _Target(_Schema):
+    name: str
+    point_mm: Annotated[list[float], Field(min_length=3, max_length=3)] | None = None
+    surface: str | None = None
+
+    _surface = field_validator("surface")(_existing_file)
+
+    @model_validator(mode="after")
+    def _one_position(self) -> _Target:
+        if (self.point_mm is None) == (self.surface is None):
+            raise ValueError("give exactly one of 'point_mm' or 'surface'")
+        return self
+
+
+class _Model(_Schema):
+    name: str | None = None
+    surface: str
+    decoy_surface: str | None = None
+    targets: list[_Target] = []
+
+    _surfaces = field_validator("surface", "decoy_surface")(_existing_file)
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> _Model:
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"target names must be unique, got {names}")
+        return self
+
+
+def _values(default: list[Any]) -> Any:
+    """A non-empty list of protocol values, ``default`` when the key is absent."""
+    return Field(default_factory=lambda: list(default), min_length=1)
+
+
+class _Protocol(_Schema):
+    """Every combination of these values is run ``repeats`` times (a scalar is one value)."""
+
+    sensor: list[Literal[SENSORS]] = _values(PROTOCOL_DEFAULTS["sensor"])
+    n_points: list[Annotated[int, Field(ge=6, le=MAX_POINTS)]] = _values(
+        PROTOCOL_DEFAULTS["n_points"]
+    )
+    coverage: list[Annotated[float, Field(gt=0.0, le=1.0)]] = _values(PROTOCOL_DEFAULTS["coverage"])
+    noise_mm: list[Annotated[float, Field(gt=0.0, le=MAX_NOISE_MM)]] = _values(
+        PROTOCOL_DEFAULTS["noise_mm"]
+    )
+    outlier_fraction: list[Annotated[float, Field(ge=0.0, lt=1.0)]] = _values(
+        PROTOCOL_DEFAULTS["outlier_fraction"]
+    )
+    rotation_deg: list[Annotated[float, Field(ge=0.0, le=180.0)]] = _values(
+        PROTOCOL_DEFAULTS["rotation_deg"]
+    )
+    translation_mm: list[Annotated[float, Field(ge=0.0, le=MAX_TRANSLATION_MM)]] = _values(
+        PROTOCOL_DEFAULTS["translation_mm"]
+    )
+    case: list[Literal[CASES]] = _values(PROTOCOL_DEFAULTS["case"])
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _scalar_is_one_value(cls, value: Any) -> Any:
+        return value if isinstance(value, list) else [value]
+
+
+class _StudyFile(_Schema):
+    name: str = "study"
+    seed: Annotated[int, Field(ge=0)] = 0
+    repeats: Annotated[int, Field(ge=1)] = 1
+    models: Annotated[list[_Model], Field(min_length=1)]
+    protocol: _Protocol = _Protocol()
+
+
+#: Keys of the protocol grid, in the order trials are expanded.
+PROTOCOL_KEYS = tuple(_Protocol.model_fields)
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "<top level>"
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``what was expected, got what``."""
+    kind, value = error["type"], error.get("input")
+    msg = error["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field (a typo?); not part of a study file"
+    if kind == "missing":
+        return "required field missing"
+    if kind in _RANGE_ERRORS:
+        return f"value {value!r} out of range: {msg[0].lower()}{msg[1:]}"
+    if kind == "value_error":
+        return msg
+    if kind in ("model_type", "dict_type"):
+        return f"expected a table (mapping), got {value!r}"
+    return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
+
+
 def _err(src: str, field: str, msg: str) -> StudySpecError:
     return StudySpecError(f"{src}: field '{field}': {msg}")
 
 
-def _resolve(base: Path, value: Any, src: str, field: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _err(src, field, f"expected a file path, got {value!r}")
-    p = Path(value)
-    p = p if p.is_absolute() else (base / p)
-    if not p.is_file():
-        raise _err(src, field, f"file not found: {p}")
-    return str(p.resolve())
+def parse_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> StudySpec:
+    """Validate a study dictionary (as read from TOML/YAML); paths are relative to ``base_dir``.
 
+    Parameters
+    ----------
+    data : dict
+        The study, as parsed from its file.
+    base_dir : pathlib.Path, keyword-only
+        Folder that relative surface paths start from (the spec file's folder).
+    source : str, keyword-only
+        Name of the file for error messages.
 
-def parse_spec(data: dict, *, base_dir: Path, source: str = "<spec>") -> StudySpec:
-    """Validate a study dictionary (as read from TOML/YAML); paths are relative to ``base_dir``."""
+    Returns
+    -------
+    StudySpec
+
+    Raises
+    ------
+    StudySpecError
+        The first invalid field, as ``"<source>: field '<path>': <what was expected>"``.
+    """
     if not isinstance(data, dict):
         raise StudySpecError(f"{source}: expected a table/mapping at the top level")
-    unknown = set(data) - {"name", "seed", "repeats", "models", "protocol"}
-    if unknown:
-        raise _err(source, sorted(unknown)[0], "unknown field")
-    seed, repeats = data.get("seed", 0), data.get("repeats", 1)
-    if not isinstance(seed, int) or seed < 0:
-        raise _err(source, "seed", f"expected an integer >= 0, got {seed!r}")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise _err(source, "repeats", f"expected an integer >= 1, got {repeats!r}")
-    models_raw = data.get("models")
-    if not isinstance(models_raw, list) or not models_raw:
-        raise _err(source, "models", "expected a non-empty list of models")
-    models = []
-    for i, m in enumerate(models_raw):
-        f = f"models[{i}]"
-        if not isinstance(m, dict):
-            raise _err(source, f, "expected a table")
-        surf = _resolve(base_dir, m.get("surface"), source, f + ".surface")
-        decoy = m.get("decoy_surface")
-        decoy = None if decoy is None else _resolve(base_dir, decoy, source, f + ".decoy_surface")
-        targets = []
-        for j, t in enumerate(m.get("targets", [])):
-            ft = f"{f}.targets[{j}]"
-            if not isinstance(t, dict) or not isinstance(t.get("name"), str):
-                raise _err(source, ft, "expected a table with a 'name'")
-            if ("point_mm" in t) == ("surface" in t):
-                raise _err(source, ft, "give exactly one of 'point_mm' or 'surface'")
-            if "point_mm" in t:
-                pt = t["point_mm"]
-                if not (isinstance(pt, list) and len(pt) == 3):
-                    raise _err(source, ft + ".point_mm", f"expected 3 numbers, got {pt!r}")
-                targets.append(TargetSpec(t["name"], point_mm=tuple(float(v) for v in pt)))
-            else:
-                targets.append(
-                    TargetSpec(t["name"], surface=_resolve(base_dir, t["surface"], source, ft))
-                )
-        names = [t.name for t in targets]
-        if len(set(names)) != len(names):
-            raise _err(source, f + ".targets", f"target names must be unique, got {names}")
-        models.append(ModelSpec(str(m.get("name", Path(surf).stem)), surf, tuple(targets), decoy))
-    proto_raw = data.get("protocol", {})
-    if not isinstance(proto_raw, dict):
-        raise _err(source, "protocol", "expected a table")
-    bad = set(proto_raw) - set(PROTOCOL_KEYS)
-    if bad:
-        raise _err(source, "protocol." + sorted(bad)[0], f"unknown; known: {list(PROTOCOL_KEYS)}")
-    proto: dict[str, tuple] = {}
-    for key, typ in PROTOCOL_KEYS.items():
-        vals = proto_raw.get(key, PROTOCOL_DEFAULTS[key])
-        vals = vals if isinstance(vals, list) else [vals]
-        if not vals:
-            raise _err(source, f"protocol.{key}", "expected at least one value")
-        try:
-            vals = [typ(v) if not (typ is int and isinstance(v, float)) else None for v in vals]
-        except (TypeError, ValueError) as exc:
-            raise _err(source, f"protocol.{key}", f"expected {typ.__name__} ({exc})") from exc
-        if any(v is None for v in vals):
-            raise _err(source, f"protocol.{key}", "expected integers")
-        proto[key] = tuple(vals)
-    for s in proto["sensor"]:
-        if s not in SENSORS:
-            raise _err(source, "protocol.sensor", f"expected one of {SENSORS}, got {s!r}")
-    for c in proto["case"]:
-        if c not in CASES:
-            raise _err(source, "protocol.case", f"expected one of {CASES}, got {c!r}")
-        if c == "wrong_organ" and any(m.decoy_surface is None for m in models):
-            raise _err(source, "models.decoy_surface", "required by case 'wrong_organ'")
-    checks = {
-        "n_points": lambda v: v >= 6,
-        "coverage": lambda v: 0 < v <= 1,
-        "noise_mm": lambda v: v > 0,
-        "outlier_fraction": lambda v: 0 <= v < 1,
-        "rotation_deg": lambda v: 0 <= v <= 180,
-        "translation_mm": lambda v: v >= 0,
-    }
-    for key, ok in checks.items():
-        for v in proto[key]:
-            if not ok(v):
-                raise _err(source, f"protocol.{key}", f"value {v!r} out of range")
+    try:
+        raw = _StudyFile.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise _err(source, _field_path(first["loc"]), _describe(first)) from None
+    if "wrong_organ" in raw.protocol.case and any(m.decoy_surface is None for m in raw.models):
+        raise _err(source, "models.decoy_surface", "required by case 'wrong_organ'")
+    models = tuple(
+        ModelSpec(
+            name=m.name if m.name is not None else Path(m.surface).stem,
+            surface=m.surface,
+            targets=tuple(
+                TargetSpec(t.name, point_mm=None if t.point_mm is None else tuple(t.point_mm))
+                if t.surface is None
+                else TargetSpec(t.name, surface=t.surface)
+                for t in m.targets
+            ),
+            decoy_surface=m.decoy_surface,
+        )
+        for m in raw.models
+    )
     return StudySpec(
-        name=str(data.get("name", "study")),
-        seed=seed,
-        repeats=repeats,
-        models=tuple(models),
-        protocol=proto,
+        name=raw.name,
+        seed=raw.seed,
+        repeats=raw.repeats,
+        models=models,
+        protocol={k: tuple(getattr(raw.protocol, k)) for k in PROTOCOL_KEYS},
         source=source,
     )
 

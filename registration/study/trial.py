@@ -11,6 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from registration._points import apply_transform
 from registration.icp import surface_residuals
+from registration.metrics import target_registration_error
 from registration.model import SurfaceModel, load_surface, prepare_surface
 from registration.sensors import add_noise, add_outliers, simulate_scan, simulate_swabs
 from registration.study.spec import ModelSpec, StudySpec
@@ -25,7 +26,19 @@ TOO_FEW_POINTS = 20
 
 
 def trial_seed(spec_seed: int, trial_id: int) -> np.random.SeedSequence:
-    """Independent, reproducible random stream of a trial (independent of scheduling)."""
+    """Independent, reproducible random stream of a trial (independent of scheduling).
+
+    Parameters
+    ----------
+    spec_seed : int
+        The study's seed.
+    trial_id : int
+        The trial's position in :func:`registration.study.expand_trials`.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+    """
     return np.random.SeedSequence([spec_seed, trial_id])
 
 
@@ -70,11 +83,84 @@ def run_trial(spec: StudySpec, trial: dict) -> dict:
     The true pose ``T_points_model`` is random (orientation within ``rotation_deg`` of the prior,
     translation ``translation_mm`` per axis); the registration gets the prior (identity) and the
     orientation bound, or no prior at all when ``rotation_deg`` is 180.
+
+    Parameters
+    ----------
+    spec : StudySpec
+        The study.
+    trial : dict
+        One row of :func:`registration.study.expand_trials` (noise and translations in mm,
+        rotations in degrees).
+
+    Returns
+    -------
+    dict
+        The trial's table row: TRE per target and FRE in mm, rotation error in degrees, time
+        in ms, the verdict and its reason.
     """
     ss = trial_seed(spec.seed, trial["trial_id"])
     rng = np.random.default_rng(ss)
     mspec = spec.models[trial["model_index"]]
     model = model_for(mspec)
+    pts = _acquire(mspec, model, trial, rng)
+    # Truth: T_points_model; the prior is the identity.
+    T_pm, axis = _true_pose(model, trial, rng)
+    measured = apply_transform(T_pm, pts)
+    kwargs: dict = {}
+    if trial["case"] == "wrong_minimum":
+        # Warm start from a pose 90-180 degrees off the truth: a wrong local minimum.
+        c = model.centroid_mm
+        bad = Rotation.from_rotvec(axis * np.deg2rad(rng.uniform(90.0, 180.0))).as_matrix()
+        T_bad = np.eye(4)
+        T_bad[:3, :3] = bad
+        T_bad[:3, 3] = c - bad @ c
+        kwargs["T_init"] = T_bad @ np.linalg.inv(T_pm)
+    elif trial["rotation_deg"] < 180.0:
+        kwargs = {"T_init": np.eye(4), "max_rotation_deg": trial["rotation_deg"]}
+    t0 = time.perf_counter()
+    res = register_surface(
+        measured, model, seed=int(ss.generate_state(1)[0]), noise_mm=trial["noise_mm"], **kwargs
+    )
+    elapsed = (time.perf_counter() - t0) * 1e3
+    names, targets = targets_for(mspec)
+    tre = target_registration_error(res.T_model_points, T_pm, targets)
+    err_R = res.T_model_points[:3, :3] @ T_pm[:3, :3]
+    # Surface FRE: RMS point-to-surface distance of all points after registration.
+    _, dist, _ = surface_residuals(
+        apply_transform(res.T_model_points, measured),
+        model.vertices,
+        model.normals,
+        model.tree,
+        model.spacing_mm,
+    )
+    row = dict(trial)
+    row.update(
+        {
+            "seed": int(ss.generate_state(1)[0]),
+            "fre_mm": float(np.sqrt(np.mean(dist**2))),
+            "inlier_fraction": res.inlier_fraction,
+            "inlier_rms_mm": res.inlier_rms_mm,
+            "condition_number": res.condition_number,
+            "weakest_constraint": res.weakest_constraint,
+            "systematic_residual_mm": res.systematic_residual_mm,
+            "rotation_error_deg": float(np.rad2deg(Rotation.from_matrix(err_R).magnitude())),
+            "max_tre_mm": float(tre.max()) if len(tre) else float("nan"),
+            "success": bool(len(tre) and tre.max() < SUCCESS_TRE_MM),
+            "trustworthy": res.trustworthy,
+            "reason": res.reason,
+            "n_points_used": res.n_points_used,
+            "time_ms": elapsed,
+        }
+    )
+    for name, value in zip(names, tre, strict=True):
+        row[f"tre_{name}_mm"] = float(value)
+    return row
+
+
+def _acquire(
+    mspec: ModelSpec, model: SurfaceModel, trial: dict, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """The trial's simulated points in model space, mm (its case decides what is sampled)."""
     case = trial["case"]
     n_points = TOO_FEW_POINTS if case == "too_few" else trial["n_points"]
     coverage = trial["coverage"]
@@ -93,7 +179,13 @@ def run_trial(spec: StudySpec, trial: dict) -> dict:
     outl = 0.3 if case == "outliers30" else trial["outlier_fraction"]
     if outl > 0:
         pts, _ = add_outliers(pts, fraction=outl, seed=rng)
-    # Truth: T_points_model; the prior is the identity.
+    return pts
+
+
+def _true_pose(
+    model: SurfaceModel, trial: dict, rng: np.random.Generator
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Random true ``T_points_model`` about the model centroid, and the unit axis drawn for it."""
     max_deg = trial["rotation_deg"]
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
@@ -107,55 +199,4 @@ def run_trial(spec: StudySpec, trial: dict) -> dict:
     # Rotate about the model centroid so translation_mm is the displacement of the organ.
     c = model.centroid_mm
     T_pm[:3, 3] += c - T_pm[:3, :3] @ c
-    measured = apply_transform(T_pm, pts)
-    T_true = np.linalg.inv(T_pm)
-    kwargs: dict = {}
-    if case == "wrong_minimum":
-        # Warm start from a pose 90-180 degrees off the truth: a wrong local minimum.
-        bad = Rotation.from_rotvec(axis * np.deg2rad(rng.uniform(90.0, 180.0))).as_matrix()
-        T_bad = np.eye(4)
-        T_bad[:3, :3] = bad
-        T_bad[:3, 3] = c - bad @ c
-        kwargs["T_init"] = T_bad @ T_true
-    elif max_deg < 180.0:
-        kwargs = {"T_init": np.eye(4), "max_rotation_deg": max_deg}
-    t0 = time.perf_counter()
-    res = register_surface(
-        measured, model, seed=int(ss.generate_state(1)[0]), noise_mm=trial["noise_mm"], **kwargs
-    )
-    elapsed = (time.perf_counter() - t0) * 1e3
-    names, targets = targets_for(mspec)
-    err_T = res.T_model_points @ T_pm
-    tre = np.linalg.norm(apply_transform(err_T, targets) - targets, axis=1)
-    rot_err = float(np.rad2deg(Rotation.from_matrix(err_T[:3, :3]).magnitude()))
-    # Surface FRE: RMS point-to-surface distance of all points after registration.
-    _, dist, _ = surface_residuals(
-        apply_transform(res.T_model_points, measured),
-        model.vertices,
-        model.normals,
-        model.tree,
-        model.spacing_mm,
-    )
-    fre = float(np.sqrt(np.mean(dist**2)))
-    row = dict(trial)
-    row.update(
-        {
-            "seed": int(ss.generate_state(1)[0]),
-            "fre_mm": fre,
-            "inlier_fraction": res.inlier_fraction,
-            "inlier_rms_mm": res.inlier_rms_mm,
-            "condition_number": res.condition_number,
-            "weakest_constraint": res.weakest_constraint,
-            "systematic_residual_mm": res.systematic_residual_mm,
-            "rotation_error_deg": rot_err,
-            "max_tre_mm": float(tre.max()) if len(tre) else float("nan"),
-            "success": bool(len(tre) and tre.max() < SUCCESS_TRE_MM),
-            "trustworthy": res.trustworthy,
-            "reason": res.reason,
-            "n_points_used": res.n_points_used,
-            "time_ms": elapsed,
-        }
-    )
-    for name, value in zip(names, tre, strict=True):
-        row[f"tre_{name}_mm"] = float(value)
-    return row
+    return T_pm, axis

@@ -31,7 +31,7 @@ def verify_command(problems: tuple[str, ...], quick: bool, json_output: bool) ->
 
     with command_context(json_output) as ctx:
         names = list(problems) or list(PROBLEMS)
-        with progress_bar(json_output, "verification", total=len(names)) as advance:
+        with progress_bar("verification", total=len(names)) as advance:
             records = run_verification(
                 names, quick=quick, progress=lambda name: advance(0, f"verifying {name}")
             )
@@ -56,8 +56,8 @@ def simulate_command(case: Path, scenario: Path, json_output: bool) -> None:
     from surgplan.simulation import simulate_case
 
     with command_context(json_output) as ctx:
-        with progress_bar(json_output, "solving tissue mechanics"):
-            ctx.report.update(simulate_case(case, scenario))
+        with progress_bar("solving tissue mechanics"):
+            ctx.report.update(simulate_case(case, scenario).to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
@@ -76,10 +76,10 @@ def rom_command(
     case: Path, scenario: Path, centres: int, site_radius_mm: float, json_output: bool
 ) -> None:
     """Build CASE's real-time reduced deformation model from FE snapshots (rom/linear.npz)."""
-    from surgplan.simulation import build_case_rom
+    from surgplan.case_rom import build_case_rom
 
     with command_context(json_output) as ctx:
-        with progress_bar(json_output, "FE snapshots", total=centres) as advance:
+        with progress_bar("FE snapshots", total=centres) as advance:
             ctx.report.update(
                 build_case_rom(
                     case,
@@ -87,7 +87,7 @@ def rom_command(
                     n_centres=centres,
                     site_radius_mm=site_radius_mm,
                     progress=lambda done, total: advance(1),
-                )
+                ).to_dict()
             )
         ctx.report["time_s"] = ctx.elapsed_s()
 

@@ -19,8 +19,8 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
     from surgplan.import_scan import import_scan
 
     with command_context(json_output) as ctx:
-        with progress_bar(json_output, "importing scan"):
-            ctx.report.update(import_scan(source, case, series_uid=series))
+        with progress_bar("importing scan"):
+            ctx.report.update(import_scan(source, case, series_uid=series).to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
@@ -55,13 +55,15 @@ def segment_command(
                 raise SurgplanError("--labels and --names go together")
             if seed:
                 raise SurgplanError("--seed does not apply when importing --labels")
-            with progress_bar(json_output, "importing label map"):
-                ctx.report.update(import_label_map(case, labels, names, structures=structure))
+            with progress_bar("importing label map"):
+                result = import_label_map(case, labels, names, structures=structure)
+            ctx.report.update(result.to_dict())
         else:
             if len(structure) != 1:
                 raise SurgplanError("give one --structure NAME (or --labels FILE --names FILE)")
-            with progress_bar(json_output, f"segmenting {structure[0]}"):
-                ctx.report.update(segment_structure(case, structure[0], seed, method=method))
+            with progress_bar(f"segmenting {structure[0]}"):
+                segmented = segment_structure(case, structure[0], seed, method=method)
+            ctx.report.update(segmented.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
@@ -84,17 +86,16 @@ def mesh_command(
     from surgplan.meshing import build_meshes
 
     with command_context(json_output) as ctx:
-        with progress_bar(json_output, "meshing") as advance:
-            ctx.report.update(
-                build_meshes(
-                    case,
-                    structures=structure,
-                    outer=outer,
-                    inner=inner or None,
-                    edge_mm=edge_mm,
-                    on_step=lambda text: advance(0, text),
-                )
+        with progress_bar("meshing") as advance:
+            meshes = build_meshes(
+                case,
+                structures=structure,
+                outer=outer,
+                inner=inner or None,
+                edge_mm=edge_mm,
+                on_step=lambda text: advance(0, text),
             )
+        ctx.report.update(meshes.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
@@ -115,7 +116,8 @@ def export_command(
     from surgplan.export import export_structure
 
     with command_context(json_output) as ctx:
-        ctx.report.update(export_structure(case, structure, label_out=label, mesh_out=mesh))
+        exported = export_structure(case, structure, label_out=label, mesh_out=mesh)
+        ctx.report.update(exported.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 

@@ -148,13 +148,13 @@ def command_context(json_output: bool) -> Iterator[CommandContext]:
 
 
 @contextmanager
-def progress_bar(json_output: bool, description: str, total: float | None = None) -> Iterator[Any]:
+def progress_bar(description: str, total: float | None = None) -> Iterator[Any]:
     """A rich progress bar on stderr (so ``--json`` stdout stays one clean JSON document).
+
+    The bar is shown only when stderr is a terminal, with or without ``--json``.
 
     Parameters
     ----------
-    json_output
-        Unused for routing (the bar always goes to stderr); kept so commands pass their flag.
     description
         Text shown next to the bar.
     total
@@ -165,7 +165,6 @@ def progress_bar(json_output: bool, description: str, total: float | None = None
     Callable
         ``advance(step=1.0, description=None)`` to move the bar and optionally relabel it.
     """
-    del json_output
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -33,10 +33,9 @@ def demo_command(
 
     models = None if no_liver_models else (liver_models or DEFAULT_LIVER_MODELS)
     with command_context(json_output) as ctx:
-        with progress_bar(json_output, "demo") as advance:
-            ctx.report.update(
-                run_demo(out, liver_models=models, on_step=lambda text: advance(0, text))
-            )
+        with progress_bar("demo") as advance:
+            result = run_demo(out, liver_models=models, on_step=lambda text: advance(0, text))
+        ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
         if not ctx.report["passed"]:
             ctx.report["warning"] = (

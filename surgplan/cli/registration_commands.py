@@ -150,7 +150,7 @@ def study_command(
     with command_context(json_output) as ctx:
         spec = load_spec(spec_path)
         total = len(expand_trials(spec))
-        with progress_bar(json_output, f"study {spec.name}", total) as advance:
+        with progress_bar(f"study {spec.name}", total) as advance:
             last = [0]
 
             def on_progress(done: int, _total: int) -> None:

@@ -24,6 +24,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from surgplan.atomic import fsync_file
 from surgplan.phantom.errors import PhantomError
 
 UID_ROOT_TEXT = "surgplan-phantom-v1"
@@ -59,6 +60,13 @@ def phantom_uid(seed: int, purpose: str) -> str:
     ``2.25.<n>`` with ``n`` the integer value of a name-based (SHA-1, RFC 4122 version 5) UUID of
     ``UID_ROOT_TEXT/seed/purpose``, the UUID-derived UID form of DICOM PS3.5 B.2. (pydicom's
     ``generate_uid(prefix=None, ...)`` ignores its entropy sources and is random.)
+
+    Parameters
+    ----------
+    seed
+        Seed of the phantom.
+    purpose
+        What the UID identifies.
     """
     name = f"{UID_ROOT_TEXT}/{seed}/{purpose}"
     return f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, name).int}"
@@ -177,23 +185,31 @@ def write_dicom_series(
     if not final.parent.is_dir():
         raise PhantomError(f"parent folder of {final} does not exist")
     stored = (hu.astype(np.int32) - RESCALE_INTERCEPT).astype("<u2")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    tmp.chmod(0o755)
+    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()  # the usual folder mode (0o777 less the umask), unlike mkdtemp's 0o700
     try:
         names = []
         for k in range(stored.shape[0]):
             ds = _slice_dataset(ct, stored[k], k, seed, description)
             name = f"CT{k + 1:04d}.dcm"
             ds.save_as(tmp / name, enforce_file_format=True)
+            fsync_file(tmp / name)
             names.append(name)
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-            os.replace(final, old / final.name)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old)
+        fsync_file(tmp)
+        _replace_folder(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return [final / name for name in names]
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """Rename folder ``new`` onto ``final``, moving an existing ``final`` aside first."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / final.name)
+    os.replace(new, final)
+    fsync_file(final.parent)
+    if old is not None:
+        shutil.rmtree(old)

@@ -170,21 +170,66 @@ def generate_phantom(
     PhantomError
         If a parameter is out of range.
     """
+    spacing = _check_parameters(seed, spacing_mm, noise_hu, psf_sigma_mm)
+    seed = int(seed)
+    size = tuple(int(round(f / s)) for f, s in zip(FIELD_OF_VIEW_MM, spacing, strict=True))
+    grid = Grid(ORIGIN_MM, spacing, (size[0], size[1], size[2]))
+    body = Anatomy.from_seed(seed)
+    trees = grow_vessel_trees(body, seed=seed)
+    sdf, bone_parts = _structure_sdfs(grid, body, trees)
+    hu = _paint_ct(grid, body, sdf, bone_parts)
+    noise_rng = np.random.default_rng([seed, 3])
+    hu = blur_and_noise(hu, grid, psf_sigma_mm=psf_sigma_mm, noise_hu=noise_hu, rng=noise_rng)
+    ct = np.clip(np.rint(hu), *HU_RANGE).astype(np.int16)
+
+    # --- ground truth ---------------------------------------------------------------------------
+    shape = grid.shape_zyx
+    masks = {
+        name: np.broadcast_to(sdf[name] < 0.0, shape).copy()
+        for name in ("body", *LABEL_NAMES.values())
+    }
+    labels = label_map(masks)
+    masks["liver_parenchyma"] = labels == 1
+
+    seeds = _seeds(grid, masks, labels, trees)
+    parameters = _parameters(seed, grid, noise_hu, psf_sigma_mm, trees)
+    return Phantom(
+        ct=_image(ct, grid),
+        labels=_image(labels, grid),
+        masks=masks,
+        label_names=dict(LABEL_NAMES),
+        seeds_lps_mm=seeds,
+        tumour_centre_lps_mm=seeds["tumour"],
+        tumour_radius_mm=anat.TUMOUR_RADIUS_MM,
+        vessels=trees,
+        seed=seed,
+        parameters=parameters,
+    )
+
+
+def _check_parameters(
+    seed: Any, spacing_mm: Any, noise_hu: Any, psf_sigma_mm: Any
+) -> tuple[float, float, float]:
+    """Refuse out-of-range arguments of :func:`generate_phantom`; return the spacing (mm)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise PhantomError(f"seed must be a non-negative integer, got {seed!r}")
     spacing = _check_positive_triple("spacing_mm", spacing_mm, 5.0)
     for name, value, upper in (("noise_hu", noise_hu, 200.0), ("psf_sigma_mm", psf_sigma_mm, 5.0)):
         if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= upper):
             raise PhantomError(f"{name} must be a number in [0, {upper}], got {value!r}")
-    seed = int(seed)
-    size = tuple(int(round(f / s)) for f, s in zip(FIELD_OF_VIEW_MM, spacing, strict=True))
-    grid = Grid(ORIGIN_MM, spacing, (size[0], size[1], size[2]))
+    return spacing
 
-    body = Anatomy.from_seed(seed)
-    trees = grow_vessel_trees(body, seed=seed)
+
+def _structure_sdfs(
+    grid: Grid, body: Anatomy, trees: VesselTrees
+) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:
+    """Signed distances (mm, negative inside) of every labelled structure, and the bone parts.
+
+    The bone parts (``vertebrae``, ``arches``, ``processes``, ``ribs``) are painted with their
+    own marrow; ``sdf["bone"]`` is their union.
+    """
     x, y, z = grid.axes()
     levels = anat.vertebra_levels_z_mm(grid.axis(2)[0], grid.axis(2)[-1])
-
     sdf: dict[str, FloatArray] = {}
     sdf["body"] = body.body(x, y, 0.0 * z[:1])
     sdf["liver"] = _in_box(grid, body.liver, (-135.0, -100.0, -900.0), (90.0, 85.0, -710.0))
@@ -201,13 +246,24 @@ def generate_phantom(
     sdf["hepatic_veins"] = segments_on_grid(grid, trees.hepatic)
     sdf["ivc"] = body.ivc(x, y, 0.0 * z[:1])
     sdf["aorta"] = body.aorta(x, y, 0.0 * z[:1])
-    vertebrae = anat.vertebral_bodies(x, y, z, levels)
-    arches = anat.vertebral_arches(x, y, z, levels)
-    processes = segments_on_grid(grid, anat.posterior_element_segments(levels))
-    ribs = segments_on_grid(grid, anat.rib_segments())
-    sdf["bone"] = np.minimum(np.minimum(vertebrae, arches), np.minimum(processes, ribs))
+    parts = {
+        "vertebrae": anat.vertebral_bodies(x, y, z, levels),
+        "arches": anat.vertebral_arches(x, y, z, levels),
+        "processes": segments_on_grid(grid, anat.posterior_element_segments(levels)),
+        "ribs": segments_on_grid(grid, anat.rib_segments()),
+    }
+    sdf["bone"] = np.minimum(
+        np.minimum(parts["vertebrae"], parts["arches"]),
+        np.minimum(parts["processes"], parts["ribs"]),
+    )
+    return sdf, parts
 
-    # --- paint the CT, outside in --------------------------------------------------------------
+
+def _paint_ct(
+    grid: Grid, body: Anatomy, sdf: dict[str, FloatArray], bone: dict[str, FloatArray]
+) -> FloatArray:
+    """Noise-free HU of the phantom, painted outside in (later structures cover earlier ones)."""
+    x, y, z = grid.axes()
     paint = Painter(grid, HU["air"])
     paint.paint(sdf["body"], HU["fat"])
     paint.paint(body.muscle_wall(x, y, 0.0 * z[:1]), HU["muscle"])
@@ -235,23 +291,16 @@ def generate_phantom(
     paint.paint(sdf["ivc"], HU["ivc"])
     paint.paint(sdf["aorta"], HU["aorta"])
     paint.paint(sdf["bone"], HU["cortical_bone"])
-    paint.paint(np.minimum(vertebrae, arches) + 2.0, HU["cancellous_bone"])
-    paint.paint(np.minimum(processes + 1.5, ribs + 2.0), HU["rib_marrow"])
+    paint.paint(np.minimum(bone["vertebrae"], bone["arches"]) + 2.0, HU["cancellous_bone"])
+    paint.paint(np.minimum(bone["processes"] + 1.5, bone["ribs"] + 2.0), HU["rib_marrow"])
+    return paint.hu
 
-    noise_rng = np.random.default_rng([seed, 3])
-    hu = blur_and_noise(paint.hu, grid, psf_sigma_mm=psf_sigma_mm, noise_hu=noise_hu, rng=noise_rng)
-    ct = np.clip(np.rint(hu), *HU_RANGE).astype(np.int16)
 
-    # --- ground truth ---------------------------------------------------------------------------
-    shape = grid.shape_zyx
-    masks = {
-        name: np.broadcast_to(sdf[name] < 0.0, shape).copy()
-        for name in ("body", *LABEL_NAMES.values())
-    }
-    labels = label_map(masks)
-    masks["liver_parenchyma"] = labels == 1
-
-    seeds: dict[str, Point] = {
+def _seeds(
+    grid: Grid, masks: dict[str, np.ndarray], labels: np.ndarray, trees: VesselTrees
+) -> dict[str, Point]:
+    """One seed point (LPS mm) inside each structure that the demo segments."""
+    return {
         "liver": _deepest_point(grid, masks["liver_parenchyma"]),
         "tumour": tuple(float(v) for v in anat.TUMOUR_CENTRE),  # type: ignore[dict-item]
         "portal_vein": _point_along(trees.portal[0], 20.0),
@@ -262,11 +311,17 @@ def generate_phantom(
         "kidney_left": _deepest_point(grid, labels == 9),
         "spleen": _deepest_point(grid, labels == 10),
     }
-    parameters: dict[str, Any] = {
+
+
+def _parameters(
+    seed: int, grid: Grid, noise_hu: float, psf_sigma_mm: float, trees: VesselTrees
+) -> dict[str, Any]:
+    """The generator's parameters as stored in ``phantom.json``."""
+    return {
         "generator": "surgplan.phantom",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
-        "spacing_mm": list(spacing),
+        "spacing_mm": list(grid.spacing_mm),
         "size": list(grid.size),
         "origin_mm": list(grid.origin_mm),
         "noise_hu": float(noise_hu),
@@ -277,15 +332,3 @@ def generate_phantom(
         "portal_segments": len(trees.portal),
         "hepatic_segments": len(trees.hepatic),
     }
-    return Phantom(
-        ct=_image(ct, grid),
-        labels=_image(labels, grid),
-        masks=masks,
-        label_names=dict(LABEL_NAMES),
-        seeds_lps_mm=seeds,
-        tumour_centre_lps_mm=seeds["tumour"],
-        tumour_radius_mm=anat.TUMOUR_RADIUS_MM,
-        vessels=trees,
-        seed=seed,
-        parameters=parameters,
-    )
