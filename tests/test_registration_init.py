@@ -35,10 +35,6 @@ def _case(liver, seed, deg=None):
     return pts @ T[:3, :3].T + T[:3, 3], T
 
 
-def _tre(T_model_points, T_points_model, x):
-    return target_registration_error(T_model_points, T_points_model, x)[0]
-
-
 def test_features_cached_per_model_and_deterministic(liver, tumour):
     down, feat = liver.fpfh_features()
     assert liver.fpfh_features()[1] is feat  # computed once per model
@@ -54,7 +50,7 @@ def test_features_cached_per_model_and_deterministic(liver, tumour):
     assert res.init is InitMethod.FEATURES and res.trustworthy, res.reason
     assert [(a.method, a.accepted) for a in res.attempts] == [(InitMethod.FEATURES, True)]
     assert res.attempts[0].feature_fitness == first.fitness
-    assert _tre(res.T_model_points, T, tumour) < 2.0
+    assert target_registration_error(res.T_model_points, T, tumour)[0] < 2.0
     again = register_surface(meas, liver, seed=3, noise_mm=1.0)
     np.testing.assert_array_equal(again.T_model_points, res.T_model_points)
 
@@ -77,7 +73,7 @@ def test_weak_features_fall_back_to_multi_start(liver, tumour, monkeypatch):
     assert tried.feature_fitness == 0.3
     assert VerdictCheck.LOW_INLIER_FRACTION in tried.verdict.checks
     assert res.trustworthy, res.reason
-    assert _tre(res.T_model_points, T, tumour) < 2.0
+    assert target_registration_error(res.T_model_points, T, tumour)[0] < 2.0
 
 
 def test_cone_prior_tries_local_icp_first(liver, tumour):
@@ -85,11 +81,11 @@ def test_cone_prior_tries_local_icp_first(liver, tumour):
     res = register_surface(meas, liver, T_init=np.eye(4), max_rotation_deg=30.0, noise_mm=1.0)
     assert res.init is InitMethod.PRIOR and res.trustworthy, res.reason
     assert [(a.method, a.accepted) for a in res.attempts] == [(InitMethod.PRIOR, True)]
-    assert _tre(res.T_model_points, T, tumour) < 2.0
+    assert target_registration_error(res.T_model_points, T, tumour)[0] < 2.0
     full = register_surface(
         meas, liver, T_init=np.eye(4), max_rotation_deg=30.0, noise_mm=1.0, init="multi_start"
     )
     assert full.init is InitMethod.MULTI_START and full.attempts == ()
-    assert _tre(full.T_model_points, T, tumour) < 2.0
+    assert target_registration_error(full.T_model_points, T, tumour)[0] < 2.0
     with pytest.raises(RegistrationError, match="init must be"):
         register_surface(meas, liver, init="fpfh")
