@@ -15,6 +15,8 @@ This module takes colours as input; it does not know the project's colour table.
 from __future__ import annotations
 
 import os
+import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +115,10 @@ class Segment:
             )
         object.__setattr__(self, "colour_rgb", rgb)
         value = self.label_value
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
-            1 <= value <= 65535
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or not (1 <= value <= 65535)
         ):
             raise SlicerSegmentationError(
                 f"segment {self.name!r}: label_value {value!r} must be an integer in 1..65535"
@@ -212,14 +216,21 @@ def write_slicer_segmentation(
         "voxels": voxels,
         "ijkToLPS": ijk_to_lps_matrix(grid),
         "containedRepresentationNames": ["Binary labelmap"],
-        "conversionParameters": [_reference_geometry_parameter_ras(grid)],
+        "conversionParameters": [_reference_geometry_parameter(grid)],
         "segments": [
             _segment_fields(segment, layer, full_extent)
             for segment, layer in zip(segments, layers, strict=True)
         ],
     }
-    write_atomically(path, lambda tmp: slicerio.write_segmentation(str(tmp), segmentation))
+    write_atomically(path, lambda tmp: _write_with_slicerio(tmp, segmentation))
     return path
+
+
+def _write_with_slicerio(tmp: Path, segmentation: dict) -> None:
+    with warnings.catch_warnings():
+        # pynrrd 1.1 stamps the header with datetime.utcnow(), deprecated in Python 3.12.
+        warnings.filterwarnings("ignore", "datetime.datetime.utcnow", DeprecationWarning)
+        slicerio.write_segmentation(str(tmp), segmentation)
 
 
 def _checked_masks(
@@ -276,8 +287,11 @@ def _layered_voxels(masks: list[np.ndarray], label_values: list[int]) -> tuple[n
 
 
 def _segment_fields(segment: Segment, layer: int, extent: list[int]) -> dict:
-    """slicerio's segment dict. The extent is the whole grid: slicerio notes that Slicer
-    versions crop every segment of a layer to the first segment's extent otherwise."""
+    """Segment fields as :mod:`slicerio` takes them.
+
+    The extent is the whole grid: slicerio notes that Slicer versions crop every segment of a
+    layer to the first segment's extent otherwise.
+    """
     fields = {
         "id": segment.name,
         "name": segment.name,
@@ -305,17 +319,30 @@ def ijk_to_lps_matrix(image: sitk.Image) -> np.ndarray:
     return matrix
 
 
-def _reference_geometry_parameter_ras(image: sitk.Image) -> dict[str, str]:
-    """Slicer's "Reference image geometry" conversion parameter: the 4x4 IJK-to-RAS matrix,
-    row by row, then the extent, ``;``-separated (LPS converted to RAS by diag(-1, -1, 1))."""
+def reference_geometry_string_ras(image: sitk.Image) -> str:
+    """Slicer's "Reference image geometry" string of an image's grid, in RAS.
+
+    Parameters
+    ----------
+    image
+        The grid (LPS mm).
+
+    Returns
+    -------
+    str
+        The 4x4 IJK-to-RAS matrix row by row, then the extent ``0;n_i-1;0;n_j-1;0;n_k-1``, each
+        followed by ``;``. RAS = diag(-1, -1, 1) LPS, as Slicer stores this parameter.
+    """
     ijk_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ijk_to_lps_matrix(image)
-    size = image.GetSize()
-    numbers = [f"{v:.17g}" for v in ijk_to_ras.ravel()] + [
-        str(v) for n in size for v in (0, n - 1)
-    ]
+    numbers = [f"{v:.17g}" for v in ijk_to_ras.ravel()]
+    numbers += [str(v) for n in image.GetSize() for v in (0, n - 1)]
+    return ";".join(numbers) + ";"
+
+
+def _reference_geometry_parameter(image: sitk.Image) -> dict[str, str]:
     return {
         "name": "Reference image geometry",
-        "value": ";".join(numbers) + ";",
+        "value": reference_geometry_string_ras(image),
         "description": "Image geometry description string determining the geometry of the "
         "labelmap that is created in course of conversion.",
     }
@@ -355,36 +382,51 @@ def read_slicer_segmentation(path: str | os.PathLike[str]) -> list[Segment]:
     if not fields:
         raise SlicerSegmentationError(f"{path.name}: the segmentation holds no segments")
     geometry = _geometry_from_ijk_to_lps(path, np.asarray(segmentation["ijkToLPS"], dtype=float))
-    segments: list[Segment] = []
     claimed: dict[tuple[int, int], str] = {}
-    for entry in fields:
-        name = str(entry.get("name") or entry.get("id") or f"Segment_{len(segments) + 1}")
-        layer, value = int(entry.get("layer", 0)), int(entry.get("labelValue", 1))
-        if not 0 <= layer < layers.shape[0]:
-            raise SlicerSegmentationError(
-                f"{path.name}: segment {name!r} is in layer {layer}, but the file has "
-                f"{layers.shape[0]} layer(s)"
-            )
-        if (layer, value) in claimed:
-            raise SlicerSegmentationError(
-                f"{path.name}: segments {claimed[layer, value]!r} and {name!r} both use label "
-                f"value {value} in layer {layer}"
-            )
-        claimed[layer, value] = name
-        mask = _image_from_ijk((layers[layer] == value).astype(np.uint8), geometry)
-        terminology = entry.get("terminology")
-        if terminology is not None:
-            terminology = slicerio.segmentation.terminology_entry_to_string(terminology)
-        colour = entry.get("color", (0.5, 0.5, 0.5))
-        try:
-            segments.append(Segment(name, mask, tuple(colour), value, terminology))
-        except SlicerSegmentationError as error:
-            raise SlicerSegmentationError(f"{path.name}: {error}") from None
-    return segments
+    return [
+        _segment_from_fields(path, index, entry, layers, geometry, claimed)
+        for index, entry in enumerate(fields)
+    ]
+
+
+def _segment_from_fields(
+    path: Path,
+    index: int,
+    entry: dict,
+    layers: np.ndarray,
+    geometry: tuple,
+    claimed: dict[tuple[int, int], str],
+) -> Segment:
+    """Segment ``index`` of a file, from slicerio's fields; records its (layer, label value)."""
+    name = str(entry.get("name") or entry.get("id") or f"Segment_{index + 1}")
+    layer, value = int(entry.get("layer", 0)), int(entry.get("labelValue", 1))
+    if not 0 <= layer < layers.shape[0]:
+        raise SlicerSegmentationError(
+            f"{path.name}: segment {name!r} is in layer {layer}, but the file has "
+            f"{layers.shape[0]} layer(s)"
+        )
+    if (layer, value) in claimed:
+        raise SlicerSegmentationError(
+            f"{path.name}: segments {claimed[layer, value]!r} and {name!r} both use label "
+            f"value {value} in layer {layer}"
+        )
+    claimed[layer, value] = name
+    mask = _image_from_ijk((layers[layer] == value).astype(np.uint8), geometry)
+    terminology = entry.get("terminology")
+    if terminology is not None:
+        terminology = slicerio.segmentation.terminology_entry_to_string(terminology)
+    colour = entry.get("color", (0.5, 0.5, 0.5))
+    try:
+        return Segment(name, mask, tuple(colour), value, terminology)
+    except SlicerSegmentationError as error:
+        raise SlicerSegmentationError(f"{path.name}: {error}") from None
+
+
+_READ_ERRORS = (nrrd.NRRDError, OSError, EOFError, ValueError, KeyError, IndexError, zlib.error)
 
 
 def _read_with_slicerio(path: Path) -> dict:
-    """slicerio's segmentation dict, with every failure turned into one named error."""
+    """The dict of :func:`slicerio.read_segmentation`, every failure turned into one error."""
     if not path.is_file():
         raise SlicerSegmentationError(f"segmentation file {path} does not exist")
     if path.name.lower().endswith((".nii", ".nii.gz")):
@@ -394,11 +436,9 @@ def _read_with_slicerio(path: Path) -> dict:
         )
     try:
         segmentation = slicerio.read_segmentation(str(path))
-    except (nrrd.NRRDError, OSError, EOFError, ValueError, KeyError, IndexError) as error:
+    except _READ_ERRORS as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SlicerSegmentationError(
-            f"cannot read Slicer segmentation {path}: {detail}"
-        ) from None
+        raise SlicerSegmentationError(f"cannot read Slicer segmentation {path}: {detail}") from None
     if segmentation.get("voxels") is None:
         raise SlicerSegmentationError(f"cannot read Slicer segmentation {path}: no voxels")
     return segmentation
