@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, generate_uid
+from pydicom.uid import RE_VALID_UID, generate_uid
 
 from surgplan.errors import SurgplanError
 
@@ -25,10 +25,8 @@ PLACEHOLDER_PATIENT_NAME = "ANONYMOUS^SURGPLAN"
 """Patient's Name of every exported object (a placeholder, never a person's name)."""
 PATIENT_ID_PREFIX = "SURGPLAN-"
 """Prefix of the case pseudonym written as Patient ID."""
-DEIDENTIFICATION_METHOD = (
-    "surgplan: new UIDs per case; patient identifiers, dates, institution and staff removed"
-)
-"""De-identification Method (0012,0063) of every exported object."""
+DEIDENTIFICATION_METHOD = "surgplan: new UIDs; identifiers, dates and staff names removed"
+"""De-identification Method (0012,0063, LO: at most 64 characters) of every exported object."""
 BASIC_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 """DICOM PS3.16 CID 7050 code of the de-identification profile applied (PS3.15 E.1)."""
 MANUFACTURER = "surgplan"
@@ -73,7 +71,7 @@ class CaseDicomUids:
     def __post_init__(self) -> None:
         values = [getattr(self, f.name) for f in fields(self)]
         for field, value in zip(fields(self), values, strict=True):
-            if not isinstance(value, str) or not UID(value).is_valid:
+            if not isinstance(value, str) or len(value) > 64 or not RE_VALID_UID.match(value):
                 raise DicomExportError(
                     f"DICOM UID {field.name!r} is not a valid UID: {value!r} "
                     "(expected digits and dots, at most 64 characters)"
