@@ -104,3 +104,65 @@ def test_writers_are_atomic_with_the_usual_file_mode(tmp_path):
         write_atomic(transform, fail)
     np.testing.assert_allclose(read_itk_transform(transform), _T(), atol=1e-12)  # old file kept
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["T.tfm", "f.mrk.json"]
+
+
+def _swab_patch(liver_models_dir):
+    """Simulated swabs on the real liver and a triangulated patch through them."""
+    import pyvista as pv
+
+    from registration.model import load_surface
+    from registration.sensors import simulate_swabs
+
+    liver = load_surface(liver_models_dir / "liver.vtk")
+    swabs = simulate_swabs(liver, n_points=200, coverage=0.3, seed=3)
+    return swabs, pv.PolyData(swabs).delaunay_2d()
+
+
+def test_mesh_files_give_their_vertices(tmp_path, liver_models_dir):
+    import pyvista as pv
+
+    swabs, patch = _swab_patch(liver_models_dir)
+    pv.PolyData(swabs).save(tmp_path / "swabs.vtp")
+    np.testing.assert_array_equal(read_points(tmp_path / "swabs.vtp"), swabs)  # float64, in order
+    assert patch.n_points == 200 and patch.n_cells > 300
+    patch.save(tmp_path / "patch.stl")  # STL: float32 triangles, vertices merged on reading
+    stl = read_points(tmp_path / "patch.stl")
+    assert stl.shape == (200, 3)
+    np.testing.assert_allclose(
+        stl[np.lexsort(stl.T[::-1])], swabs[np.lexsort(swabs.T[::-1])], rtol=0, atol=1e-4
+    )
+    patch.save(tmp_path / "patch.vtk")
+    np.testing.assert_array_equal(read_points(tmp_path / "patch.vtk"), swabs)
+    patch.save(tmp_path / "patch.obj")
+    obj = read_points(tmp_path / "patch.obj")
+    np.testing.assert_allclose(obj, swabs, rtol=0, atol=1e-4)
+
+
+def test_bad_meshes_and_binary_point_files(tmp_path):
+    import pyvista as pv
+
+    from registration.io import read_mesh_vertices
+
+    pv.PolyData().save(tmp_path / "empty.vtp")
+    with pytest.raises(PointFileError, match=r"empty.vtp: mesh has no points"):
+        read_points(tmp_path / "empty.vtp")
+    nan = pv.PolyData(np.array([[0.0, 0, 0], [1, np.nan, 0], [0, 1, 0], [np.inf, 0, 1]]))
+    nan.save(tmp_path / "nan.vtp")
+    with pytest.raises(PointFileError, match=r"2 of 4 mesh vertices are NaN or infinite \(first"):
+        read_points(tmp_path / "nan.vtp")
+    (tmp_path / "junk.vtp").write_bytes(b"\x00\x01 not xml \xff")
+    with pytest.raises(PointFileError, match=r"junk.vtp: cannot read mesh") as info:
+        read_mesh_vertices(tmp_path / "junk.vtp")
+    assert "\n" not in str(info.value)
+    (tmp_path / "bin.csv").write_bytes(b"1,2,3\n\x00\x00\x07\x10garbage")
+    with pytest.raises(PointFileError, match=r"bin.csv: binary content \(NUL byte at offset 6\)"):
+        read_points(tmp_path / "bin.csv")
+    (tmp_path / "latin.xyz").write_bytes(b"1 2 3\n4 5 6 \xb5m\n")
+    with pytest.raises(PointFileError, match=r"latin.xyz: not a text file \(byte 12"):
+        read_points(tmp_path / "latin.xyz")
+    (tmp_path / "m.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    with pytest.raises(PointFileError, match=r"m.txt: binary content"):
+        read_transform_txt(tmp_path / "m.txt")
+    (tmp_path / "p.las").write_text("1 2 3\n")
+    with pytest.raises(PointFileError, match=r"unknown points format \(expected one of .csv"):
+        read_points(tmp_path / "p.las")

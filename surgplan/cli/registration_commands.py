@@ -27,14 +27,18 @@ from surgplan.cli.common import command_context, json_option, progress_bar
     "points_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="Measured points: CSV, XYZ, PLY or 3D Slicer .mrk.json (LPS mm).",
+    help="Measured points (tracker space, LPS mm): CSV, XYZ/TXT, PLY, 3D Slicer .mrk.json "
+    "(LPS or RAS), or a mesh (.vtk .vtp .stl .obj) whose vertices are the points.",
 )
 @click.option(
     "--init",
     "init_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Prior T_model_points: 4x4 text matrix or ITK .tfm (skips the global search).",
+    help="Prior registration (skips the global search). A 4x4 text matrix is T_model_points "
+    "(maps the points into model space, as in the JSON output). An ITK .tfm is read as "
+    "--write-transform writes it: it holds T_points_model (= T_tracker_model), the inverse, "
+    "and is inverted on reading.",
 )
 @click.option(
     "--init-max-rotation-deg",
@@ -47,7 +51,7 @@ from surgplan.cli.common import command_context, json_option, progress_bar
     "targets_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Targets in model space (CSV, XYZ, PLY, .mrk.json): report their predicted "
+    help="Targets in model space (same formats as --points): report their predicted "
     "positions in the points' space.",
 )
 @click.option(
@@ -62,7 +66,10 @@ from surgplan.cli.common import command_context, json_option, progress_bar
     "--write-transform",
     type=click.Path(path_type=Path),
     default=None,
-    help="Also write the result as an ITK transform (.tfm) that 3D Slicer loads.",
+    help="Also write the result as an ITK transform (.tfm) that 3D Slicer loads. The file holds "
+    "T_points_model = inverse(T_model_points) (= T_tracker_model): ITK's resampling direction, "
+    "which Slicer reads as the transform from parent; the JSON's T_model_points maps the points "
+    "into model space. In Slicer, put the points under this transform to see them on the model.",
 )
 @json_option
 def register_command(
@@ -76,7 +83,11 @@ def register_command(
     write_transform: Path | None,
     json_output: bool,
 ) -> None:
-    """Register measured points to an organ surface and say whether to trust it."""
+    """Register measured points to an organ surface and say whether to trust it.
+
+    The JSON's T_model_points maps the points into model space; the --write-transform file holds
+    its inverse, T_points_model (= T_tracker_model), as ITK and 3D Slicer expect.
+    """
     from registration.io import read_points, read_transform_txt, write_itk_transform
     from registration.model import load_surface
     from registration.surface import register_surface
