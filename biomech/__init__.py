@@ -33,8 +33,11 @@ Errors
 Modules: :mod:`~biomech.materials`, :mod:`~biomech.mesh`, :mod:`~biomech.loads`,
 :mod:`~biomech.elasticity` (material fields and stress laws), :mod:`~biomech.tissue`,
 :mod:`~biomech.results`, :mod:`~biomech.vessel_tree`, :mod:`~biomech.vessel_wall`,
-:mod:`~biomech.verification`, :mod:`~biomech.rom`, :mod:`~biomech.geometry` (gmsh test
-geometries).
+:mod:`~biomech.verification`, :mod:`~biomech.geometry` (gmsh test geometries) and the
+:mod:`~biomech.rom` package (:mod:`~biomech.rom.model`: the reduced model and its file format;
+:mod:`~biomech.rom.loads`: gravity and the load case of a parameter vector;
+:mod:`~biomech.rom.rbf`: the cubic RBF; :mod:`~biomech.rom.snapshots`: FE snapshots and POD;
+:mod:`~biomech.rom.linear`, :mod:`~biomech.rom.hyperelastic`: the builders).
 """
 
 # The dolfinx-solver-real wheel must be imported before dolfinx / petsc4py (DESIGN.md); doing it

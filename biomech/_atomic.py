@@ -16,7 +16,15 @@ from pathlib import Path
 
 
 def temporary_name(path: Path, tag: int | None = None) -> Path:
-    """Hidden temporary sibling of ``path`` keeping its suffix (``.stem.tmp<pid>.suffix``)."""
+    """Hidden temporary sibling of ``path`` keeping its suffix (``.stem.tmp<pid>.suffix``).
+
+    Parameters
+    ----------
+    path : Path
+        The final file.
+    tag : int, optional
+        What tells concurrent writers apart (default: this process id).
+    """
     tag = os.getpid() if tag is None else tag
     return path.with_name(f".{path.stem}.tmp{tag}{path.suffix}")
 
@@ -30,7 +38,15 @@ def _fsync(path: Path) -> None:
 
 
 def commit(tmp: Path, path: Path) -> None:
-    """Flush ``tmp`` to disk and rename it to ``path`` (then flush the folder entry)."""
+    """Flush ``tmp`` to disk and rename it to ``path`` (then flush the folder entry).
+
+    Parameters
+    ----------
+    tmp : Path
+        The complete temporary file (on the same file system as ``path``).
+    path : Path
+        The final file; replaced atomically if it exists.
+    """
     _fsync(tmp)
     os.replace(tmp, path)
     with contextlib.suppress(OSError):  # folders cannot be opened on every platform

@@ -25,6 +25,15 @@ from biomech.mesh import MM_TO_M, FEMesh
 def select_facets(fe: FEMesh, selector: Selector, name: str) -> np.ndarray:
     """Local exterior-facet indices selected by ``selector``.
 
+    Parameters
+    ----------
+    fe : FEMesh
+        The mesh.
+    selector : Selector
+        The region (mm) of :mod:`biomech.loads`.
+    name : str
+        The load or support it belongs to, for the error message.
+
     Raises
     ------
     LoadRegionError
@@ -99,7 +108,20 @@ def dirichlet_dofs(
     facets: np.ndarray,
     fdim: int,
 ) -> np.ndarray | list[np.ndarray]:
-    """Locate dofs of ``space`` (possibly a sub-space) on ``facets``."""
+    """Locate dofs of ``space`` (possibly a sub-space) on ``facets``.
+
+    Parameters
+    ----------
+    space : dolfinx.fem.FunctionSpace
+        The space, or a sub-space of a mixed space.
+    collapsed : dolfinx.fem.FunctionSpace or None
+        The collapsed sub-space when ``space`` is a sub-space (then a pair of dof arrays is
+        returned, as :func:`dolfinx.fem.locate_dofs_topological` expects), else ``None``.
+    facets : numpy.ndarray
+        Local facet indices.
+    fdim : int
+        Topological dimension of the facets.
+    """
     if collapsed is None:
         return dolfinx.fem.locate_dofs_topological(space, fdim, facets)
     return dolfinx.fem.locate_dofs_topological((space, collapsed), fdim, facets)
@@ -111,7 +133,20 @@ def displacement_bc_values(
     selector: Selector,
     profile: str,
 ) -> dolfinx.fem.Function:
-    """Function in the displacement space holding the prescribed displacement (m)."""
+    """Function in the displacement space holding the prescribed displacement (m).
+
+    Parameters
+    ----------
+    v_collapsed : dolfinx.fem.FunctionSpace
+        The (collapsed) displacement space.
+    displacement_m : numpy.ndarray
+        (gdim,) displacement at full weight, metres.
+    selector : Selector
+        The patch; a ``"bump"`` profile needs a :class:`~biomech.loads.SphereRegion`.
+    profile : {"uniform", "bump"}
+        Uniform displacement, or weighted by the smooth bump of the sphere (1 at its centre,
+        0 at its radius).
+    """
     g = dolfinx.fem.Function(v_collapsed)
     gdim = v_collapsed.mesh.geometry.dim
     disp = np.asarray(displacement_m, dtype=float)[:gdim]

@@ -83,6 +83,19 @@ def thick_cylinder_slab(
     """Quarter of a thick-walled cylinder slab (x, y >= 0, 0 <= z <= t), tetrahedra.
 
     Boundaries: ``inner``, ``outer``, ``x0`` (x = 0), ``y0`` (y = 0), ``z0``, ``z1``.
+
+    Parameters
+    ----------
+    inner_radius_mm, outer_radius_mm : float
+        Radii a < b of the wall, mm.
+    mesh_size_mm : float
+        Target element size, mm.
+    thickness_mm : float, optional
+        Slab thickness t along z, mm (default: ``mesh_size_mm``).
+    order : int
+        Geometric order of the elements (2: curved).
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
     """
     a, b = inner_radius_mm, outer_radius_mm
     t = thickness_mm if thickness_mm is not None else mesh_size_mm
@@ -124,7 +137,19 @@ def thick_sphere_octant(
     order: int = 2,
     comm: MPI.Comm = MPI.COMM_WORLD,
 ) -> FEMesh:
-    """Octant (x, y, z >= 0) of a thick-walled sphere. Boundaries ``inner``, ``outer``, ``x0``..."""
+    """Octant (x, y, z >= 0) of a thick-walled sphere. Boundaries ``inner``, ``outer``, ``x0``...
+
+    Parameters
+    ----------
+    inner_radius_mm, outer_radius_mm : float
+        Radii a < b of the wall, mm.
+    mesh_size_mm : float
+        Target element size, mm.
+    order : int
+        Geometric order of the elements (2: curved).
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
+    """
     a, b = inner_radius_mm, outer_radius_mm
 
     def build() -> tuple[dict[str, list[int]], dict[str, list[int]], int]:
@@ -161,6 +186,17 @@ def box(
     """A box [0, L] x [0, W] x [0, H] (shifted by ``origin_mm``), tetrahedra.
 
     Boundaries: ``x0``, ``x1``, ``y0``, ``y1``, ``z0``, ``z1``.
+
+    Parameters
+    ----------
+    length_mm, width_mm, height_mm : float
+        Edge lengths L, W, H along x, y, z, mm.
+    mesh_size_mm : float
+        Target element size, mm.
+    origin_mm : tuple of 3 floats
+        The corner with the smallest coordinates, mm.
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
     """
     ox, oy, oz = origin_mm
 
@@ -186,6 +222,13 @@ def cooks_membrane(divisions: int, *, comm: MPI.Comm = MPI.COMM_WORLD) -> FEMesh
     """Cook's membrane (0,0)-(48,44)-(48,60)-(0,44) mm, structured ``divisions`` x ``divisions``.
 
     Triangles (plane strain). Boundaries: ``left`` (clamped), ``right`` (loaded), ``other``.
+
+    Parameters
+    ----------
+    divisions : int
+        Divisions of each side of the quadrilateral (structured triangles).
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
     """
 
     def build() -> tuple[dict[str, list[int]], dict[str, list[int]], int]:
@@ -210,7 +253,19 @@ def cooks_membrane(divisions: int, *, comm: MPI.Comm = MPI.COMM_WORLD) -> FEMesh
 def disc(
     radius_mm: float, *, mesh_size_mm: float, order: int = 2, comm: MPI.Comm = MPI.COMM_WORLD
 ) -> FEMesh:
-    """A disc of radius R (a vessel cross-section), triangles. Boundary ``wall``."""
+    """A disc of radius R (a vessel cross-section), triangles. Boundary ``wall``.
+
+    Parameters
+    ----------
+    radius_mm : float
+        Radius R, mm.
+    mesh_size_mm : float
+        Target element size, mm.
+    order : int
+        Geometric order of the elements (2: curved).
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
+    """
 
     def build() -> tuple[dict[str, list[int]], dict[str, list[int]], int]:
         occ = gmsh.model.occ
@@ -229,7 +284,19 @@ def ellipsoid(
     centre_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
     comm: MPI.Comm = MPI.COMM_WORLD,
 ) -> FEMesh:
-    """A solid ellipsoid (an organ stand-in), linear tetrahedra. Boundary ``surface``."""
+    """A solid ellipsoid (an organ stand-in), linear tetrahedra. Boundary ``surface``.
+
+    Parameters
+    ----------
+    radii_mm : tuple of 3 floats
+        Semi-axes along x, y, z, mm.
+    mesh_size_mm : float
+        Target element size, mm.
+    centre_mm : tuple of 3 floats
+        Centre, mm.
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over.
+    """
 
     def build() -> tuple[dict[str, list[int]], dict[str, list[int]], int]:
         occ = gmsh.model.occ

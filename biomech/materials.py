@@ -71,6 +71,17 @@ class Material:
         """Build a material from shear modulus G and bulk modulus K (both kPa).
 
         E = 9 K G / (3 K + G), nu = (3 K - 2 G) / (2 (3 K + G)).
+
+        Parameters
+        ----------
+        name : str
+            Material name.
+        shear_modulus_kpa : float
+            Shear modulus G, kPa.
+        bulk_modulus_kpa : float
+            Bulk modulus K, kPa.
+        **kwargs
+            Other :class:`Material` fields (``density_kg_m3``...).
         """
         g, k = float(shear_modulus_kpa), float(bulk_modulus_kpa)
         if not (g > 0 and k > 0 and math.isfinite(g) and math.isfinite(k)):

@@ -142,6 +142,17 @@ def read_msh(
 ) -> FEMesh:
     """Read a gmsh ``.msh`` file (coordinates in mm by default) into an :class:`FEMesh`.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.msh`` file; its physical groups become the region and facet tags.
+    gdim : int
+        Geometric dimension of the mesh (2 or 3).
+    comm : mpi4py.MPI.Comm
+        Communicator the mesh is distributed over (rank 0 reads the file).
+    length_unit_m : float
+        Length of one file coordinate unit in metres (default: 1 mm).
+
     Raises
     ------
     MeshError
@@ -173,6 +184,13 @@ def signed_tet_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     """Signed volumes of tetrahedra (units of ``points`` cubed), VTK vertex order.
 
     V = ((p1 - p0) x (p2 - p0)) . (p3 - p0) / 6, positive for VTK's right-handed ordering.
+
+    Parameters
+    ----------
+    points : numpy.ndarray
+        (N, 3) vertex coordinates (e.g. mm).
+    tets : numpy.ndarray
+        (M, 4) vertex indices of each tetrahedron.
     """
     p0, p1, p2, p3 = (points[tets[:, i]] for i in range(4))
     return np.einsum("ij,ij->i", np.cross(p1 - p0, p2 - p0), p3 - p0) / 6.0

@@ -65,7 +65,23 @@ def _record(
 
 
 def add_orders(records: list[Record], dim: int, *, richardson: bool = False) -> list[Record]:
-    """Fill ``order`` for successive levels of each (problem, quantity) in ``records``."""
+    """Fill ``order`` for successive levels of each (problem, quantity) in ``records``.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records (module docstring), mesh levels in order (coarse first); changed in place.
+    dim : int
+        Spatial dimension d of the mesh size h = dofs^(-1/d) of the two-level order.
+    richardson : bool
+        Estimate the order from three successive values instead (for references that are not
+        exact solutions of the discretised model; meshes halve h).
+
+    Returns
+    -------
+    list of dict
+        ``records``.
+    """
     groups: dict[tuple[object, object], list[Record]] = {}
     for r in records:
         groups.setdefault((r["problem"], r["quantity"]), []).append(r)
@@ -148,6 +164,26 @@ def lame_cylinder(
 
     Quantities: mean u_r over the inner surface, hoop stress averaged over the wall, and the
     relative L2 error of the displacement field.
+
+    Parameters
+    ----------
+    mesh_sizes_mm : sequence of float
+        Element sizes of the mesh levels, mm (coarse first).
+    comm : mpi4py.MPI.Comm
+        Communicator the meshes are distributed over.
+    inner_radius_mm, outer_radius_mm : float
+        Radii a < b of the wall, mm.
+    youngs_modulus_kpa : float
+        Young's modulus E, kPa.
+    poisson_ratio : float
+        Poisson's ratio nu.
+    pressure_kpa : float
+        Internal pressure p, kPa (the outer surface is traction free).
+
+    Returns
+    -------
+    list of dict
+        One record per mesh level and quantity (module docstring), with observed orders.
     """
     a, b, e, nu, p = (
         inner_radius_mm,
@@ -204,6 +240,28 @@ def lame_sphere(
 
     u_r(r) = p a^3 / (E (b^3 - a^3)) [(1 - 2 nu) r + (1 + nu) b^3 / (2 r^2)]
     sigma_tt(r) = p a^3 / (b^3 - a^3) (1 + b^3 / (2 r^3))
+
+    Quantities as :func:`lame_cylinder` (on an octant of the sphere).
+
+    Parameters
+    ----------
+    mesh_sizes_mm : sequence of float
+        Element sizes of the mesh levels, mm (coarse first).
+    comm : mpi4py.MPI.Comm
+        Communicator the meshes are distributed over.
+    inner_radius_mm, outer_radius_mm : float
+        Radii a < b of the wall, mm.
+    youngs_modulus_kpa : float
+        Young's modulus E, kPa.
+    poisson_ratio : float
+        Poisson's ratio nu.
+    pressure_kpa : float
+        Internal pressure p, kPa (the outer surface is traction free).
+
+    Returns
+    -------
+    list of dict
+        One record per mesh level and quantity (module docstring), with observed orders.
     """
     a, b, e, nu, p = (
         inner_radius_mm,
@@ -257,6 +315,26 @@ def cantilever(
     """Cantilever of square section with a tip shear load (nu = 0).
 
     Timoshenko: delta = P L^3 / (3 E I) + P L / (k G A), I = h^4 / 12, k = 5/6.
+
+    Parameters
+    ----------
+    mesh_sizes_mm : sequence of float
+        Element sizes of the mesh levels, mm (coarse first; each half the previous).
+    comm : mpi4py.MPI.Comm
+        Communicator the meshes are distributed over.
+    length_mm : float
+        Beam length L along x, mm (clamped at x = 0).
+    side_mm : float
+        Side h of the square section, mm.
+    youngs_modulus_kpa : float
+        Young's modulus E, kPa.
+    tip_force_n : float
+        Shear force P on the free end (-z), N.
+
+    Returns
+    -------
+    list of dict
+        One record per mesh level and quantity (module docstring), with observed orders.
     """
     length, h, e = length_mm, side_mm, youngs_modulus_kpa
     area = h * h
@@ -296,6 +374,24 @@ def cooks_membrane(
     Quantity: vertical displacement of the top-right corner (48, 60); reference
     :data:`COOK_REFERENCE_MM`. With ``formulation="displacement", degree=1`` the same problem
     shows volumetric locking.
+
+    Parameters
+    ----------
+    divisions : sequence of int
+        Divisions per side of the mesh levels (coarse first; each double the previous).
+    comm : mpi4py.MPI.Comm
+        Communicator the meshes are distributed over.
+    formulation : {"mixed", "displacement"}
+        Mixed u-p or pure displacement formulation.
+    degree : int
+        Displacement polynomial degree.
+    traction_kpa : float
+        Vertical shear traction on the right edge, kPa.
+
+    Returns
+    -------
+    list of dict
+        One record per mesh level and quantity (module docstring), with observed orders.
     """
     mat = Material.from_shear_bulk("cook", 80.194, 400889.8)
     out: list[Record] = []
@@ -343,6 +439,24 @@ def poiseuille(
     """Fully developed pipe flow: -mu lap(w) = G on the cross-section, w = 0 on the wall.
 
     Q = pi R^4 G / (8 mu) (Hagen-Poiseuille), tau_w = G R / 2. P2 Lagrange, SI internally.
+
+    Parameters
+    ----------
+    mesh_sizes_mm : sequence of float
+        Element sizes of the cross-section mesh levels, mm (coarse first).
+    comm : mpi4py.MPI.Comm
+        Communicator the meshes are distributed over.
+    radius_mm : float
+        Pipe radius R, mm.
+    pressure_gradient_kpa_per_mm : float
+        Axial pressure drop per length G, kPa/mm.
+    viscosity_pa_s : float
+        Dynamic viscosity mu, Pa s.
+
+    Returns
+    -------
+    list of dict
+        One record per mesh level and quantity (module docstring), with observed orders.
     """
     q_ref = poiseuille_flow_rate_ml_s(radius_mm, pressure_gradient_kpa_per_mm, viscosity_pa_s)
     t_ref = poiseuille_wall_shear_stress_pa(radius_mm, pressure_gradient_kpa_per_mm)
@@ -456,7 +570,22 @@ def run_verification(
     quick: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[Record]:
-    """Run the verification problems and return all records (see module docstring)."""
+    """Run the verification problems and return all records (see module docstring).
+
+    Parameters
+    ----------
+    problems : sequence of str, optional
+        Names from :data:`PROBLEMS` (default: all of them, in that order).
+    quick : bool
+        Use the coarser levels of :data:`QUICK_LEVELS` (a smoke test, not a convergence study).
+    progress : callable, optional
+        ``progress(name)`` before each problem.
+
+    Raises
+    ------
+    BiomechError
+        If a name is not in :data:`PROBLEMS`.
+    """
     names = list(problems) if problems else list(PROBLEMS)
     unknown = [n for n in names if n not in PROBLEMS]
     if unknown:

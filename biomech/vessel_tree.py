@@ -113,6 +113,45 @@ class FlowResult:
     outlet_flow_ml_s: dict[int, float] = field(default_factory=dict)
 
 
+def _network_laplacian(tree: VesselTree, conductance: np.ndarray) -> sp.csr_matrix:
+    """Weighted graph Laplacian (Kirchhoff's current law) of the tree plus a ground node.
+
+    Node ``n`` (one past the tree's nodes) is the ground every outlet's terminal resistance
+    drains to; ``conductance`` (mL / (s kPa), zero for a clamped segment) weights the segments.
+    """
+    n = tree.nodes_mm.shape[0]
+    i = [*tree.segments[:, 0].tolist(), *tree.outlets.keys()]
+    j = [*tree.segments[:, 1].tolist(), *([n] * len(tree.outlets))]
+    gv = np.concatenate([conductance, [1.0 / r for r in tree.outlets.values()]])
+    keep = gv > 0
+    i, j, gv = np.asarray(i)[keep], np.asarray(j)[keep], gv[keep]
+    lap = sp.coo_matrix((gv, (i, j)), shape=(n + 1, n + 1)).tocsr()
+    lap = lap + lap.T
+    return (sp.diags(np.asarray(lap.sum(axis=1)).ravel()) - lap).tocsr()
+
+
+def _node_pressures(lap: sp.csr_matrix, fixed: dict[int, float]) -> np.ndarray:
+    """Pressures (kPa) of every node given the pressure-fixed ones; NaN where cut off.
+
+    Nodes in a connected component without a pressure-fixed node (behind a clamp) have no
+    defined pressure and get NaN.
+    """
+    size = lap.shape[0]
+    _, labels = csgraph.connected_components(abs(lap) > 0, directed=False)
+    live_labels = {labels[k] for k in fixed}
+    live = np.array([labels[k] in live_labels for k in range(size)])
+    p = np.full(size, np.nan)
+    for k, val in fixed.items():
+        p[k] = val
+    free = np.array([live[k] and k not in fixed for k in range(size)])
+    if np.any(free):
+        fix_idx = np.array(list(fixed))
+        a = lap[free][:, free].tocsc()
+        b = -lap[free][:, fix_idx] @ np.array([fixed[k] for k in fix_idx])
+        p[free] = spla.spsolve(a, b)
+    return p
+
+
 def solve_flow(
     tree: VesselTree,
     *,
@@ -152,29 +191,9 @@ def solve_flow(
     res = tree.resistances_kpa_s_ml(viscosity_pa_s)
     open_ = np.array([k not in clamped_set for k in range(m)])
     g = np.where(open_, 1.0 / res, 0.0)  # conductance, mL / (s kPa)
-    ground = n  # extra node for the outlet pressure
-    i = [*tree.segments[:, 0].tolist(), *tree.outlets.keys()]
-    j = [*tree.segments[:, 1].tolist(), *([ground] * len(tree.outlets))]
-    gv = np.concatenate([g, [1.0 / r for r in tree.outlets.values()]])
-    keep = gv > 0
-    i, j, gv = np.asarray(i)[keep], np.asarray(j)[keep], gv[keep]
-    lap = sp.coo_matrix((gv, (i, j)), shape=(n + 1, n + 1)).tocsr()
-    lap = lap + lap.T
-    lap = sp.diags(np.asarray(lap.sum(axis=1)).ravel()) - lap  # graph Laplacian (KCL)
-    fixed = {tree.inlet: inlet_pressure_kpa, ground: outlet_pressure_kpa}
-    # Nodes in a connected component without a pressure-fixed node are cut off: NaN.
-    ncomp, labels = csgraph.connected_components(abs(lap) > 0, directed=False)
-    live_labels = {labels[k] for k in fixed}
-    live = np.array([labels[k] in live_labels for k in range(n + 1)])
-    p = np.full(n + 1, np.nan)
-    for k, val in fixed.items():
-        p[k] = val
-    free = np.array([live[k] and k not in fixed for k in range(n + 1)])
-    if np.any(free):
-        fix_idx = np.array(list(fixed))
-        a = lap[free][:, free].tocsc()
-        b = -lap[free][:, fix_idx] @ np.array([fixed[k] for k in fix_idx])
-        p[free] = spla.spsolve(a, b)
+    lap = _network_laplacian(tree, g)
+    ground = n  # the extra node of the outlet pressure
+    p = _node_pressures(lap, {tree.inlet: inlet_pressure_kpa, ground: outlet_pressure_kpa})
     s0, s1 = tree.segments[:, 0], tree.segments[:, 1]
     flow = np.where(open_, (p[s0] - p[s1]) * g, 0.0)
     flow = np.nan_to_num(flow)

@@ -12,8 +12,12 @@ Reading scans (:mod:`imaging.dicom`, :mod:`imaging.image_io`, :mod:`imaging.grid
     strip_metadata, image_suffix                                  de-identification, suffixes
     same_grid, require_same_grid, voxel_volume_ml                 grids and voxel volume (mL)
 
-Label maps (:mod:`imaging.labels`)
-    LabelMap, load_label_map, read_label_names, validate_structure_name
+Label maps (:mod:`imaging.labels`, :mod:`imaging.seg_nrrd`, :mod:`imaging.nifti_labels`)
+    LabelMap, load_label_map, read_label_image, read_label_names       integer maps and names
+    validate_structure_name, structure_name_from_label                structure names
+    Segment, write_slicer_segmentation, read_slicer_segmentation      3D Slicer ``.seg.nrrd``
+    segments_from_label_map, terminology_for, is_slicer_segmentation, mask_on_grid
+    read_label_names_from_nifti, read_label_table_from_nifti, NiftiLabel    TotalSegmentator
 
 Segmentation (:mod:`imaging.segmentation`)
     segment_organ, ORGANS, OrganModel       solid organs from one seed
@@ -34,8 +38,8 @@ Volume meshes (:mod:`imaging.volume_mesh`, :mod:`imaging.mesh_quality`,
     write_volume_mesh, VOLUME_MESH_SUFFIXES                   ``.vtu`` and ``.msh``, atomic
 
 Errors (:mod:`imaging.errors`)
-    ImagingError and its subclasses DicomSeriesError, ImageReadError, LabelMapError,
-    SegmentationError, MeshingError
+    ImagingError and its subclasses DicomSeriesError, ImageReadError, LabelMapError
+    (SlicerSegmentationError, NiftiLabelTableError), SegmentationError, MeshingError
 """
 
 from imaging.dicom import DicomVolume, SeriesSummary, list_series, read_dicom_series
@@ -56,9 +60,32 @@ from imaging.image_io import (
     strip_metadata,
     write_image,
 )
-from imaging.labels import LabelMap, load_label_map, read_label_names, validate_structure_name
+from imaging.labels import (
+    LabelMap,
+    load_label_map,
+    read_label_image,
+    read_label_names,
+    structure_name_from_label,
+    validate_structure_name,
+)
 from imaging.mesh_io import SURFACE_SUFFIXES, read_surface, write_surface
 from imaging.mesh_quality import MeshQuality, dihedral_angles_deg, mesh_quality, tet_volumes
+from imaging.nifti_labels import (
+    NiftiLabel,
+    NiftiLabelTableError,
+    read_label_names_from_nifti,
+    read_label_table_from_nifti,
+)
+from imaging.seg_nrrd import (
+    Segment,
+    SlicerSegmentationError,
+    is_slicer_segmentation,
+    mask_on_grid,
+    read_slicer_segmentation,
+    segments_from_label_map,
+    terminology_for,
+    write_slicer_segmentation,
+)
 from imaging.segmentation import (
     ORGANS,
     PRESETS,
@@ -101,9 +128,13 @@ __all__ = [
     "LoadedScan",
     "MeshQuality",
     "MeshingError",
+    "NiftiLabel",
+    "NiftiLabelTableError",
     "OrganModel",
+    "Segment",
     "SegmentationError",
     "SeriesSummary",
+    "SlicerSegmentationError",
     "SurfaceMetrics",
     "VolumeMesh",
     "array_to_surface",
@@ -113,6 +144,7 @@ __all__ = [
     "edge_defects",
     "fill_holes",
     "image_suffix",
+    "is_slicer_segmentation",
     "is_thin_structure",
     "label_to_surface",
     "labels_to_surfaces",
@@ -120,10 +152,15 @@ __all__ = [
     "list_series",
     "load_label_map",
     "load_scan",
+    "mask_on_grid",
     "mesh_quality",
     "read_dicom_series",
     "read_image_file",
+    "read_label_image",
     "read_label_names",
+    "read_label_names_from_nifti",
+    "read_label_table_from_nifti",
+    "read_slicer_segmentation",
     "read_surface",
     "require_same_grid",
     "same_grid",
@@ -131,15 +168,19 @@ __all__ = [
     "segment_preset",
     "segment_tumour",
     "segment_vessels",
+    "segments_from_label_map",
     "signed_volume_mm3",
     "smooth_mask",
     "strip_metadata",
+    "structure_name_from_label",
     "surface_metrics",
+    "terminology_for",
     "tet_volumes",
     "tetrahedralize",
     "validate_structure_name",
     "voxel_volume_ml",
     "write_image",
+    "write_slicer_segmentation",
     "write_surface",
     "write_volume_mesh",
 ]

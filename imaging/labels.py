@@ -15,6 +15,7 @@ from imaging.errors import ImageReadError, LabelMapError
 from imaging.image_io import read_image_file, strip_metadata
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,39 @@ def validate_structure_name(name: str) -> str:
         raise LabelMapError(
             f"structure name {name!r} must use letters, digits, '_', '-' or '.', "
             "and start with a letter, digit or '_'"
+        )
+    return name
+
+
+def structure_name_from_label(text: str) -> str:
+    """A valid structure name made from a segment or label name (``"Right lung"``: ``right_lung``).
+
+    A name that is already valid (``liver``, ``vertebrae_L2``) is kept as it is. Otherwise it is
+    put in lower case, every run of characters other than letters, digits, ``_``, ``-`` and
+    ``.`` (spaces, slashes, brackets...) becomes one ``_``, and leading ``.`` and ``-`` go.
+
+    Parameters
+    ----------
+    text
+        The name as the source file gives it (3D Slicer segment name, label table entry).
+
+    Returns
+    -------
+    str
+        A name accepted by :func:`validate_structure_name`.
+
+    Raises
+    ------
+    LabelMapError
+        If nothing usable is left (e.g. a name of only punctuation).
+    """
+    if _NAME_PATTERN.match(text):
+        return text
+    name = _UNSAFE_RUN.sub("_", text.strip().lower()).strip("_")
+    name = name.lstrip(".-")
+    if not name or not _NAME_PATTERN.match(name):
+        raise LabelMapError(
+            f"label name {text!r} gives no usable structure name; name it with --names"
         )
     return name
 
@@ -149,10 +183,38 @@ def load_label_map(path: str | os.PathLike[str], names_path: str | os.PathLike[s
     LabelMapError
         If the map holds non-integer values or negative labels.
     """
+    return LabelMap(image=read_label_image(path), names=read_label_names(names_path))
+
+
+def read_label_image(path: str | os.PathLike[str]) -> sitk.Image:
+    """Read an integer label map (NIfTI, NRRD, MHA) as UInt16 with its metadata stripped.
+
+    Parameters
+    ----------
+    path
+        The label map file (0 = background, values 1..65535).
+
+    Returns
+    -------
+    SimpleITK.Image
+        UInt16 label map on the file's grid (LPS mm).
+
+    Raises
+    ------
+    LabelMapError
+        If the file cannot be read, or holds non-integer values or values outside 0..65535.
+    """
     try:
         image = read_image_file(path)
     except ImageReadError as error:
         raise LabelMapError(str(error)) from None
+    components = image.GetNumberOfComponentsPerPixel()
+    if image.GetDimension() != 3 or components != 1:
+        raise LabelMapError(
+            f"label map {Path(path).name} is {image.GetDimension()}-D with {components} "
+            "value(s) per voxel; expected a 3-D map with one integer label per voxel (a layered "
+            "3D Slicer segmentation must keep its .seg.nrrd name)"
+        )
     array = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(array.dtype, np.integer):
         if not np.all(np.mod(array, 1) == 0):
@@ -162,5 +224,4 @@ def load_label_map(path: str | os.PathLike[str], names_path: str | os.PathLike[s
             f"label map {Path(path).name} holds values outside 0..65535 "
             f"(min {array.min()}, max {array.max()})"
         )
-    image = sitk.Cast(image, sitk.sitkUInt16)
-    return LabelMap(image=strip_metadata(image), names=read_label_names(names_path))
+    return strip_metadata(sitk.Cast(image, sitk.sitkUInt16))

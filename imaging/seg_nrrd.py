@@ -28,7 +28,7 @@ import slicerio
 
 from imaging._atomic import write_atomically
 from imaging.errors import LabelMapError
-from imaging.grid import same_grid
+from imaging.grid import require_same_grid, same_grid
 
 
 class SlicerSegmentationError(LabelMapError):
@@ -469,3 +469,89 @@ def _image_from_ijk(array_ijk: np.ndarray, geometry: tuple) -> sitk.Image:
     image.SetSpacing(spacing)
     image.SetDirection(direction)
     return image
+
+
+def is_slicer_segmentation(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a 3D Slicer segmentation (to read with :func:`read_slicer_segmentation`).
+
+    True for a ``*.seg.nrrd`` name, and for a ``*.nrrd`` whose header describes segments
+    (``Segment0_...`` fields); only the header is read.
+
+    Parameters
+    ----------
+    path
+        Any file path.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".seg.nrrd"):
+        return True
+    if not name.endswith(".nrrd") or not path.is_file():
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header = nrrd.read_header(str(path))
+    except _READ_ERRORS:
+        return False  # not a readable NRRD: the label-map reader names the problem
+    return any(key.startswith("Segment0_") for key in header)
+
+
+def mask_on_grid(mask: sitk.Image, reference: sitk.Image, what: str) -> sitk.Image:
+    """A segment's mask on a scan's grid: as is, or padded when its file was cropped.
+
+    3D Slicer may save a segmentation cropped to its segments' extent: a sub-grid of the scan
+    with the same spacing and direction, its origin on one of the scan's voxel centres. Such a
+    mask is padded with zeros to the scan's grid (no resampling); any other grid is refused.
+
+    Parameters
+    ----------
+    mask
+        Binary mask (UInt8), LPS mm.
+    reference
+        The scan whose grid is expected.
+    what
+        How to name the mask in an error message (file and segment).
+
+    Returns
+    -------
+    SimpleITK.Image
+        UInt8 mask on ``reference``'s grid.
+
+    Raises
+    ------
+    LabelMapError
+        If the mask is on another grid that is not an aligned sub-grid of ``reference``.
+    """
+    if same_grid(reference, mask):
+        return mask
+    offset = _sub_grid_offset(mask, reference)
+    if offset is None:
+        require_same_grid(reference, mask, what)  # raises, naming both grids
+    array = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=np.uint8)
+    (i, j, k), (ni, nj, nk) = offset, mask.GetSize()
+    array[k : k + nk, j : j + nj, i : i + ni] = sitk.GetArrayViewFromImage(mask)
+    padded = sitk.GetImageFromArray(array)
+    padded.CopyInformation(reference)
+    return padded
+
+
+def _sub_grid_offset(mask: sitk.Image, reference: sitk.Image) -> tuple[int, int, int] | None:
+    """Index in ``reference`` of ``mask``'s first voxel, if ``mask`` is an aligned sub-grid."""
+    atol = 1e-3
+    if not (
+        np.allclose(mask.GetSpacing(), reference.GetSpacing(), atol=atol)
+        and np.allclose(mask.GetDirection(), reference.GetDirection(), atol=atol)
+    ):
+        return None
+    direction = np.asarray(reference.GetDirection(), dtype=float).reshape(3, 3)
+    shift_mm = np.subtract(mask.GetOrigin(), reference.GetOrigin())
+    index = direction.T @ shift_mm / np.asarray(reference.GetSpacing(), dtype=float)
+    rounded = np.round(index)
+    if not np.allclose(index, rounded, atol=atol):
+        return None
+    start = rounded.astype(int)
+    end = start + np.asarray(mask.GetSize())
+    if np.any(start < 0) or np.any(end > np.asarray(reference.GetSize())):
+        return None
+    return int(start[0]), int(start[1]), int(start[2])

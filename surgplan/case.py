@@ -5,6 +5,9 @@ Layout (all paths relative to the case folder)::
     case.json                 manifest (see :mod:`surgplan.manifest`)
     images/scan.nrrd          de-identified scan, LPS
     labels/<name>.nrrd        one binary label map per structure, on the scan's grid
+    labels/segmentation.seg.nrrd  the same structures as one 3D Slicer segmentation (named,
+                              coloured segments, layered where they overlap), rewritten by
+                              every step that changes a structure
     meshes/<name>.vtp         closed surfaces, LPS mm
     meshes/volume.vtu/.msh    tetrahedral mesh with a "region" cell array
     fe/, rom/, sessions/      products of later steps (artifacts)
@@ -30,7 +33,14 @@ from pydantic import ValidationError
 
 from surgplan.atomic import write_text_atomic
 from surgplan.errors import CaseError
-from surgplan.manifest import Artifact, Manifest, utc_now
+from surgplan.manifest import (
+    SCHEMA_VERSION,
+    Artifact,
+    Manifest,
+    migrate_manifest,
+    surgplan_version,
+    utc_now,
+)
 
 MANIFEST_NAME = "case.json"
 
@@ -67,6 +77,25 @@ class CaseTransaction:
         if key not in self._staged:
             self._staged.append(key)
         return target
+
+    def current_path(self, relpath: str) -> Path:
+        """Where the file at ``relpath`` is now: its staged version if this step wrote one.
+
+        Parameters
+        ----------
+        relpath
+            Path relative to the case folder.
+
+        Returns
+        -------
+        Path
+            The staging path if ``relpath`` was staged (and not yet committed), else the path
+            inside the case folder (which may not exist).
+        """
+        key = Path(relpath).as_posix()
+        if key in self._staged:
+            return self.staging / key
+        return self.case.root / key
 
     def remove(self, relpath: str) -> None:
         """Delete the case file at ``relpath`` when the transaction commits (if it exists)."""
@@ -107,7 +136,8 @@ class CaseTransaction:
             if rel not in self._staged:
                 (root / rel).unlink(missing_ok=True)
         self.manifest.updated_at = utc_now()
-        text = json.dumps(self.manifest.model_dump(mode="json"), indent=2) + "\n"
+        self.manifest.surgplan_version = surgplan_version()
+        text = json.dumps(self.manifest.to_json_dict(), indent=2) + "\n"
         write_text_atomic(root / MANIFEST_NAME, text)
         self.case.manifest = self.manifest
 
@@ -137,6 +167,10 @@ class Case:
     def open(cls, folder: str | os.PathLike[str]) -> Case:
         """Open an existing case and validate its manifest.
 
+        A manifest of an older schema version is migrated in memory (see
+        :func:`surgplan.manifest.migrate_manifest`); the file is rewritten in the current
+        version by the next transaction.
+
         Raises
         ------
         CaseError
@@ -153,8 +187,14 @@ class Case:
             data = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise CaseError(f"cannot read {manifest_path}: {error}") from None
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if type(version) is int and version > SCHEMA_VERSION:
+            raise CaseError(
+                f"{manifest_path}: schema_version {version} was written by a newer surgplan "
+                f"(this one reads versions 1 to {SCHEMA_VERSION}); upgrade surgplan"
+            )
         try:
-            manifest = Manifest.model_validate(data)
+            manifest = Manifest.model_validate(migrate_manifest(data))
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

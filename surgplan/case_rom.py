@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from biomech.loads import SphereRegion
 from registration import farthest_point_sample
 from surgplan.scenario import ScenarioError
 from surgplan.simulation import CaseProblem, load_case_problem
+
+if TYPE_CHECKING:
+    from biomech.rom import ReducedModel, TrainingSet
 
 __all__ = ["CaseRomResult", "build_case_rom"]
 
@@ -108,6 +111,51 @@ def _validation_errors(
     return errors
 
 
+def _surface_near_site(
+    prob: CaseProblem, site: SphereRegion, site_radius_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """All boundary vertices (mm) and those within ``site_radius_mm`` of the retractor centre."""
+    from biomech.geometry import boundary_points_mm
+
+    surf = boundary_points_mm(prob.fe)
+    near = surf[np.linalg.norm(surf - np.asarray(site.centre_mm), axis=1) <= site_radius_mm]
+    if len(near) < 4:
+        raise ScenarioError(
+            f"fewer than 4 surface vertices within {site_radius_mm} mm of the retractor centre "
+            f"{site.centre_mm}; is it on the organ surface?"
+        )
+    return surf, near
+
+
+def _inner_region_points(prob: CaseProblem, limit: int = 500) -> np.ndarray:
+    """(T, 3) mm: cell centres of the inner regions (tumour...), the model's targets."""
+    region_ids = np.asarray(prob.grid.cell_data["region"])
+    outer_id = np.bincount(region_ids).argmax()  # the organ has the most cells
+    cc = np.asarray(prob.grid.cell_centers().points)
+    return cc[region_ids != outer_id][:limit]
+
+
+def _store(
+    prob: CaseProblem, rom: ReducedModel, training: TrainingSet, errors: list[float]
+) -> CaseRomResult:
+    """Save the model with its held-out errors in the case as ``rom/linear`` (one transaction)."""
+    rom.meta["validation_max_vertex_error_mm"] = errors
+    result = CaseRomResult(
+        artifact="rom/linear",
+        path="rom/linear.npz",
+        kind=rom.kind,
+        n_modes=rom.n_modes,
+        n_surface_points=rom.n_surface,
+        n_targets=int(np.asarray(training.target_points_mm).shape[0]),
+        n_patch_centres=int(len(training.patch_centres_mm)),
+        validation_max_vertex_error_mm=tuple(errors),
+    )
+    with prob.case.transaction() as tx:
+        rom.save(tx.path(result.path))
+        tx.record_artifact("rom", "linear", result.path, result._meta())
+    return result
+
+
 def build_case_rom(
     case_dir: str | Path,
     scenario_path: str | Path,
@@ -152,24 +200,13 @@ def build_case_rom(
     -------
     CaseRomResult
     """
-    from biomech.geometry import boundary_points_mm
     from biomech.rom import BasisConfig, TrainingSet, build_linear_rom
 
     prob = load_case_problem(case_dir, scenario_path)
     site = _retractor_site(prob)
-    surf = boundary_points_mm(prob.fe)
-    centre = np.asarray(site.centre_mm)
-    near = surf[np.linalg.norm(surf - centre, axis=1) <= site_radius_mm]
-    if len(near) < 4:
-        raise ScenarioError(
-            f"fewer than 4 surface vertices within {site_radius_mm} mm of the retractor centre "
-            f"{site.centre_mm}; is it on the organ surface?"
-        )
-    centres = near[farthest_point_sample(near, n_centres, start=centre)]
-    region_ids = np.asarray(prob.grid.cell_data["region"])
-    outer_id = np.bincount(region_ids).argmax()
-    cc = np.asarray(prob.grid.cell_centers().points)
-    targets = cc[region_ids != outer_id][:500]
+    surf, near = _surface_near_site(prob, site, site_radius_mm)
+    centres = near[farthest_point_sample(near, n_centres, start=np.asarray(site.centre_mm))]
+    targets = _inner_region_points(prob)
     training = TrainingSet(
         supports=tuple(prob.loads.supports),
         patch_centres_mm=centres,
@@ -185,18 +222,4 @@ def build_case_rom(
     # (benchmarks/biomech_rom.py, benchmarks/biomech_rom_liver.py).
     rom = rom.truncated(real_time_modes)
     errors = _validation_errors(prob, rom, near, surf, site_radius_mm, n_validation, seed)
-    rom.meta["validation_max_vertex_error_mm"] = errors
-    result = CaseRomResult(
-        artifact="rom/linear",
-        path="rom/linear.npz",
-        kind=rom.kind,
-        n_modes=rom.n_modes,
-        n_surface_points=rom.n_surface,
-        n_targets=int(targets.shape[0]),
-        n_patch_centres=int(len(centres)),
-        validation_max_vertex_error_mm=tuple(errors),
-    )
-    with prob.case.transaction() as tx:
-        rom.save(tx.path(result.path))
-        tx.record_artifact("rom", "linear", result.path, result._meta())
-    return result
+    return _store(prob, rom, training, errors)

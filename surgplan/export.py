@@ -1,8 +1,9 @@
-"""Export one structure of a case as a label map on the scan's grid, or as a surface."""
+"""Export structures of a case: a label map on the scan's grid, a Slicer segmentation, a surface."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from imaging.mesh_io import SURFACE_SUFFIXES, read_surface, write_surface
 from imaging.surface import label_to_surface
 from surgplan.atomic import atomic_path
 from surgplan.case import Case
+from surgplan.case_segmentation import write_case_segmentation
 from surgplan.errors import SurgplanError
 
 
@@ -28,7 +30,8 @@ class ExportResult:
     structure : str
         Structure name.
     kind : str
-        ``"label"`` (label map on the scan's grid) or ``"mesh"`` (surface, LPS mm).
+        ``"label"`` (label map on the scan's grid, or a 3D Slicer ``.seg.nrrd``) or ``"mesh"``
+        (surface, LPS mm).
     output : pathlib.Path
         The written file.
     """
@@ -54,7 +57,7 @@ def export_structure(
     label_out: str | os.PathLike[str] | None = None,
     mesh_out: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
-    """Write structure ``name`` as a label map (``.nii.gz``, ``.nrrd``, ``.mha``) or a surface.
+    """Write structure ``name`` as a label map, a 3D Slicer segmentation or a surface.
 
     Parameters
     ----------
@@ -63,7 +66,9 @@ def export_structure(
     name
         Structure name.
     label_out
-        Destination of the binary label map (0/1, UInt8) on the scan's grid, LPS geometry.
+        Destination of the binary label map (0/1, UInt8) on the scan's grid, LPS geometry
+        (``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``); a ``.seg.nrrd`` is a 3D Slicer
+        segmentation with the structure's name, colour, label value and terminology.
     mesh_out
         Destination of the surface (``.vtp``, ``.vtk``, ``.stl``, ``.obj``, ``.ply``), LPS mm.
         The case's stored surface is used when it exists, else one is built from the label map.
@@ -83,6 +88,9 @@ def export_structure(
             raise ExportError(f"--label {out.name}: use .nii.gz, .nii, .nrrd or .mha")
         if not out.parent.is_dir():
             raise ExportError(f"--label {out}: folder {out.parent} does not exist")
+        if out.name.lower().endswith(".seg.nrrd"):
+            export_segmentation(case_folder, out, [name])
+            return ExportResult(structure=name, kind="label", output=out)
         with atomic_path(out) as tmp:
             write_image(read_image_file(label_path), tmp)
         return ExportResult(structure=name, kind="label", output=out)
@@ -96,3 +104,48 @@ def export_structure(
         surface = label_to_surface(read_image_file(label_path))
     write_surface(surface, out)
     return ExportResult(structure=name, kind="mesh", output=out)
+
+
+def export_segmentation(
+    case_folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    structures: Sequence[str] = (),
+) -> Path:
+    """Write structures of a case as a 3D Slicer segmentation (``.seg.nrrd``), atomically.
+
+    Parameters
+    ----------
+    case_folder
+        The case.
+    out
+        Destination ``*.seg.nrrd``; its folder must exist.
+    structures
+        Structures to include, in this order; all of the case's structures when empty.
+
+    Returns
+    -------
+    Path
+        The written file: one segment per structure, with the names, colours, label values
+        and terminology of the case's own segmentation, layered where structures overlap.
+
+    Raises
+    ------
+    ExportError
+        A destination that is not a ``.seg.nrrd`` in an existing folder, or a case with no
+        structures.
+    CaseError
+        A structure the case does not have.
+    """
+    out = Path(out)
+    if not out.name.lower().endswith(".seg.nrrd"):
+        raise ExportError(f"{out.name}: a Slicer segmentation must be named *.seg.nrrd")
+    if not out.parent.is_dir():
+        raise ExportError(f"{out}: folder {out.parent} does not exist")
+    case = Case.open(case_folder)
+    names = list(structures) or list(case.manifest.structures)
+    if not names:
+        raise ExportError(f"case {case.root} has no structures; run 'surgplan segment' first")
+    for name in names:
+        case.require_structure(name)
+    write_case_segmentation(out, case.manifest, case.file, names)
+    return out

@@ -13,6 +13,7 @@ import SimpleITK as sitk
 from imaging.grid import same_grid
 from imaging.image_io import LoadedScan, load_scan, read_image_file, write_image
 from surgplan.case import Case, CaseTransaction
+from surgplan.case_segmentation import stage_segmentation
 from surgplan.manifest import ImageEntry
 
 #: Where the scan lives inside a case.
@@ -75,7 +76,7 @@ def import_scan(
 
     The scan is stored as NRRD with geometry only: no DICOM tag, and so no patient identifier,
     reaches the case. Re-importing a scan on a different grid drops the case's structures,
-    surfaces and volume mesh, which no longer match it.
+    segmentation, surfaces and volume mesh, which no longer match it.
 
     Parameters
     ----------
@@ -112,7 +113,7 @@ def import_scan(
 
 
 def _drop_if_regridded(case: Case, tx: CaseTransaction, image: sitk.Image) -> list[str]:
-    """Remove structures, surfaces and the volume mesh when ``image`` changes the grid."""
+    """Remove structures, the segmentation, surfaces and the volume mesh if the grid changes."""
     old = tx.manifest.image
     if old is None or not case.exists:
         return []
@@ -126,6 +127,7 @@ def _drop_if_regridded(case: Case, tx: CaseTransaction, image: sitk.Image) -> li
     tx.manifest.structures.clear()
     tx.manifest.surfaces.clear()
     tx.manifest.volume_mesh = None
+    stage_segmentation(tx)  # no structure left: removes labels/segmentation.seg.nrrd
     return dropped
 
 

@@ -2,22 +2,47 @@
 
 Paths in the manifest are relative to the case folder and use forward slashes. Geometry is in
 patient LPS millimetres. No patient identifier is ever stored here.
+
+The manifest's JSON Schema is generated from these pydantic models
+(:func:`manifest_json_schema`) and shipped with the package as
+``surgplan/schemas/case.schema.json`` (:func:`schema_path`); every ``case.json`` names it in its
+``$schema`` key (:data:`SCHEMA_ID`, the schema's ``$id``). Manifests written by older versions
+of the schema are migrated on load (:func:`migrate_manifest`), one version step at a time.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import importlib.resources
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 #: Version of the manifest schema written by this code.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Identifier of the manifest's JSON Schema: its ``$id``, and ``case.json``'s ``$schema``.
+SCHEMA_ID = "urn:surgplan:schema:case:2"
+#: The JSON Schema dialect the generated schema is written in.
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def utc_now() -> str:
     """Current UTC time as an ISO 8601 string (seconds precision)."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+@functools.cache
+def surgplan_version() -> str:
+    """Version of the installed ``surgplan`` distribution (``"unknown"`` if not installed)."""
+    try:
+        return importlib.metadata.version("surgplan")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class _Strict(BaseModel):
@@ -40,17 +65,40 @@ class ImageEntry(_Strict):
 
 
 class StructureEntry(_Strict):
-    """One segmented structure: a binary label map on the scan's grid."""
+    """One segmented structure: a binary label map on the scan's grid.
+
+    ``colour_rgb`` and ``terminology`` are those of the imported segment (Slicer segmentation,
+    NIfTI label table), where the source had them.
+    """
 
     name: str
     label_path: str
     method: str
     seed_lps_mm: list[tuple[float, float, float]] | None = None
     source_label_value: int | None = None
+    source_name: str | None = None
+    colour_rgb: tuple[float, float, float] | None = None
+    terminology: str | None = None
     n_voxels: int
     volume_ml: float
     parameters: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(default_factory=utc_now)
+
+
+class SegmentEntry(_Strict):
+    """One segment of the case's Slicer segmentation: its label value, layer and colour."""
+
+    label_value: int = Field(ge=1, le=65535)
+    layer: int = Field(ge=0)
+    colour_rgb: tuple[float, float, float]
+
+
+class SegmentationEntry(_Strict):
+    """The case's 3D Slicer segmentation (``.seg.nrrd``), one segment per structure."""
+
+    path: str
+    n_layers: int = Field(ge=1)
+    segments: dict[str, SegmentEntry]
 
 
 class SurfaceEntry(_Strict):
@@ -88,14 +136,84 @@ class Artifact(_Strict):
 
 
 class Manifest(_Strict):
-    """Root of ``case.json``."""
+    """Root of ``case.json``.
 
+    ``surgplan_version`` is the version of the software that last wrote the file (null in a
+    manifest migrated from schema version 1, which did not record it, until it is next saved).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_id: Literal["urn:surgplan:schema:case:2"] = Field(SCHEMA_ID, alias="$schema")
     format: Literal["surgplan-case"] = "surgplan-case"
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
+    surgplan_version: str | None = Field(default_factory=surgplan_version)
     created_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
     image: ImageEntry | None = None
     structures: dict[str, StructureEntry] = Field(default_factory=dict)
+    segmentation: SegmentationEntry | None = None
     surfaces: dict[str, SurfaceEntry] = Field(default_factory=dict)
     volume_mesh: VolumeMeshEntry | None = None
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict written to ``case.json`` (``$schema`` first)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``case.json``, generated from :class:`Manifest`.
+
+    Returns
+    -------
+    dict
+        Draft 2020-12 schema with ``$id`` :data:`SCHEMA_ID`; equal to the shipped
+        ``surgplan/schemas/case.schema.json``.
+    """
+    generated = Manifest.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, **generated}
+
+
+def schema_path() -> Path:
+    """Path of the JSON Schema shipped with the package (``surgplan/schemas/case.schema.json``)."""
+    return Path(str(importlib.resources.files("surgplan") / "schemas" / "case.schema.json"))
+
+
+def schema_text() -> str:
+    """The text of the shipped schema file as :func:`manifest_json_schema` generates it."""
+    return json.dumps(manifest_json_schema(), indent=2) + "\n"
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 -> 2: adds ``$schema``, ``surgplan_version`` (unknown) and ``segmentation``."""
+    migrated = {"$schema": SCHEMA_ID, **data, "schema_version": 2}
+    migrated.setdefault("surgplan_version", None)
+    migrated.setdefault("segmentation", None)
+    return migrated
+
+
+#: Migration from each older schema version to the next one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate_manifest(data: Any) -> Any:
+    """Bring a ``case.json`` object written by an older schema version up to :data:`SCHEMA_VERSION`.
+
+    Parameters
+    ----------
+    data
+        The parsed JSON. Anything that is not an object of a known older version is returned
+        unchanged, for validation to report.
+
+    Returns
+    -------
+    Any
+        The migrated object (a new dict), or ``data`` itself.
+    """
+    while isinstance(data, dict) and type(data.get("schema_version")) is int:
+        step = MIGRATIONS.get(data["schema_version"])
+        if step is None:
+            break
+        data = step(data)
+    return data

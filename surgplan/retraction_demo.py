@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyvista as pv
 
 from biomech.loads import FixedSupport, LoadCase, NearPoints, PrescribedDisplacement, SphereRegion
+
+if TYPE_CHECKING:
+    from biomech.materials import Material
+    from biomech.mesh import FEMesh
 
 __all__ = ["RetractionDemoResult", "liver_retraction_demo"]
 
@@ -102,6 +106,36 @@ def _max_region_displacement_mm(grid: pv.UnstructuredGrid, region_id: int) -> fl
     return float(np.linalg.norm(sub.point_data["displacement_mm"], axis=1).max())
 
 
+def _retraction_problem(
+    src: Path, target_edge_mm: float, lift_mm: float
+) -> tuple[Any, FEMesh, dict[int, Material], LoadCase]:
+    """The tetrahedralised liver (with tumour), its FE mesh, materials and retraction loads."""
+    from biomech.materials import LIVER_HEALTHY, TUMOUR
+    from biomech.mesh import from_unstructured_grid
+    from imaging.volume_mesh import tetrahedralize
+
+    surfaces = {"liver": pv.read(src / "liver.vtk"), "tumour": pv.read(src / "liver_tumours.vtk")}
+    veins = np.asarray(pv.read(src / "hepatic_veins.vtk").points, dtype=float)
+    vm = tetrahedralize(surfaces, outer="liver", inner=["tumour"], target_edge_mm=target_edge_mm)
+    fe = from_unstructured_grid(vm.grid, region_names=vm.regions)
+    boundary = np.asarray(vm.boundary.points)
+    lowest = boundary[np.argmin(boundary[:, 2])]
+    loads = LoadCase(
+        supports=[FixedSupport(NearPoints(veins, VEIN_SUPPORT_MM), name="hepatic veins")],
+        displacements=[
+            PrescribedDisplacement(
+                SphereRegion(tuple(lowest), RETRACTOR_RADIUS_MM),
+                (0.0, 0.0, lift_mm),
+                profile="bump",
+            )
+        ],
+    )
+    mats = {vm.regions["liver"]: LIVER_HEALTHY}
+    if "tumour" in vm.regions:
+        mats[vm.regions["tumour"]] = TUMOUR
+    return vm, fe, mats, loads
+
+
 def liver_retraction_demo(
     out_dir: str | Path,
     liver_models_dir: str | Path,
@@ -131,33 +165,11 @@ def liver_retraction_demo(
     model : {"linear", "neohookean"}
         Constitutive model.
     """
-    from biomech.materials import LIVER_HEALTHY, TUMOUR
-    from biomech.mesh import from_unstructured_grid
     from biomech.tissue import solve_tissue
-    from imaging.volume_mesh import tetrahedralize
 
-    src = Path(liver_models_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    surfaces = {"liver": pv.read(src / "liver.vtk"), "tumour": pv.read(src / "liver_tumours.vtk")}
-    veins = np.asarray(pv.read(src / "hepatic_veins.vtk").points, dtype=float)
-    vm = tetrahedralize(surfaces, outer="liver", inner=["tumour"], target_edge_mm=target_edge_mm)
-    fe = from_unstructured_grid(vm.grid, region_names=vm.regions)
-    boundary = np.asarray(vm.boundary.points)
-    lowest = boundary[np.argmin(boundary[:, 2])]
-    loads = LoadCase(
-        supports=[FixedSupport(NearPoints(veins, VEIN_SUPPORT_MM), name="hepatic veins")],
-        displacements=[
-            PrescribedDisplacement(
-                SphereRegion(tuple(lowest), RETRACTOR_RADIUS_MM),
-                (0.0, 0.0, lift_mm),
-                profile="bump",
-            )
-        ],
-    )
-    mats = {vm.regions["liver"]: LIVER_HEALTHY}
-    if "tumour" in vm.regions:
-        mats[vm.regions["tumour"]] = TUMOUR
+    vm, fe, mats, loads = _retraction_problem(Path(liver_models_dir), target_edge_mm, lift_mm)
     res = solve_tissue(fe, mats, loads, model=model, degree=1, load_steps=4)  # type: ignore[arg-type]
     grid = res.to_pyvista()
     res.write_vtu(str(out / "liver_retraction.vtu"))

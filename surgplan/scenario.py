@@ -223,13 +223,6 @@ def _material(spec: str | MaterialSpec, name: str) -> Material:
         raise ValueError(str(exc)) from None
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 _REGION_TAGS = ("sphere", "plane", "all", "points", "near_surface")
 
 

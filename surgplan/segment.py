@@ -1,4 +1,10 @@
-"""Step 2 of a case: segment structures from seeds, or import an existing label map."""
+"""Step 2 of a case: segment structures from seeds, or import an existing segmentation.
+
+Imports read 3D Slicer ``.seg.nrrd`` files (3-D and layered), TotalSegmentator's multi-label
+NIfTI (names from its header extension) and integer label maps with a label-name file
+(:mod:`surgplan.label_sources`). Every step also rewrites the case's Slicer segmentation
+(:mod:`surgplan.case_segmentation`) in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +19,12 @@ import SimpleITK as sitk
 
 from imaging.grid import require_same_grid, voxel_volume_ml
 from imaging.image_io import read_image_file, write_image
-from imaging.labels import load_label_map, validate_structure_name
+from imaging.labels import validate_structure_name
 from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
 from surgplan.case import Case, CaseTransaction
+from surgplan.case_segmentation import SEGMENTATION_RELPATH, stage_segmentation
 from surgplan.errors import SurgplanError
+from surgplan.label_sources import SourceStructure, read_structures
 from surgplan.manifest import StructureEntry
 
 #: Segmentation method chosen for a structure name when ``method`` is not given.
@@ -139,11 +147,15 @@ def label_relpath(name: str) -> str:
 def _stage_structure(
     tx: CaseTransaction, name: str, mask: sitk.Image, method: str, **details: Any
 ) -> StructureEntry:
+    relpath = label_relpath(name)
+    if relpath == SEGMENTATION_RELPATH:
+        raise SegmentRequestError(
+            f"structure name {name!r} is reserved for the case's segmentation file"
+        )
     mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
     n_voxels = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
     if n_voxels == 0:
         raise SegmentRequestError(f"segmentation of {name!r} is empty; nothing was saved")
-    relpath = label_relpath(name)
     write_image(mask, tx.path(relpath))
     entry = StructureEntry(
         name=name,
@@ -213,6 +225,7 @@ def segment_structure(
     mask = _segment(image, name, method, seeds, within=_restriction(case, image, method))
     with case.transaction() as tx:
         entry = _stage_structure(tx, name, mask, method, seed_lps_mm=seeds or None)
+        stage_segmentation(tx)
     return SegmentResult(
         structure=name,
         method=method,
@@ -257,53 +270,82 @@ def _segment(
 def import_label_map(
     case_folder: str | os.PathLike[str],
     labels_path: str | os.PathLike[str],
-    names_path: str | os.PathLike[str],
+    names_path: str | os.PathLike[str] | None = None,
     *,
     structures: Sequence[str] = (),
 ) -> LabelImportResult:
-    """Import structures from an existing multi-label map (e.g. TotalSegmentator output).
+    """Import structures from a segmentation file (3D Slicer, TotalSegmentator, any label map).
 
     Parameters
     ----------
     case_folder
-        An existing case with an imported scan; the map must lie on the scan's grid.
+        An existing case with an imported scan; the segmentation must lie on the scan's grid
+        (a 3D Slicer file cropped to its segments is padded back to it).
     labels_path
-        Integer label map (NIfTI, NRRD, MHA).
+        A 3D Slicer ``.seg.nrrd`` (3-D or layered), a multi-label NIfTI with a label-name header
+        extension (TotalSegmentator ``--ml``), or an integer label map (NIfTI, NRRD, MHA).
     names_path
-        Label names (JSON ``{"5": "liver"}`` or a Slicer colour table).
+        Label names (JSON ``{"5": "liver"}`` or a Slicer colour table); for a ``.seg.nrrd``, a
+        JSON object may also map segment names to structure names. Optional where the file
+        names its labels; where given, its names win.
     structures
-        Names to import; all named labels present in the map when empty. A requested name that
-        the map lacks is an error, and nothing is imported.
+        Names to import; all named labels present in the file when empty. A requested name that
+        the file lacks is an error, and nothing is imported.
 
     Returns
     -------
     LabelImportResult
-        Per structure: label map path, value in the source map, volume (mL), voxel count.
+        Per structure: label map path, value in the source file, volume (mL), voxel count.
     """
     case = Case.open(case_folder)
     image = read_image_file(case.require_image())
-    label_map = load_label_map(labels_path, names_path)
-    require_same_grid(image, label_map.image, f"label map {Path(labels_path).name}")
-    if structures:
-        chosen = {name: label_map.value_of(name) for name in structures}
-    else:
-        present = set(label_map.values_present())
-        chosen = {name: value for value, name in label_map.names.items() if value in present}
-        if not chosen:
-            raise SegmentRequestError(
-                f"label map {Path(labels_path).name} holds none of the labels named in "
-                f"{Path(names_path).name}"
-            )
+    found = read_structures(labels_path, names_path, image)
+    chosen = _chosen(found, structures, Path(labels_path))
     imported: dict[str, ImportedStructure] = {}
     with case.transaction() as tx:
-        for name, value in chosen.items():
+        for item in chosen:
             entry = _stage_structure(
-                tx, name, label_map.mask(value), "imported", source_label_value=value
+                tx,
+                item.name,
+                item.mask,
+                "imported",
+                source_label_value=item.value,
+                source_name=item.source_name if item.source_name != item.name else None,
+                colour_rgb=item.colour_rgb,
+                terminology=item.terminology,
             )
-            imported[name] = ImportedStructure(
+            imported[item.name] = ImportedStructure(
                 label=case.file(entry.label_path),
-                value=value,
+                value=item.value,
                 volume_ml=entry.volume_ml,
                 n_voxels=entry.n_voxels,
             )
+        stage_segmentation(tx)
     return LabelImportResult(structures=imported)
+
+
+def _chosen(
+    found: Sequence[SourceStructure], structures: Sequence[str], labels_path: Path
+) -> list[SourceStructure]:
+    """The requested structures (all non-empty ones if none requested), in request order."""
+    by_name = {item.name: item for item in found}
+    if not structures:
+        present = [item for item in found if item.n_voxels > 0]
+        if not present:
+            raise SegmentRequestError(f"{labels_path.name} holds none of the labels it names")
+        return present
+    chosen = []
+    for name in structures:
+        item = by_name.get(name)
+        if item is None:
+            have = ", ".join(sorted(by_name)[:12]) + (", ..." if len(by_name) > 12 else "")
+            raise SegmentRequestError(
+                f"label {name!r} is not named in {labels_path.name} (names: {have})"
+            )
+        if item.n_voxels == 0:
+            raise SegmentRequestError(
+                f"label {name!r} (value {item.value}) is absent from the label map "
+                f"{labels_path.name}"
+            )
+        chosen.append(item)
+    return chosen

@@ -18,7 +18,9 @@ def test_lame_cylinder_matches_closed_form_and_converges():
     assert hoop[-1]["rel_error"] < 5e-4
     l2 = _rows(rec, "u L2 relative error")
     assert l2[-1]["value"] < l2[0]["value"] / 3
-    assert l2[-1]["order"] > 2.5  # P2 on curved (isoparametric) cells: order ~3 expected
+    # P2 on curved (isoparametric) cells: order 3 asymptotically; between these two coarse,
+    # pre-asymptotic levels it measures about 4.9, so only the floor is asserted.
+    assert l2[-1]["order"] > 2.5
 
 
 def test_lame_sphere_matches_closed_form():
@@ -39,12 +41,14 @@ def test_cantilever_tip_deflection_matches_timoshenko():
 def test_cooks_membrane_mixed_is_locking_free_and_p1_locks():
     mixed = v.cooks_membrane((4, 8, 16))
     values = [r["value"] for r in mixed]
-    assert values == sorted(values)  # converges from below
+    assert values == sorted(values)  # converges monotonically...
+    assert all(val < v.COOK_REFERENCE_MM for val in values)  # ...from below
     assert values[-1] == pytest.approx(6.9, rel=0.01)
     assert mixed[-1]["order"] > 1.0
     locked = v.cooks_membrane((8,), formulation="displacement", degree=1)
     assert locked[0]["value"] < 0.75 * 6.9  # pure-displacement P1 locks at nu = 0.4999
-    assert mixed[1]["rel_error"] < 0.02  # same 8x8 mesh, mixed u-p
+    assert mixed[1]["h_mm"] == locked[0]["h_mm"]  # the same 8x8 mesh...
+    assert mixed[1]["rel_error"] < 0.02  # ...with mixed u-p
 
 
 def test_poiseuille_flow_rate_and_wall_shear_stress():

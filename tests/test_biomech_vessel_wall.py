@@ -61,6 +61,9 @@ def test_mesh_is_the_whole_tube_in_mm(artery):
     u_r = np.einsum("ij,ij->i", u[inner, :2], mesh.points[inner, :2]) / r[inner]
     assert u_r == pytest.approx(artery.inner_radial_displacement_mm, rel=1e-3)  # axisymmetric
     # tethered ends, plane strain: u_z = 0 exactly on the ends, discretisation noise inside
+    ends = (np.abs(mesh.points[:, 2]) < 1e-9) | (np.abs(mesh.points[:, 2] - 1.0) < 1e-9)
+    assert ends.sum() > 10
+    assert np.abs(u[ends, 2]).max() < 1e-12
     assert np.abs(u[:, 2]).max() < 1e-3 * artery.inner_radial_displacement_mm
     assert "von_mises_kpa" in mesh.cell_data
 
@@ -71,7 +74,7 @@ def test_neohookean_matches_linear_at_small_pressure_and_departs_at_120_mmhg(art
     diff = _rel(small.inner_radial_displacement_mm, lin_small)
     print(f"neo-Hookean vs linear u_r(a) at 0.16 kPa: relative difference {diff:.2e}")
     assert small.model == "neohookean"
-    assert diff < 1e-2  # ~2x the 0.16 % hoop strain: the first nonlinear term
+    assert 2e-4 < diff < 1e-2  # ~2x the 0.16 % hoop strain: the first nonlinear term, not 0
     assert _rel(small.hoop_stress_inner_kpa, artery.hoop_stress_inner_kpa / 100) < 2e-2
     full = solve_vessel_wall(A_MM, WALL_MM, 1.0, ARTERY_WALL, P_KPA, model="neohookean")
     print(

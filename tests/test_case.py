@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.metadata
 import json
 import os
 import stat
@@ -43,7 +44,9 @@ def test_committed_files_and_manifest(tmp_path: Path) -> None:
     assert reopened.artifacts["fe_result/retraction"].meta == {"max_displacement_mm": 4.2}
     assert (tmp_path / "c" / "fe" / "result.txt").read_text() == "42"
     manifest = json.loads((tmp_path / "c" / "case.json").read_text())
-    assert manifest["format"] == "surgplan-case" and manifest["schema_version"] == 1
+    assert manifest["format"] == "surgplan-case" and manifest["schema_version"] == 2
+    assert manifest["$schema"] == "urn:surgplan:schema:case:2"
+    assert manifest["surgplan_version"] == importlib.metadata.version("surgplan")
 
 
 def test_failed_step_leaves_existing_case_byte_identical(tmp_path: Path) -> None:

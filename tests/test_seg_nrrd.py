@@ -20,6 +20,7 @@ import SimpleITK as sitk
 import slicerio
 
 from imaging.errors import ImagingError
+from imaging.labels import read_label_image, structure_name_from_label, validate_structure_name
 from imaging.nifti_labels import (
     NiftiLabelTableError,
     read_label_names_from_nifti,
@@ -29,6 +30,8 @@ from imaging.seg_nrrd import (
     Segment,
     SlicerSegmentationError,
     ijk_to_lps_matrix,
+    is_slicer_segmentation,
+    mask_on_grid,
     read_slicer_segmentation,
     reference_geometry_string_ras,
     segments_from_label_map,
@@ -455,3 +458,72 @@ def test_broken_nifti_headers(tiny_label_nii, tmp_path):
         with pytest.raises(NiftiLabelTableError) as error:
             read_label_names_from_nifti(path)
         _one_line_naming(error, path)
+
+
+# --- recognising Slicer files, cropped grids, structure names ----------------------------------
+
+
+def test_slicer_segmentation_recognised_by_name_or_header(phantom, tmp_path):
+    labels, _ = phantom
+    assert is_slicer_segmentation(tmp_path / "not-yet-written.seg.nrrd")
+    plain = tmp_path / "layered.nrrd"
+    plain.write_bytes(
+        Path(slicerio.get_testdata_file("SegmentationOverlapping.seg.nrrd")).read_bytes()
+    )
+    assert is_slicer_segmentation(plain)
+    label_map = tmp_path / "labels.nrrd"
+    sitk.WriteImage(labels, str(label_map))
+    assert not is_slicer_segmentation(label_map)
+    (tmp_path / "junk.nrrd").write_bytes(b"not a nrrd")
+    assert not is_slicer_segmentation(tmp_path / "junk.nrrd")
+    assert not is_slicer_segmentation(tmp_path / "x.nii.gz")
+
+
+def test_layered_file_read_as_a_label_map_is_one_line_error(tmp_path):
+    plain = tmp_path / "layered.nrrd"
+    plain.write_bytes(
+        Path(slicerio.get_testdata_file("SegmentationOverlapping.seg.nrrd")).read_bytes()
+    )
+    with pytest.raises(ImagingError, match="2 value.s. per voxel") as error:
+        read_label_image(plain)
+    _one_line_naming(error, plain)
+
+
+def test_cropped_mask_is_padded_onto_the_scan_grid(phantom):
+    labels, _ = phantom
+    tumour = sitk.Cast(labels == 2, sitk.sitkUInt8)
+    cropped = sitk.RegionOfInterest(tumour, [32, 34, 30], [28, 78, 50])  # size, index
+    assert cropped.GetOrigin() == (-150.0 + 28 * 1.5, -126.0 + 78 * 1.5, -900.0 + 50 * 2.0)
+    padded = mask_on_grid(cropped, labels, "cropped.seg.nrrd")
+    assert padded.GetSize() == labels.GetSize() and padded.GetOrigin() == labels.GetOrigin()
+    np.testing.assert_array_equal(_array(padded), _array(tumour))
+    assert int(_array(padded).sum()) == 6187
+    assert mask_on_grid(tumour, labels, "same") is tumour
+    off = sitk.Image(cropped)
+    off.SetOrigin(tuple(o + 0.75 for o in cropped.GetOrigin()))  # half a voxel off the lattice
+    with pytest.raises(ImagingError, match="off.seg.nrrd is not on the scan's grid"):
+        mask_on_grid(off, labels, "off.seg.nrrd")
+    outside = sitk.Image(cropped)
+    outside.SetOrigin((-150.0 - 1.5, -126.0, -900.0))  # starts one voxel before the scan
+    with pytest.raises(ImagingError, match="not on the scan's grid"):
+        mask_on_grid(outside, labels, "outside")
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("liver", "liver"),
+        ("vertebrae_L2", "vertebrae_L2"),
+        ("right lung", "right_lung"),
+        ("Left Kidney (cyst)", "left_kidney_cyst"),
+        ("  .hidden / part  ", "hidden_part"),
+    ],
+)
+def test_structure_names_from_label_names(text, name):
+    assert structure_name_from_label(text) == name
+    assert validate_structure_name(name) == name
+
+
+def test_unusable_label_name():
+    with pytest.raises(ImagingError, match="gives no usable structure name"):
+        structure_name_from_label(" ()/ ")

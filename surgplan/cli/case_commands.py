@@ -33,8 +33,18 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
     "--seed", type=(float, float, float), multiple=True, help="Seed X Y Z in LPS mm (repeatable)."
 )
 @click.option("--method", default=None, help="organ, tumour, vessels, bone or air.")
-@click.option("--labels", type=click.Path(path_type=Path), help="Existing label map to import.")
-@click.option("--names", type=click.Path(path_type=Path), help="Label names (JSON value->name).")
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    help="Segmentation to import: 3D Slicer .seg.nrrd (3-D or layered), TotalSegmentator "
+    "multi-label NIfTI, or an integer label map (NIfTI/NRRD/MHA).",
+)
+@click.option(
+    "--names",
+    type=click.Path(path_type=Path),
+    help="Label names (JSON value->name, or segment name->name for a .seg.nrrd); optional "
+    "where the --labels file names its labels (.seg.nrrd, TotalSegmentator NIfTI).",
+)
 @json_option
 def segment_command(
     case: Path,
@@ -45,14 +55,18 @@ def segment_command(
     names: Path | None,
     json_output: bool,
 ) -> None:
-    """Segment a structure from seeds, or import a multi-label map with --labels/--names."""
+    """Segment a structure from seeds, or import a segmentation file with --labels.
+
+    Every structure is also kept in CASE/labels/segmentation.seg.nrrd, a 3D Slicer
+    segmentation with the structures' names, colours and terminology.
+    """
     from surgplan.errors import SurgplanError
     from surgplan.segment import import_label_map, segment_structure
 
     with command_context(json_output) as ctx:
         if labels is not None or names is not None:
-            if labels is None or names is None:
-                raise SurgplanError("--labels and --names go together")
+            if labels is None:
+                raise SurgplanError("--names goes with --labels FILE")
             if seed:
                 raise SurgplanError("--seed does not apply when importing --labels")
             with progress_bar("importing label map"):
@@ -60,7 +74,7 @@ def segment_command(
             ctx.report.update(result.to_dict())
         else:
             if len(structure) != 1:
-                raise SurgplanError("give one --structure NAME (or --labels FILE --names FILE)")
+                raise SurgplanError("give one --structure NAME (or --labels FILE)")
             with progress_bar(f"segmenting {structure[0]}"):
                 segmented = segment_structure(case, structure[0], seed, method=method)
             ctx.report.update(segmented.to_dict())
@@ -103,7 +117,9 @@ def mesh_command(
 @case_argument
 @click.option("--structure", required=True, help="Structure to export.")
 @click.option(
-    "--label", type=click.Path(path_type=Path), help="Label map out (.nii.gz/.nrrd/.mha)."
+    "--label",
+    type=click.Path(path_type=Path),
+    help="Label map out (.nii.gz/.nrrd/.mha), or a 3D Slicer segmentation (.seg.nrrd).",
 )
 @click.option(
     "--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply)."

@@ -1,0 +1,209 @@
+"""Iterated (Gauss-Newton) Kalman update of the twin's state from one batch of points.
+
+State ``x = [w (3, rad), t (3, mm), a (k)]``: a left perturbation of ``T_model_tracker`` in
+model space, rotating by the rotation vector ``w`` about the organ centroid ``c`` and
+translating by ``t`` (``q -> R(w)(q - c) + c + t``; rotating about ``c`` rather than the
+scanner origin keeps rotation and translation nearly uncorrelated), then the modal amplitudes.
+
+Observation model: a tracker point ``p_i`` maps to ``q_i = T_model_tracker p_i`` and lies on the
+deformed surface ``x_j(a) = v_j + Phi_j a`` at its correspondence ``j``
+(:mod:`surgplan.twin.surface`). The point-to-plane residual (Chen & Medioni 1992) along the
+deformed normal ``n_j`` (:mod:`surgplan.twin.normals`) is
+
+    r_i = n_j . (q_i - x_j(a)),   var r_i = n_j^T R Sigma R^T n_j,
+
+with ``Sigma`` the sensor noise covariance in tracker axes and ``R`` the rotation of
+``T_model_tracker``. Linearised with ``q ~ q0 + w x (q0 - c) + t`` (Low 2004):
+
+    dr/dw = ((q0 - c) x n)^T,   dr/dt = n^T,   dr/da = -n^T Phi_j.
+
+Each iteration minimises ``||r + J dx||^2_W + ||x + dx - x_prior||^2_{P^-1}`` (the iterated
+extended Kalman filter as Gauss-Newton on the MAP objective, Bell & Cathey 1993), ``W`` the
+robust weights over the residual variances (:mod:`surgplan.twin.robust`); correspondences
+and normals are recomputed every iteration. The posterior covariance is
+``(P^-1 + J^T W J)^-1`` at the final iterate. The pose perturbation is folded into
+``T_model_tracker`` at the end (error-state reset, Sola 2017, reset Jacobian ~ identity), so
+every prior pose perturbation has zero mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.linalg import cho_factor, cho_solve
+from scipy.spatial.transform import Rotation
+
+from surgplan.twin.robust import geman_mcclure, huber_reject, robust_scale
+from surgplan.twin.surface import TwinSurface
+
+__all__ = ["AssimilationResult", "assimilate", "pose_increment", "point_residuals"]
+
+#: Robust scale (in noise sigmas) above which the residuals count as not yet explained.
+UNEXPLAINED_SIGMAS = 1.5
+
+
+@dataclass(frozen=True)
+class AssimilationResult:
+    """Posterior of one batch.
+
+    Attributes
+    ----------
+    T_model_tracker : numpy.ndarray, shape (4, 4)
+        Posterior pose (translation mm).
+    amplitudes : numpy.ndarray, shape (k,)
+        Posterior amplitudes.
+    covariance : numpy.ndarray, shape (6 + k, 6 + k)
+        Posterior covariance of ``[w (rad), t (mm), a]`` about that pose.
+    iterations : int
+        Gauss-Newton iterations run.
+    converged : bool
+        Whether the last step was below the tolerances.
+    residuals_mm, sigma_mm, weights : numpy.ndarray, shape (N,)
+        Signed point-to-plane residuals (mm), their noise std (mm) and robust weights at the
+        last linearisation (before its converged, hence negligible, step).
+    indices : numpy.ndarray, shape (N,)
+        Final correspondences (vertex indices).
+    """
+
+    T_model_tracker: NDArray[np.float64]
+    amplitudes: NDArray[np.float64]
+    covariance: NDArray[np.float64]
+    iterations: int
+    converged: bool
+    residuals_mm: NDArray[np.float64]
+    sigma_mm: NDArray[np.float64]
+    weights: NDArray[np.float64]
+    indices: NDArray[np.intp]
+
+
+def pose_increment(delta: NDArray[np.float64], centre_mm: NDArray[np.float64]) -> NDArray:
+    """4x4 map ``q -> R(w)(q - c) + c + t`` of ``delta = [w (rad), t (mm)]`` about ``c``."""
+    E = np.eye(4)
+    E[:3, :3] = Rotation.from_rotvec(delta[:3]).as_matrix()  # exp([w]x), Rodrigues
+    E[:3, 3] = centre_mm + delta[3:6] - E[:3, :3] @ centre_mm
+    return E
+
+
+def point_residuals(
+    points: NDArray[np.float64],
+    T_model_tracker: NDArray[np.float64],
+    a: NDArray[np.float64],
+    surface: TwinSurface,
+    sensor_cov: NDArray[np.float64],
+    idx: NDArray[np.intp] | None = None,
+) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray | None]:
+    """Residuals of tracker points on the deformed surface at one state.
+
+    Returns
+    -------
+    q : (N, 3) model-space points, mm; idx : (N,) correspondences; r : (N,) signed residuals,
+    mm; sigma : (N,) their noise std, mm; n : (N, 3) deformed normals; phi : (N, 3, k) modes
+    at the correspondences (``None`` when ``k = 0``).
+    """
+    R = T_model_tracker[:3, :3]
+    q = points @ R.T + T_model_tracker[:3, 3]
+    idx = surface.correspond(q, a, idx)
+    x, n, phi = surface.at(idx, a)
+    r = np.einsum("ij,ij->i", n, q - x)
+    S = R @ sensor_cov @ R.T  # noise covariance in model axes
+    sigma = np.sqrt(np.einsum("ij,jk,ik->i", n, S, n))
+    return q, idx, r, sigma, n, phi
+
+
+def _jacobian(q, n, phi, centre):  # noqa: ANN001, ANN202 - private, shapes as in the module
+    """Rows ``[((q - c) x n)^T, n^T, -n^T Phi_j]`` of the residual Jacobian."""
+    k = 0 if phi is None else phi.shape[2]
+    J = np.empty((len(q), 6 + k))
+    d = q - centre
+    J[:, 0] = d[:, 1] * n[:, 2] - d[:, 2] * n[:, 1]  # (q - c) x n, without np.cross
+    J[:, 1] = d[:, 2] * n[:, 0] - d[:, 0] * n[:, 2]
+    J[:, 2] = d[:, 0] * n[:, 1] - d[:, 1] * n[:, 0]
+    J[:, 3:6] = n
+    if k:
+        J[:, 6:] = -np.einsum("ij,ijk->ik", n, phi)
+    return J
+
+
+def assimilate(
+    points: NDArray[np.float64],
+    surface: TwinSurface,
+    centre_mm: NDArray[np.float64],
+    T_model_tracker: NDArray[np.float64],
+    amplitudes: NDArray[np.float64],
+    covariance: NDArray[np.float64],
+    *,
+    sensor_cov: NDArray[np.float64],
+    max_iterations: int = 20,
+    tol_rad: float = 1e-5,
+    tol_mm: float = 1e-3,
+    tol_sigma: float = 1e-3,
+) -> AssimilationResult:
+    """Fuse one batch of tracker points with the prior (module docstring).
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (N, 3)
+        Finite tracker points, mm.
+    surface : TwinSurface
+        The organ surface and its modes.
+    centre_mm : numpy.ndarray, shape (3,)
+        Rotation centre of the pose perturbation (model space), mm.
+    T_model_tracker, amplitudes, covariance
+        Prior mean pose (4, 4), amplitudes (k,) and covariance (6 + k, 6 + k).
+    sensor_cov : numpy.ndarray, shape (3, 3), keyword-only
+        Localisation noise covariance in tracker axes, mm^2.
+    max_iterations : int, keyword-only
+        Most Gauss-Newton iterations.
+    tol_rad, tol_mm, tol_sigma : float, keyword-only
+        Convergence: step below these in rotation (rad), translation (mm) and amplitude (in
+        posterior standard deviations), in the final (Huber) regime.
+
+    Returns
+    -------
+    AssimilationResult
+    """
+    a_prior = np.asarray(amplitudes, np.float64)
+    P_inv = cho_solve(cho_factor(covariance), np.eye(len(covariance)))
+    T, a = T_model_tracker.copy(), a_prior.copy()
+    xi = np.zeros(6)  # pose perturbation from the prior pose (first order)
+    idx = None
+    converged, iterations = False, 0
+    for _ in range(max_iterations):
+        iterations += 1
+        q, idx, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, idx)
+        scale = robust_scale(r)
+        robust = scale > UNEXPLAINED_SIGMAS * float(np.median(sigma))
+        w = geman_mcclure(r, scale) if robust else huber_reject(r / sigma)
+        J = _jacobian(q, n, phi, centre_mm)
+        Jw = J * (w / sigma**2)[:, None]
+        H = J.T @ Jw + P_inv
+        dev = np.concatenate([xi, a - a_prior])
+        step = -cho_solve(cho_factor(H), Jw.T @ r + P_inv @ dev)
+        T = pose_increment(step[:6], centre_mm) @ T
+        xi += step[:6]
+        a = a + step[6:]
+        small = np.linalg.norm(step[:3]) < tol_rad and np.linalg.norm(step[3:6]) < tol_mm
+        if small and not robust and len(a):
+            small = float(np.max(np.abs(step[6:]) * np.sqrt(np.diag(H)[6:]))) < tol_sigma
+        if small and not robust:
+            converged = True
+            break
+    if not converged:  # the information at the final state (when converged: the last one's)
+        q, idx, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, idx)
+        w = huber_reject(r / sigma)
+        J = _jacobian(q, n, phi, centre_mm)
+        H = J.T @ (J * (w / sigma**2)[:, None]) + P_inv
+    cov = cho_solve(cho_factor(H), np.eye(len(H)))
+    return AssimilationResult(
+        T_model_tracker=T,
+        amplitudes=a,
+        covariance=0.5 * (cov + cov.T),
+        iterations=iterations,
+        converged=converged,
+        residuals_mm=r,
+        sigma_mm=sigma,
+        weights=w,
+        indices=idx,
+    )
