@@ -14,7 +14,12 @@ EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.py"))
 
 
 def test_examples_exist() -> None:
-    assert {p.name for p in EXAMPLES} >= {"case_from_label_map.py", "accuracy_study.py"}
+    assert {p.name for p in EXAMPLES} >= {
+        "case_from_label_map.py",
+        "accuracy_study.py",
+        "rehearsal_retraction.py",
+        "intraop_tracking.py",
+    }
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
