@@ -6,7 +6,8 @@ the bundled phantom: import the CT (NIfTI), import its ground-truth label map wi
 the liver with its tumour as a separate region, and export the liver surface as STL.
 
 Run: ``python examples/case_from_label_map.py [OUT]``. The CLI equivalent is
-``surgplan import``, ``surgplan segment --labels --names``, ``surgplan mesh``, ``surgplan export``.
+``surgplan import``, ``surgplan segment --labels --names`` (``--names`` optional for a Slicer
+``.seg.nrrd`` or a TotalSegmentator NIfTI), ``surgplan mesh``, ``surgplan export``.
 """
 
 from __future__ import annotations
