@@ -14,7 +14,8 @@ Materials (kPa)
     Material, get_material, PRESETS, LIVER_HEALTHY, LIVER_FIBROTIC, TUMOUR, KIDNEY,
     ARTERY_WALL, VEIN_WALL, MaterialError
 Loads and supports (mm, kPa)
-    LoadCase, FixedSupport, PrescribedDisplacement, Pressure, Traction, Gravity, ElasticBed,
+    LoadCase, FixedSupport, SpringSupport, PrescribedDisplacement, Pressure, Traction, Gravity,
+    ElasticBed,
     SphereRegion, PlaneRegion, NearPoints, AllBoundary, TaggedFacets, LoadRegionError
 Stress and results
     sigma, cauchy_stress     Hooke's law and the Cauchy stress (UFL, Pa).
@@ -58,6 +59,7 @@ from biomech.loads import (  # noqa: E402
     PrescribedDisplacement,
     Pressure,
     SphereRegion,
+    SpringSupport,
     TaggedFacets,
     Traction,
 )
@@ -108,7 +110,7 @@ __all__ = [
     "AllBoundary", "BasisConfig", "BiomechError", "ConvergenceError", "ElasticBed", "FEMesh",
     "FixedSupport", "FlowResult", "Gravity", "LoadCase", "LoadRegionError", "Material",
     "MaterialError", "NearPoints", "PROBLEMS", "PlaneRegion", "PrescribedDisplacement",
-    "Pressure", "ReducedModel", "ReducedModelError", "RomParameters", "SphereRegion",
+    "Pressure", "ReducedModel", "ReducedModelError", "RomParameters", "SphereRegion", "SpringSupport",
     "TaggedFacets", "TissueResult", "Traction", "TrainingSet", "VesselTree", "VesselTreeError",
     "VesselWallError", "VesselWallResult", "bifurcation_tree", "build_hyperelastic_rom",
     "build_linear_rom", "cauchy_stress", "from_unstructured_grid", "get_material",

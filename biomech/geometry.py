@@ -320,3 +320,41 @@ def boundary_points_mm(fe: FEMesh) -> np.ndarray:
     msh.topology.create_connectivity(0, tdim)
     nodes = dolfinx.mesh.entities_to_geometry(msh, 0, verts).ravel()
     return msh.geometry.x[nodes] / 1e-3
+
+
+def boundary_facets_mm(fe: FEMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This rank's exterior facets: indices, midpoints (F, 3) in mm and outward unit normals.
+
+    The normal of each triangle is oriented away from the centroid of the tetrahedron it
+    bounds, so it points out of the body whatever the vertex order.
+    """
+    import dolfinx
+
+    msh = fe.mesh
+    tdim = msh.topology.dim
+    facets = fe.exterior_facets()
+    msh.topology.create_connectivity(tdim - 1, tdim)
+    f2c = msh.topology.connectivity(tdim - 1, tdim)
+    x = msh.geometry.x / 1e-3
+    fverts = dolfinx.mesh.entities_to_geometry(msh, tdim - 1, facets)
+    cells = np.array([f2c.links(f)[0] for f in facets], dtype=np.int32)
+    cverts = dolfinx.mesh.entities_to_geometry(msh, tdim, cells)
+    tri = x[fverts[:, :3]]
+    mid = tri.mean(axis=1)
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    inward = x[cverts].mean(axis=1) - mid
+    n[np.einsum("ij,ij->i", n, inward) > 0] *= -1.0
+    return facets, mid, n
+
+
+def inside_mesh(fe: FEMesh, points_mm: np.ndarray) -> np.ndarray:
+    """(N,) bool: which points (N, 3) in mm lie in a cell of this rank's mesh."""
+    import dolfinx
+
+    msh = fe.mesh
+    pts = np.asarray(points_mm, dtype=float).reshape(-1, 3) * 1e-3
+    tree = dolfinx.geometry.bb_tree(msh, msh.topology.dim)
+    cand = dolfinx.geometry.compute_collisions_points(tree, pts)
+    coll = dolfinx.geometry.compute_colliding_cells(msh, cand, pts)
+    return np.diff(coll.offsets) > 0

@@ -9,6 +9,9 @@ Boundary regions are selected among the exterior facets of the mesh by a *select
 - :class:`PlaneRegion`: facets on a plane (symmetry planes, clamped faces),
 - :class:`AllBoundary`: every exterior facet.
 
+Supports are :class:`FixedSupport` (Dirichlet) or :class:`SpringSupport` (Robin: a sliding
+elastic contact or a ligament sheet); :class:`ElasticBed` is a tiling of spring patches.
+
 A selector that selects no facet raises :class:`LoadRegionError` naming the load.
 """
 
@@ -81,6 +84,29 @@ class FixedSupport:
 
 
 @dataclass(frozen=True)
+class SpringSupport:
+    """An elastic (Robin) support on a region: traction t = -k u_n n, or t = -k u.
+
+    ``direction="normal"`` is a frictionless sliding contact, linearised and bilateral: the
+    surface slides freely along its tangent plane and is held along its outward normal ``n``
+    with ``stiffness_kpa_per_mm`` k (kPa per mm of normal displacement), i.e. the weak form gains
+    int k (u.n)(v.n) dA. It models an organ resting on softer neighbours (the liver's bare area
+    and diaphragmatic surface on the diaphragm and retroperitoneum, lubricated by peritoneal
+    fluid). ``direction="all"`` resists every component (a ligament sheet: int k u.v dA).
+    Unlike :class:`ElasticBed` the stiffness is uniform over the selected facets and one
+    support takes one facet-tag bit whatever its size. Pass it among ``LoadCase.supports``.
+    """
+
+    region: Selector
+    stiffness_kpa_per_mm: float
+    direction: str = "normal"
+    name: str = "spring support"
+
+
+Support = FixedSupport | SpringSupport
+
+
+@dataclass(frozen=True)
 class PrescribedDisplacement:
     """A prescribed displacement patch (a retractor pushing or lifting the organ).
 
@@ -139,7 +165,7 @@ class Gravity:
 class LoadCase:
     """Everything applied to the tissue in one simulation."""
 
-    supports: Sequence[FixedSupport] = ()
+    supports: Sequence[FixedSupport | SpringSupport] = ()
     displacements: Sequence[PrescribedDisplacement] = ()
     pressures: Sequence[Pressure] = ()
     tractions: Sequence[Traction] = ()
@@ -168,6 +194,17 @@ class LoadCase:
                 raise LoadRegionError(
                     f"{d.name}: stiffness_kpa_per_mm must be > 0, got {d.stiffness_kpa_per_mm}"
                 )
+        for sp in self.supports:
+            if isinstance(sp, SpringSupport):
+                if sp.direction not in ("normal", "all"):
+                    raise LoadRegionError(
+                        f"{sp.name}: direction must be 'normal' or 'all', got {sp.direction!r}"
+                    )
+                if not (np.isfinite(sp.stiffness_kpa_per_mm) and sp.stiffness_kpa_per_mm > 0):
+                    raise LoadRegionError(
+                        f"{sp.name}: stiffness_kpa_per_mm must be > 0, got "
+                        f"{sp.stiffness_kpa_per_mm}"
+                    )
         for p in self.pressures:
             if not np.isfinite(p.pressure_kpa):
                 raise LoadRegionError(

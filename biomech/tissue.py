@@ -66,6 +66,7 @@ from biomech.loads import (
     PrescribedDisplacement,
     Pressure,
     SphereRegion,
+    SpringSupport,
     Traction,
     bump_weight_ufl,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "TissueResult",
     "cauchy_stress",
     "solve_tissue",
+    "spring_support_form",
     "support_bcs",
 ]
 
@@ -182,7 +184,7 @@ class _Problem:
     w: dolfinx.fem.Function
     bcs: list[dolfinx.fem.DirichletBC]
     ramped: list[tuple[dolfinx.fem.Function, np.ndarray]]
-    neumann: list[Pressure | Traction | PrescribedDisplacement]
+    neumann: list[Pressure | Traction | PrescribedDisplacement | SpringSupport]
     markers: FacetMarkers | None
     dx: ufl.Measure
     f_body: ufl.core.expr.Expr
@@ -193,16 +195,21 @@ def _check_request(model: str, degree: int, formulation: str, loads: LoadCase) -
         raise BiomechError(f"model must be 'linear' or 'neohookean', got {model!r}")
     if degree < 1 or (model == "neohookean" and formulation == "mixed" and degree < 2):
         raise BiomechError(f"degree must be >= 1 (>= 2 for the mixed u-p form), got {degree}")
-    if not loads.supports and not loads.displacements:
+    if not loads.supports and not loads.displacements:  # springs among supports restrain too
         raise LoadRegionError(
             "no fixed support or prescribed displacement: the body is free to move rigidly"
         )
 
 
 def support_bcs(
-    fe: FEMesh, uspace: dolfinx.fem.FunctionSpace, supports: Sequence[FixedSupport]
+    fe: FEMesh,
+    uspace: dolfinx.fem.FunctionSpace,
+    supports: Sequence[FixedSupport | SpringSupport],
 ) -> list[dolfinx.fem.DirichletBC]:
     """Zero-displacement Dirichlet conditions of fixed supports (per constrained component).
+
+    Spring supports (:class:`~biomech.loads.SpringSupport`) are natural conditions and are
+    skipped here (see :func:`spring_support_form`).
 
     Parameters
     ----------
@@ -216,6 +223,8 @@ def support_bcs(
     fdim = fe.mesh.topology.dim - 1
     bcs = []
     for s in supports:
+        if isinstance(s, SpringSupport):
+            continue
         facets = select_facets(fe, s.region, s.name)
         comps = s.components if s.components is not None else tuple(range(fe.gdim))
         for c in comps:
@@ -226,6 +235,20 @@ def support_bcs(
             dofs = dolfinx.fem.locate_dofs_topological((sub, col), fdim, facets)
             bcs.append(dolfinx.fem.dirichletbc(dolfinx.fem.Function(col), dofs, sub))
     return bcs
+
+
+def spring_support_form(
+    sp: SpringSupport, u: ufl.core.expr.Expr, v: ufl.core.expr.Expr, msh: dolfinx.mesh.Mesh
+) -> ufl.core.expr.Expr:
+    """Integrand (Pa/m x m x test) of a spring support: k (u.n)(v.n), or k u.v for ``"all"``.
+
+    ``n`` is the outward normal of the reference configuration (a dead spring).
+    """
+    k = sp.stiffness_kpa_per_mm * KPA_TO_PA / MM_TO_M
+    if sp.direction == "all":
+        return k * ufl.inner(u, v)
+    n = ufl.FacetNormal(msh)
+    return k * ufl.inner(u, n) * ufl.inner(v, n)
 
 
 _Ramped = list[tuple[dolfinx.fem.Function, np.ndarray]]
@@ -260,10 +283,13 @@ def _retractor_bcs(
 
 def _natural_loads(
     fe: FEMesh, loads: LoadCase, degree: int
-) -> tuple[list[Pressure | Traction | PrescribedDisplacement], FacetMarkers | None]:
+) -> tuple[
+    list[Pressure | Traction | PrescribedDisplacement | SpringSupport], FacetMarkers | None
+]:
     """Pressures, tractions and spring retractors with the facet measures they act on."""
     springs = [d for d in loads.displacements if d.profile == "spring"]
-    neumann = [*loads.pressures, *loads.tractions, *springs]
+    beds = [s for s in loads.supports if isinstance(s, SpringSupport)]
+    neumann = [*loads.pressures, *loads.tractions, *springs, *beds]
     sets = [select_facets(fe, n.region, n.name) for n in neumann]
     for k, nl in enumerate(neumann):
         if isinstance(nl, PrescribedDisplacement):
@@ -389,7 +415,9 @@ def _solve_linear(prob: _Problem) -> TissueResult:
     n0 = ufl.FacetNormal(fe.mesh)
     for k, nl in enumerate(prob.neumann):
         ds_k = prob.markers.measure(k)  # type: ignore[union-attr]
-        if isinstance(nl, PrescribedDisplacement):
+        if isinstance(nl, SpringSupport):
+            a += spring_support_form(nl, uu, vv, fe.mesh) * ds_k  # Robin: t = -k (u.n) n
+        elif isinstance(nl, PrescribedDisplacement):
             kw, dvec = _spring(nl, fe.mesh, fe.gdim)
             a += kw * ufl.inner(uu, vv) * ds_k  # Robin: t = k w (d - u)
             rhs += kw * ufl.inner(dvec, vv) * ds_k
@@ -439,7 +467,9 @@ def _neohookean_residual(prob: _Problem, lam: dolfinx.fem.Constant) -> ufl.Form:
     n0 = ufl.FacetNormal(fe.mesh)
     for k, nl in enumerate(prob.neumann):
         ds_k = prob.markers.measure(k)  # type: ignore[union-attr]
-        if isinstance(nl, PrescribedDisplacement):
+        if isinstance(nl, SpringSupport):
+            residual += spring_support_form(nl, u, v, fe.mesh) * ds_k
+        elif isinstance(nl, PrescribedDisplacement):
             kw, dvec = _spring(nl, fe.mesh, fe.gdim)
             residual += kw * ufl.inner(u - lam * dvec, v) * ds_k  # Robin: t = k w (lam d - u)
         elif isinstance(nl, Pressure):

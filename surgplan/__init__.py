@@ -23,6 +23,11 @@ Building a case (each step returns a frozen result with ``to_dict()`` for JSON)
     build_meshes -> MeshResult                      surfaces and the tetrahedral mesh
         (SurfaceReport per structure, VolumeMeshReport)
     export_structure -> ExportResult                label map or surface out
+    export_scene -> CaseSceneExport                 the case as a 3D Slicer scene (.mrb/.mrml)
+    export_case_gltf -> GltfExport                  its surfaces as binary glTF (.glb)
+    export_dicom_series -> CaseDicomExport          its scan as a de-identified DICOM series
+    export_dicom_seg, export_rtstruct               its structures as DICOM-SEG / RTSTRUCT
+        (CaseDicomExport; the case's DICOM UIDs are kept in case.json)
 
 The demo and its pieces
     run_demo -> DemoResult                          the whole pipeline on the phantom
@@ -64,6 +69,14 @@ _LAZY = {
     "VolumeMeshReport": "surgplan.meshing",
     "export_structure": "surgplan.export",
     "ExportResult": "surgplan.export",
+    "export_scene": "surgplan.export",
+    "CaseSceneExport": "surgplan.export",
+    "export_case_gltf": "surgplan.export",
+    "GltfExport": "surgplan.gltf_export",
+    "export_dicom_series": "surgplan.dicom_case_export",
+    "export_dicom_seg": "surgplan.dicom_case_export",
+    "export_rtstruct": "surgplan.dicom_case_export",
+    "CaseDicomExport": "surgplan.dicom_case_export",
     "run_demo": "surgplan.demo",
     "DemoResult": "surgplan.demo",
     "ensure_sample_data": "surgplan.sample_data",

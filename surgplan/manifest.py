@@ -125,6 +125,29 @@ class VolumeMeshEntry(_Strict):
     quality: dict[str, Any]
 
 
+#: A DICOM UID: digits and dots, no leading zeros in a component (DICOM PS3.5 9.1).
+_UID_PATTERN = r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$"
+
+
+def _uid_field(description: str) -> Any:
+    return Field(max_length=64, pattern=_UID_PATTERN, description=description)
+
+
+class DicomUidsEntry(_Strict):
+    """The UIDs of the case's exported DICOM objects (series, DICOM-SEG, RTSTRUCT).
+
+    Generated once, on the case's first DICOM export (``surgplan export --dicom``,
+    ``--dicom-seg`` or ``--rtstruct``), so that later exports reference the same study, series
+    and frame of reference. New random UIDs, never the original ones.
+    """
+
+    study: str = _uid_field("Study Instance UID of every exported object")
+    series: str = _uid_field("Series Instance UID of the de-identified scan (CT series)")
+    frame_of_reference: str = _uid_field("Frame of Reference UID of the scan's LPS space")
+    seg_series: str = _uid_field("Series Instance UID of the DICOM-SEG")
+    rtstruct_series: str = _uid_field("Series Instance UID of the RT Structure Set")
+
+
 class Artifact(_Strict):
     """Any other product stored in the case (FE results, reduced models, sessions...)."""
 
@@ -140,6 +163,7 @@ class Manifest(_Strict):
 
     ``surgplan_version`` is the version of the software that last wrote the file (null in a
     manifest migrated from schema version 1, which did not record it, until it is next saved).
+    ``dicom_uids`` is absent (null) until the case's first DICOM export.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -156,6 +180,7 @@ class Manifest(_Strict):
     surfaces: dict[str, SurfaceEntry] = Field(default_factory=dict)
     volume_mesh: VolumeMeshEntry | None = None
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
+    dicom_uids: DicomUidsEntry | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON-ready dict written to ``case.json`` (``$schema`` first)."""

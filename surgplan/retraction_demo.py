@@ -1,7 +1,11 @@
 """The real liver retracted end to end: meshed, solved, written and pictured.
 
-``liver.vtk`` with ``liver_tumours.vtk`` inside is tetrahedralised; the hepatic veins hold it
-and a retractor lifts its inferior tip (:func:`liver_retraction_demo`).
+``liver.vtk`` with ``liver_tumours.vtk`` inside is tetrahedralised and held by the documented
+liver supports of :func:`surgplan.liver_defaults.default_liver_supports` (the extrahepatic
+hepatic-vein trunks fixed; a sliding elastic bed with weak ligament springs on the
+posterior/diaphragmatic surface); a rigid retractor blade lifts the edge of the inferior lobe
+anteriorly and cranially, and the lobe follows (:func:`liver_retraction_demo`;
+``benchmarks/biomech_liver_supports.py`` compares these supports with the former ones).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyvista as pv
 
-from biomech.loads import FixedSupport, LoadCase, NearPoints, PrescribedDisplacement, SphereRegion
+from biomech.loads import LoadCase, PrescribedDisplacement, SphereRegion
+from surgplan.liver_defaults import default_liver_supports
 
 if TYPE_CHECKING:
     from biomech.materials import Material
@@ -22,10 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RetractionDemoResult", "liver_retraction_demo"]
 
-#: Facets within this distance of the hepatic-vein model are fixed, mm.
-VEIN_SUPPORT_MM = 5.0
 #: Radius of the retractor patch at the liver's most inferior point, mm.
 RETRACTOR_RADIUS_MM = 20.0
+#: Direction of the lift (LPS): anterior and superior, off the hilum of a supine patient.
+LIFT_DIRECTION_LPS = (0.0, -np.sqrt(0.5), np.sqrt(0.5))
 
 
 @dataclass(frozen=True)
@@ -115,18 +120,20 @@ def _retraction_problem(
     from imaging.volume_mesh import tetrahedralize
 
     surfaces = {"liver": pv.read(src / "liver.vtk"), "tumour": pv.read(src / "liver_tumours.vtk")}
-    veins = np.asarray(pv.read(src / "hepatic_veins.vtk").points, dtype=float)
+    veins = pv.read(src / "hepatic_veins.vtk")
     vm = tetrahedralize(surfaces, outer="liver", inner=["tumour"], target_edge_mm=target_edge_mm)
     fe = from_unstructured_grid(vm.grid, region_names=vm.regions)
     boundary = np.asarray(vm.boundary.points)
     lowest = boundary[np.argmin(boundary[:, 2])]
+    supports, _ = default_liver_supports(fe, {"hepatic_veins": veins})
     loads = LoadCase(
-        supports=[FixedSupport(NearPoints(veins, VEIN_SUPPORT_MM), name="hepatic veins")],
+        supports=supports,
         displacements=[
             PrescribedDisplacement(
                 SphereRegion(tuple(lowest), RETRACTOR_RADIUS_MM),
-                (0.0, 0.0, lift_mm),
-                profile="bump",
+                tuple(lift_mm * np.asarray(LIFT_DIRECTION_LPS)),
+                profile="uniform",  # a rigid blade: a "bump" would clamp the patch rim
+                name="retractor",
             )
         ],
     )
@@ -146,9 +153,11 @@ def liver_retraction_demo(
 ) -> RetractionDemoResult:
     """Real liver (``liver.vtk`` with ``liver_tumours.vtk`` inside) retracted, end to end.
 
-    The hepatic veins are the fixed support (boundary facets within 5 mm of the vein model,
-    where they leave the liver towards the vena cava); a 20 mm retractor patch at the most
-    inferior point of the liver lifts it by ``lift_mm`` (LPS +z, superior). Writes
+    Supports: :func:`surgplan.liver_defaults.default_liver_supports` (the extrahepatic
+    hepatic-vein trunks fixed, a sliding bed of normal springs and weak ligament springs on the
+    posterior/diaphragmatic surface). A rigid 20 mm retractor blade at the most inferior point
+    of the liver lifts the edge of the lobe by ``lift_mm`` anteriorly and cranially
+    (:data:`LIFT_DIRECTION_LPS`), and the lobe follows. Writes
     ``liver_retraction.vtu``, ``liver_retraction.xdmf`` and a picture coloured by displacement
     (``liver_retraction.png``) into ``out_dir``.
 

@@ -31,12 +31,18 @@ coefficients are interpolated over the normalised 10-dimensional parameter vecto
 (:meth:`RomParameters.vector`: centre, displacement, gravity, pressure) with the same RBF.
 Its held-out error is reported, not guaranteed.
 
+Volume models (``surgplan rom CASE`` without a scenario) are evaluated at every vertex of
+the FE volume mesh and store its tetrahedra (:attr:`ReducedModel.cells`): :func:`modes_at`
+gives the modes at any point of the organ by exact P1 interpolation
+(:mod:`biomech.rom.interpolate`).
+
 The basis is exposed as plain arrays for registration: :attr:`ReducedModel.modes`
 (modes x points x 3, mm per unit amplitude) and :attr:`ReducedModel.mode_bounds` (min, max of
 each amplitude over the snapshots).
 """
 
 from biomech.rom.hyperelastic import build_hyperelastic_rom
+from biomech.rom.interpolate import P1Location, locate_p1, modes_at
 from biomech.rom.linear import build_linear_rom
 from biomech.rom.loads import GRAVITY_M_S2, SUPINE_GRAVITY_LPS, gravity_change_lps, load_case_for
 from biomech.rom.model import ReducedModel, ReducedModelError, RomParameters, load_reduced_model
@@ -44,7 +50,8 @@ from biomech.rom.rbf import evaluate_cubic_rbf, fit_cubic_rbf
 from biomech.rom.training import BasisConfig, TrainingSet
 
 __all__ = [
-    "GRAVITY_M_S2", "SUPINE_GRAVITY_LPS", "BasisConfig", "ReducedModel", "ReducedModelError",
+    "GRAVITY_M_S2", "SUPINE_GRAVITY_LPS", "BasisConfig", "P1Location", "ReducedModel",
+    "ReducedModelError", "locate_p1", "modes_at",
     "RomParameters", "TrainingSet", "build_hyperelastic_rom", "build_linear_rom",
     "evaluate_cubic_rbf", "fit_cubic_rbf", "gravity_change_lps", "load_case_for",
     "load_reduced_model",

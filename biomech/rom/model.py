@@ -62,6 +62,17 @@ class ReducedModel:
         (k, P, 3) float32 basis, mm per unit amplitude.
     mode_bounds : numpy.ndarray
         (k, 2) min and max amplitude seen over the snapshots.
+    cells : numpy.ndarray, optional
+        (T, 4) int32 tetrahedra indexing ``points_mm`` when the points are every vertex of the
+        FE volume mesh (models built by ``surgplan rom CASE`` without a scenario): any point of
+        the organ gets its modes by P1 interpolation (:func:`biomech.rom.modes_at`).
+    amplitude_mean, amplitude_std : numpy.ndarray, optional
+        (k,) mean and standard deviation of each amplitude over the training load cases (the
+        prior of the twin; ``meta["amplitude_statistics"]`` says over which loads).
+    meta : dict
+        JSON-ready description; models with ``cells`` also carry ``"model_discrepancy"`` and
+        ``"stiffness_spread"`` (held-out errors and Young's modulus +-30 %, mm) and the
+        per-axis standard deviations ``"discrepancy_mm"`` and ``"stiffness_spread_mm"``.
     """
 
     kind: str
@@ -77,6 +88,9 @@ class ReducedModel:
     plane_origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
     plane_axes: np.ndarray = field(default_factory=lambda: np.eye(3)[:2])
     meta: dict[str, object] = field(default_factory=dict)
+    cells: np.ndarray | None = None
+    amplitude_mean: np.ndarray | None = None
+    amplitude_std: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k, p = self.modes.shape[0], self.modes.shape[1]
@@ -110,6 +124,9 @@ class ReducedModel:
             plane_origin=self.plane_origin,
             plane_axes=self.plane_axes,
             meta={**self.meta, "truncated_to": k},
+            cells=self.cells,
+            amplitude_mean=None if self.amplitude_mean is None else self.amplitude_mean[:k],
+            amplitude_std=None if self.amplitude_std is None else self.amplitude_std[:k],
         )
 
     def surface_modes(self) -> np.ndarray:
@@ -162,6 +179,9 @@ class ReducedModel:
             plane_axes=self.plane_axes,
             meta=np.array(json.dumps(self.meta)),
         )
+        for name in ("cells", "amplitude_mean", "amplitude_std"):  # optional (format 2)
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as f:  # a file object: numpy adds no ".npz" to the name
@@ -199,6 +219,9 @@ def load_reduced_model(path: str | os.PathLike[str]) -> ReducedModel:
                 plane_origin=z["plane_origin"],
                 plane_axes=z["plane_axes"],
                 meta=json.loads(str(z["meta"])),
+                cells=z["cells"] if "cells" in z else None,
+                amplitude_mean=z["amplitude_mean"] if "amplitude_mean" in z else None,
+                amplitude_std=z["amplitude_std"] if "amplitude_std" in z else None,
             )
     except (KeyError, ValueError, OSError) as exc:
         raise ReducedModelError(f"{path} is not a reduced model file: {exc}") from None

@@ -13,13 +13,13 @@ from petsc4py import PETSc
 
 from biomech.boundary import FacetMarkers, select_facets
 from biomech.elasticity import KPA_TO_PA, epsilon, material_fields, sigma
-from biomech.loads import SphereRegion, bump_weight_ufl
+from biomech.loads import SphereRegion, SpringSupport, bump_weight_ufl
 from biomech.materials import Material
 from biomech.mesh import MM_TO_M, FEMesh
 from biomech.results import evaluate_function, locate_points
 from biomech.rom.loads import GRAVITY_M_S2
 from biomech.rom.training import TrainingSet
-from biomech.tissue import support_bcs
+from biomech.tissue import spring_support_form, support_bcs
 
 __all__ = ["LinearSnapshots", "evaluation_points", "linear_snapshots", "pod"]
 
@@ -113,14 +113,25 @@ class LinearSnapshots:
             ci = ufl.as_vector([float(v) * MM_TO_M for v in reg.centre_mm[:gdim]])
             ki_wi = _spring_form(msh, ci, reg.radius_mm, spring.stiffness_kpa_per_mm)
             a_form += ki_wi * ufl.inner(u, w) * ds
+        # Spring supports (sliding contact, ligaments) and the insufflation surface share one
+        # facet tagging (one subdomain_data per form): set 0 is the pressure surface.
+        beds = [sp for sp in training.supports if isinstance(sp, SpringSupport)]
+        sets = [
+            select_facets(fe, training.pressure_region, "insufflation pressure")
+            if training.pressure_region is not None
+            else np.zeros(0, np.int32),
+            *(select_facets(fe, sp.region, sp.name) for sp in beds),
+        ]
+        mk = FacetMarkers(fe, sets, qdeg) if beds or training.pressure_region else None
+        for j, sp in enumerate(beds):
+            a_form += spring_support_form(sp, u, w, msh) * mk.measure(j + 1)  # k (u.n)(w.n)
         self.a = dolfinx.fem.form(a_form)
         self.gvec = dolfinx.fem.Constant(msh, np.zeros(gdim))
         self.p = dolfinx.fem.Constant(msh, PETSc.ScalarType(0.0))
         rhs = f.rho * GRAVITY_M_S2 * ufl.inner(self.gvec, w) * dx  # rho g . v
         rhs += kw * ufl.inner(self.dunit, w) * ds  # k w_c d . v
         if training.pressure_region is not None:
-            facets = select_facets(fe, training.pressure_region, "insufflation pressure")
-            mk = FacetMarkers(fe, [facets], qdeg)
+            assert mk is not None
             rhs -= self.p * KPA_TO_PA * ufl.inner(ufl.FacetNormal(msh), w) * mk.measure(0)
         self.L = dolfinx.fem.form(rhs)
         self.bcs = support_bcs(fe, self.v, training.supports)

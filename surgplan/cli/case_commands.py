@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -113,9 +114,18 @@ def mesh_command(
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
+#: The export command's output options, in the order its help lists them.
+EXPORT_OUTPUTS = ("label", "mesh", "scene", "gltf", "dicom", "dicom_seg", "rtstruct")
+
+
 @click.command("export")
 @case_argument
-@click.option("--structure", required=True, help="Structure to export.")
+@click.option(
+    "--structure",
+    multiple=True,
+    help="Structure to export: exactly one for --label/--mesh; for the whole-case exports "
+    "(--scene, --gltf, --dicom-seg, --rtstruct) only these structures (repeatable; default all).",
+)
 @click.option(
     "--label",
     type=click.Path(path_type=Path),
@@ -124,17 +134,81 @@ def mesh_command(
 @click.option(
     "--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply)."
 )
+@click.option(
+    "--scene",
+    type=click.Path(path_type=Path),
+    help="3D Slicer scene out: OUT.mrb (one bundle) or OUT.mrml (with OUT_data/ beside it): "
+    "scan, segmentation, surface models in their colours, registration markups and transforms.",
+)
+@click.option(
+    "--gltf",
+    type=click.Path(path_type=Path),
+    help="Binary glTF out (OUT.glb) of the surfaces in their colours and opacities, in metres, "
+    "+Y up (superior), +Z anterior, +X patient left.",
+)
+@click.option(
+    "--dicom",
+    type=click.Path(path_type=Path),
+    help="De-identified DICOM CT series of the scan into folder DIR (new, empty, or this "
+    "case's previous series).",
+)
+@click.option(
+    "--dicom-seg",
+    "dicom_seg",
+    type=click.Path(path_type=Path),
+    help="DICOM-SEG out (OUT.dcm) of the structures, on the de-identified series of --dicom.",
+)
+@click.option(
+    "--rtstruct",
+    type=click.Path(path_type=Path),
+    help="DICOM RT Structure Set out (OUT.dcm), on the de-identified series of --dicom.",
+)
 @json_option
 def export_command(
-    case: Path, structure: str, label: Path | None, mesh: Path | None, json_output: bool
+    case: Path, structure: tuple[str, ...], json_output: bool, **outputs: Path | None
 ) -> None:
-    """Write one structure's label map on the scan's grid, or its surface."""
-    from surgplan.export import export_structure
+    """Export one structure (--label, --mesh) or the whole case (one output per call).
+
+    Outputs never go inside CASE. The DICOM exports share the case's own UIDs, generated on
+    the first DICOM export and kept in case.json, so a SEG or RTSTRUCT always references the
+    series that --dicom writes (before or after it); no original identifier is written.
+    """
+    from surgplan.errors import SurgplanError
 
     with command_context(json_output) as ctx:
-        exported = export_structure(case, structure, label_out=label, mesh_out=mesh)
-        ctx.report.update(exported.to_dict())
+        given = [name for name in EXPORT_OUTPUTS if outputs[name] is not None]
+        if len(given) != 1:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in EXPORT_OUTPUTS)
+            raise SurgplanError(f"give exactly one output option ({options})")
+        kind = given[0]
+        if kind in ("label", "mesh"):
+            if len(structure) != 1:
+                raise SurgplanError(f"--{kind} exports one structure: give one --structure NAME")
+        elif kind == "dicom" and structure:
+            raise SurgplanError("--dicom writes the scan; --structure does not apply")
+        with progress_bar(f"exporting {kind.replace('_', '-')}"):
+            result = _export(case, kind, outputs[kind], structure)  # type: ignore[arg-type]
+        ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
+
+
+def _export(case: Path, kind: str, out: Path, structure: tuple[str, ...]) -> Any:
+    """Run the export of ``kind`` (an :data:`EXPORT_OUTPUTS` name) to ``out``."""
+    if kind in ("label", "mesh"):
+        from surgplan.export import export_structure
+
+        return export_structure(case, structure[0], **{f"{kind}_out": out})
+    if kind in ("scene", "gltf"):
+        from surgplan.export import export_case_gltf, export_scene
+
+        export = export_scene if kind == "scene" else export_case_gltf
+        return export(case, out, structures=structure)
+    from surgplan.dicom_case_export import export_dicom_seg, export_dicom_series, export_rtstruct
+
+    if kind == "dicom":
+        return export_dicom_series(case, out)
+    export = export_dicom_seg if kind == "dicom_seg" else export_rtstruct
+    return export(case, out, structures=structure)
 
 
 def register(group: click.Group) -> None:

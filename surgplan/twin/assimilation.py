@@ -8,7 +8,7 @@ scanner origin keeps rotation and translation nearly uncorrelated), then the mod
 Observation model: a tracker point ``p_i`` maps to ``q_i = T_model_tracker p_i`` and lies on the
 deformed surface ``x_j(a) = v_j + Phi_j a`` at its correspondence ``j``
 (:mod:`surgplan.twin.surface`). The point-to-plane residual (Chen & Medioni 1992) along the
-deformed normal ``n_j`` (:mod:`surgplan.twin.normals`) is
+deformed triangle's normal ``n_j`` at the foot is
 
     r_i = n_j . (q_i - x_j(a)),   var r_i = n_j^T R Sigma R^T n_j,
 
@@ -35,13 +35,13 @@ from numpy.typing import NDArray
 from scipy.linalg import cho_factor, cho_solve
 from scipy.spatial.transform import Rotation
 
-from surgplan.twin.robust import geman_mcclure, huber_reject, robust_scale
-from surgplan.twin.surface import TwinSurface
+from surgplan.twin.robust import geman_mcclure, robust_scale, tukey
+from surgplan.twin.surface import Foot, TwinSurface
 
 __all__ = ["AssimilationResult", "assimilate", "pose_increment", "point_residuals"]
 
 #: Robust scale (in noise sigmas) above which the residuals count as not yet explained.
-UNEXPLAINED_SIGMAS = 1.5
+UNEXPLAINED_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,9 @@ class AssimilationResult:
         Whether the last step was below the tolerances.
     residuals_mm, sigma_mm, weights : numpy.ndarray, shape (N,)
         Signed point-to-plane residuals (mm), their noise std (mm) and robust weights at the
-        last linearisation (before its converged, hence negligible, step).
-    indices : numpy.ndarray, shape (N,)
-        Final correspondences (vertex indices).
+        last linearisation (before its step, below the tolerance when converged).
+    feet : Foot
+        Final correspondences.
     """
 
     T_model_tracker: NDArray[np.float64]
@@ -75,7 +75,7 @@ class AssimilationResult:
     residuals_mm: NDArray[np.float64]
     sigma_mm: NDArray[np.float64]
     weights: NDArray[np.float64]
-    indices: NDArray[np.intp]
+    feet: Foot
 
 
 def pose_increment(delta: NDArray[np.float64], centre_mm: NDArray[np.float64]) -> NDArray:
@@ -92,13 +92,13 @@ def point_residuals(
     a: NDArray[np.float64],
     surface: TwinSurface,
     sensor_cov: NDArray[np.float64],
-    idx: NDArray[np.intp] | None = None,
+    idx: Foot | None = None,
 ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray, NDArray | None]:
     """Residuals of tracker points on the deformed surface at one state.
 
     Returns
     -------
-    q : (N, 3) model-space points, mm; idx : (N,) correspondences; r : (N,) signed residuals,
+    q : (N, 3) model-space points, mm; idx : Foot, the correspondences; r : (N,) signed residuals,
     mm; sigma : (N,) their noise std, mm; n : (N, 3) deformed normals; phi : (N, 3, k) modes
     at the correspondences (``None`` when ``k = 0``).
     """
@@ -126,6 +126,22 @@ def _jacobian(q, n, phi, centre):  # noqa: ANN001, ANN202 - private, shapes as i
     return J
 
 
+def _frozen_residuals(points, T, a, surface, sensor_cov, feet):  # noqa: ANN001, ANN202
+    """:func:`point_residuals` with the feet kept (no new correspondence search)."""
+    R = T[:3, :3]
+    q = points @ R.T + T[:3, 3]
+    x, n, phi = surface.at(feet, a)
+    S = R @ sensor_cov @ R.T
+    return (
+        q,
+        feet,
+        np.einsum("ij,ij->i", n, q - x),
+        np.sqrt(np.einsum("ij,jk,ik->i", n, S, n)),
+        n,
+        phi,
+    )
+
+
 def assimilate(
     points: NDArray[np.float64],
     surface: TwinSurface,
@@ -135,12 +151,17 @@ def assimilate(
     covariance: NDArray[np.float64],
     *,
     sensor_cov: NDArray[np.float64],
-    max_iterations: int = 20,
-    tol_rad: float = 1e-5,
-    tol_mm: float = 1e-3,
-    tol_sigma: float = 1e-3,
+    max_iterations: int = 12,
+    settle: float = 1.0,
+    tolerance: float = 0.05,
 ) -> AssimilationResult:
     """Fuse one batch of tracker points with the prior (module docstring).
+
+    Iterations re-search the correspondences until the step is within ``settle`` posterior
+    standard deviations (Mahalanobis length ``sqrt(dx^T H dx)``, ``H`` the posterior
+    information) and the residuals are explained by the noise (Tukey weights); then the feet
+    are kept and Gauss-Newton runs to a step below ``tolerance``. (Re-searching to the end makes the iterate
+    jitter by about half a posterior standard deviation as feet flip between triangles.)
 
     Parameters
     ----------
@@ -155,10 +176,9 @@ def assimilate(
     sensor_cov : numpy.ndarray, shape (3, 3), keyword-only
         Localisation noise covariance in tracker axes, mm^2.
     max_iterations : int, keyword-only
-        Most Gauss-Newton iterations.
-    tol_rad, tol_mm, tol_sigma : float, keyword-only
-        Convergence: step below these in rotation (rad), translation (mm) and amplitude (in
-        posterior standard deviations), in the final (Huber) regime.
+        Most Gauss-Newton iterations of each of the two stages.
+    settle, tolerance : float, keyword-only
+        Step lengths (posterior standard deviations) ending the two stages.
 
     Returns
     -------
@@ -168,14 +188,18 @@ def assimilate(
     P_inv = cho_solve(cho_factor(covariance), np.eye(len(covariance)))
     T, a = T_model_tracker.copy(), a_prior.copy()
     xi = np.zeros(6)  # pose perturbation from the prior pose (first order)
-    idx = None
-    converged, iterations = False, 0
-    for _ in range(max_iterations):
+    feet: Foot | None = None
+    converged, iterations, frozen, stage_its = False, 0, False, 0
+    while stage_its < max_iterations:
         iterations += 1
-        q, idx, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, idx)
+        stage_its += 1
+        if frozen:
+            q, feet, r, sigma, n, phi = _frozen_residuals(points, T, a, surface, sensor_cov, feet)
+        else:
+            q, feet, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, feet)
         scale = robust_scale(r)
         robust = scale > UNEXPLAINED_SIGMAS * float(np.median(sigma))
-        w = geman_mcclure(r, scale) if robust else huber_reject(r / sigma)
+        w = geman_mcclure(r, scale) if robust else tukey(r / sigma)
         J = _jacobian(q, n, phi, centre_mm)
         Jw = J * (w / sigma**2)[:, None]
         H = J.T @ Jw + P_inv
@@ -184,18 +208,13 @@ def assimilate(
         T = pose_increment(step[:6], centre_mm) @ T
         xi += step[:6]
         a = a + step[6:]
-        small = np.linalg.norm(step[:3]) < tol_rad and np.linalg.norm(step[3:6]) < tol_mm
-        if small and not robust and len(a):
-            small = float(np.max(np.abs(step[6:]) * np.sqrt(np.diag(H)[6:]))) < tol_sigma
-        if small and not robust:
+        length = float(np.sqrt(step @ H @ step))
+        if frozen and length < tolerance:
             converged = True
             break
-    if not converged:  # the information at the final state (when converged: the last one's)
-        q, idx, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, idx)
-        w = huber_reject(r / sigma)
-        J = _jacobian(q, n, phi, centre_mm)
-        H = J.T @ (J * (w / sigma**2)[:, None]) + P_inv
-    cov = cho_solve(cho_factor(H), np.eye(len(H)))
+        if not frozen and not robust and length < settle:
+            frozen, stage_its = True, 0
+    cov = cho_solve(cho_factor(H), np.eye(len(H)))  # at the last linearisation
     return AssimilationResult(
         T_model_tracker=T,
         amplitudes=a,
@@ -205,5 +224,5 @@ def assimilate(
         residuals_mm=r,
         sigma_mm=sigma,
         weights=w,
-        indices=idx,
+        feet=feet,
     )

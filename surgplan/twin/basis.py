@@ -180,6 +180,12 @@ class DeformationBasis:
             else (np.zeros_like(self.vertices_mm))
         )
 
+    def surface_displacement_at(self, vertex: int, amplitudes: ArrayLike) -> NDArray:
+        """(3,) displacement of one vertex, mm."""
+        if self.n_modes == 0:
+            return np.zeros(3)
+        return np.asarray(amplitudes, np.float64) @ self.surface_modes[:, vertex]
+
     def target_positions_mm(self, amplitudes: ArrayLike) -> NDArray[np.float64]:
         """(T, 3) deformed target positions in model space, mm."""
         a = np.asarray(amplitudes, np.float64)

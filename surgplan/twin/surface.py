@@ -1,33 +1,46 @@
 """The twin's surface: undeformed geometry, modes per vertex and the correspondence search.
 
-Correspondences are nearest vertices on the *deformed* surface ``x_j(a) = v_j + Phi_j a``,
-found without deforming the whole mesh: a point ``q`` is pulled back by the displacement at
-its current correspondence, ``q - Phi_j a``, and its nearest *undeformed* vertex is searched
-with the registration model's compiled real-time kernel (voxel-grid guess refined by
-steepest descent over the vertex graph, :mod:`registration._icp_kernels`; KD-tree for points
-outside the grid's band). For a smooth displacement field this fixed point is the nearest
-vertex of the deformed surface up to the change of the displacement across one vertex
-spacing; the Gauss-Newton iterations repeat it with the current amplitudes.
+A point's correspondence is its foot on the *deformed* piecewise-linear surface, a triangle
+``f`` and barycentric coordinates ``beta``, so that the foot moves continuously with the state
+(nearest-vertex correspondences make the Gauss-Newton iterate jitter by about one posterior
+standard deviation once deformation modes can chase the vertices). It is found without
+deforming the mesh: the point ``q`` is pulled back by the displacement at its current foot,
+``q' = q - Phi_foot a``; its nearest *undeformed* vertex comes from the registration model's
+compiled real-time kernel (voxel-grid guess refined by steepest descent over the vertex
+graph, :mod:`registration._icp_kernels`; KD-tree outside the grid's band); ``q'`` is then
+projected on the triangles around that vertex (barycentric coordinates clamped to the
+triangle, nearest kept). The deformed foot is ``x(a) = sum_b beta_b (v_b + Phi_b a)`` and its
+normal the deformed triangle's, so ``n . (q - x)`` is the distance to the deformed triangle's
+plane. For a smooth displacement field this is the nearest point of the deformed surface up
+to the change of the displacement across one triangle; the iterations repeat it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from registration import SurfaceModel, prepare_surface
 from registration._icp_kernels import transform_and_correspond
+from surgplan.twin._foot_kernel import project_on_fans
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisMismatchError
-from surgplan.twin.normals import normal_modes
 
-__all__ = ["TwinSurface", "build_twin_surface"]
+__all__ = ["Foot", "TwinSurface", "build_twin_surface"]
 
 _EYE = np.eye(3)
 _ZERO = np.zeros(3)
+
+
+@dataclass(frozen=True)
+class Foot:
+    """Correspondences of N points: triangle, barycentric coordinates, nearest vertex."""
+
+    face: NDArray[np.intp]
+    beta: NDArray[np.float64]
+    vertex: NDArray[np.intp]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,25 +53,20 @@ class TwinSurface:
         The undeformed surface (normals, KD-tree, real-time grids).
     modes_v : numpy.ndarray, shape (V, 3, k)
         Surface modes laid out per vertex (one gather per correspondence), mm.
-    normal_modes_v : numpy.ndarray, shape (V, 3, k)
-        Normal derivatives per unit amplitude, laid out per vertex.
+    fan_ptr, fan_faces : numpy.ndarray of int64
+        Triangles around each vertex in CSR form: those of vertex ``i`` are
+        ``fan_faces[fan_ptr[i]:fan_ptr[i + 1]]``.
     """
 
     model: SurfaceModel
     modes_v: NDArray[np.float64]
-    normal_modes_v: NDArray[np.float64]
-    _scratch: dict[str, Any] = field(default_factory=dict, repr=False)
+    fan_ptr: NDArray[np.int64]
+    fan_faces: NDArray[np.int64]
 
     @property
     def n_modes(self) -> int:
         """Number of modes ``k``."""
         return int(self.modes_v.shape[2])
-
-    def displacement(self, idx: NDArray[np.intp], a: NDArray[np.float64]) -> NDArray:
-        """(N, 3) displacement of vertices ``idx`` at amplitudes ``a``, mm."""
-        if self.n_modes == 0:
-            return np.zeros((len(idx), 3))
-        return self.modes_v[idx] @ a
 
     def nearest_undeformed(self, q: NDArray[np.float64]) -> NDArray[np.intp]:
         """Exact nearest undeformed vertex of each point (compiled kernel + KD-tree)."""
@@ -79,10 +87,29 @@ class TwinSurface:
             idx[far] = m.tree.query(q[far], k=1)[1]
         return idx
 
+    def _project_on_fan(self, q: NDArray[np.float64], vertex: NDArray[np.intp]) -> Foot:
+        """Nearest point of the triangles around ``vertex`` to ``q`` (clamped barycentrics)."""
+        n = len(q)
+        face = np.empty(n, dtype=np.int64)
+        beta = np.empty((n, 3))
+        project_on_fans(
+            np.ascontiguousarray(q, dtype=np.float64), np.ascontiguousarray(vertex, np.int64),
+            self.fan_ptr, self.fan_faces, self.model.faces, self.model.vertices, face, beta,
+        )  # fmt: skip
+        return Foot(face=face, beta=beta, vertex=vertex)
+
+    def displacement(self, foot: Foot, a: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(N, 3) displacement of the feet at amplitudes ``a``, mm."""
+        if self.n_modes == 0:
+            return np.zeros((len(foot.face), 3))
+        tri = self.model.faces[foot.face]
+        u = self.modes_v[tri] @ a  # (N, 3 corners, 3)
+        return np.einsum("nc,nci->ni", foot.beta, u)
+
     def correspond(
-        self, q: NDArray[np.float64], a: NDArray[np.float64], idx: NDArray[np.intp] | None
-    ) -> NDArray[np.intp]:
-        """Nearest deformed-surface vertex of model-space points ``q`` (module docstring).
+        self, q: NDArray[np.float64], a: NDArray[np.float64], previous: Foot | None
+    ) -> Foot:
+        """Feet on the deformed surface of model-space points ``q`` (module docstring).
 
         Parameters
         ----------
@@ -90,35 +117,57 @@ class TwinSurface:
             Points in model space, mm.
         a : numpy.ndarray, shape (k,)
             Current amplitudes.
-        idx : numpy.ndarray, optional
-            Current correspondences (``None``: start from the undeformed nearest vertex).
+        previous : Foot, optional
+            Current feet (``None``: start from the undeformed nearest vertex's displacement).
         """
         if self.n_modes == 0:
-            return self.nearest_undeformed(q)
-        if idx is None:
-            idx = self.nearest_undeformed(q)
-        return self.nearest_undeformed(q - self.displacement(idx, a))
+            return self._project_on_fan(q, self.nearest_undeformed(q))
+        if previous is None:
+            j = self.nearest_undeformed(q)
+            u = self.modes_v[j] @ a
+        else:
+            u = self.displacement(previous, a)
+        pulled = q - u
+        return self._project_on_fan(pulled, self.nearest_undeformed(pulled))
 
     def at(
-        self, idx: NDArray[np.intp], a: NDArray[np.float64]
+        self, foot: Foot, a: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
-        """Deformed positions, deformed unit normals and modes at vertices ``idx``.
+        """Deformed foot positions, deformed triangle normals and modes at the feet.
 
         Returns
         -------
         x : numpy.ndarray, shape (N, 3)
-            ``v_j + Phi_j a``, mm.
+            ``sum_b beta_b (v_b + Phi_b a)``, mm.
         n : numpy.ndarray, shape (N, 3)
-            ``normalize(n_j + N_j a)`` (:mod:`surgplan.twin.normals`).
+            Outward unit normals of the deformed triangles.
         phi : numpy.ndarray, shape (N, 3, k), or None when ``k = 0``
+            ``sum_b beta_b Phi_b``, mm per unit amplitude.
         """
-        v, nrm = self.model.vertices[idx], self.model.normals[idx]
-        if self.n_modes == 0:
-            return v, nrm, None
-        phi = self.modes_v[idx]
-        n = nrm + self.normal_modes_v[idx] @ a
-        n /= np.linalg.norm(n, axis=1, keepdims=True)
-        return v + phi @ a, n, phi
+        tri = self.model.faces[foot.face]
+        corners = self.model.vertices[tri]  # (N, 3, 3)
+        phi = None
+        if self.n_modes:
+            modes = self.modes_v[tri]  # (N, 3 corners, 3, k)
+            corners = corners + modes @ a
+            phi = np.einsum("nc,ncik->nik", foot.beta, modes)
+        x = np.einsum("nc,nci->ni", foot.beta, corners)
+        n = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+        flip = np.einsum("ij,ij->i", n, self.model.normals[foot.vertex]) < 0
+        n[flip] *= -1.0
+        return x, n, phi
+
+
+def _vertex_fans(
+    faces: NDArray[np.int64], n_vertices: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Triangles around each vertex in CSR form ``(ptr (V + 1,), faces)``."""
+    owner = faces.ravel()
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=n_vertices)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return ptr, (order // 3).astype(np.int64)
 
 
 def build_twin_surface(basis: DeformationBasis, model: SurfaceModel | None = None) -> TwinSurface:
@@ -147,11 +196,13 @@ def build_twin_surface(basis: DeformationBasis, model: SurfaceModel | None = Non
             f"{len(model.vertices)} (build the basis on registration.prepare_surface(mesh)"
             ".vertices)"
         )
+    if np.any(np.bincount(model.faces.ravel(), minlength=len(model.vertices)) == 0):
+        raise BasisMismatchError("the surface has vertices in no triangle")
     model.prepare_realtime()
-    modes = basis.surface_modes
-    nmodes = normal_modes(model.vertices, model.faces, modes, model.normals)
+    fan_ptr, fan_faces = _vertex_fans(model.faces, len(model.vertices))
     return TwinSurface(
         model=model,
-        modes_v=np.ascontiguousarray(modes.transpose(1, 2, 0)),
-        normal_modes_v=np.ascontiguousarray(nmodes.transpose(1, 2, 0)),
+        modes_v=np.ascontiguousarray(basis.surface_modes.transpose(1, 2, 0)),
+        fan_ptr=fan_ptr,
+        fan_faces=fan_faces,
     )

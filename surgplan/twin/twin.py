@@ -1,0 +1,320 @@
+"""The deformable twin: a posed, deformed organ kept in sync with sensor points.
+
+``Twin(basis).update(points)`` runs, on the first call, a rigid global registration of the
+points to the undeformed surface (:func:`registration.register_surface`) and then the
+assimilation (:mod:`surgplan.twin.assimilation`) from a broad pose prior and the amplitude
+prior; later calls start from the previous posterior plus process noise
+(:class:`~surgplan.twin.noise.ProcessNoise`). After every update: target estimates with their
+95 % radius (:mod:`surgplan.twin.targets`), the verdict (:mod:`surgplan.twin.verdict`, on
+the most recent ``verdict_window`` points of all batches) and where to measure next
+(:mod:`surgplan.twin.recommend`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from registration import ReliabilityCriteria, Verdict, register_surface
+from registration import SurfaceModel as _SurfaceModel
+from surgplan.twin.assimilation import assimilate, point_residuals
+from surgplan.twin.basis import DeformationBasis
+from surgplan.twin.errors import PointsError, TwinError
+from surgplan.twin.fit import deformed_fit_verdict
+from surgplan.twin.noise import ProcessNoise, sensor_covariance
+from surgplan.twin.recommend import ANTERIOR_LPS, candidate_patches, expected_radii
+from surgplan.twin.state import Recommendation, TwinState
+from surgplan.twin.surface import build_twin_surface
+from surgplan.twin.targets import estimate_targets, target_jacobians
+from surgplan.twin.units import check_point_units
+from surgplan.twin.verdict import combine_verdicts, deformation_check
+
+__all__ = ["Twin"]
+
+
+def _clean(points: ArrayLike) -> tuple[NDArray[np.float64], int]:
+    """Finite rows of ``points`` (N, 3) and how many were dropped; errors name the problem."""
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PointsError(f"points must be numeric (N, 3) coordinates in mm: {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise PointsError(f"points must have shape (N, 3), got {arr.shape}")
+    keep = np.all(np.isfinite(arr), axis=1)
+    if not keep.any():
+        raise PointsError(f"all {len(arr)} points are NaN or infinite: nothing to assimilate")
+    return arr[keep], int((~keep).sum())
+
+
+class Twin:
+    """A deformable (or rigid) twin of one organ.
+
+    Parameters
+    ----------
+    basis : DeformationBasis
+        Surface, modes, targets and their model error.
+    mode : {"deformable", "rigid"}, keyword-only
+        ``"rigid"`` freezes the amplitudes at zero (``k = 0``).
+    noise_mm : float or (3,), keyword-only
+        Sensor localisation noise, per-axis standard deviation (tracker axes), mm.
+    process_noise : ProcessNoise, keyword-only
+        Organ motion between batches.
+    surface : registration.SurfaceModel, optional
+        The prepared surface the basis was built on (default: prepared from the basis).
+    T_tracker_model : array_like (4, 4), optional
+        Known initial pose: the first update skips the rigid global search.
+    initial_rotation_deg, initial_translation_mm : float, keyword-only
+        Standard deviations of the first update's pose prior about the initial pose.
+    criteria : registration.ReliabilityCriteria, optional
+        Verdict thresholds.
+    verdict_window : int, keyword-only
+        Most recent points (all batches) the verdict is computed on.
+    recommend_target : str, optional
+        Target the recommendation shrinks (default the first); ``recommend=False`` disables.
+    recommend_points : int, keyword-only
+        Points per acquisition the recommendation assumes.
+    view_direction : array_like (3,), keyword-only
+        Direction towards the surgeon in model (CT, LPS) space.
+    patch_radius_mm : float, keyword-only
+        Candidate patch radius, mm.
+    seed : int, keyword-only
+        Seed of the rigid global search.
+    """
+
+    def __init__(
+        self,
+        basis: DeformationBasis,
+        *,
+        mode: Literal["deformable", "rigid"] = "deformable",
+        noise_mm: float | ArrayLike = 1.0,
+        process_noise: ProcessNoise | None = None,
+        surface: _SurfaceModel | None = None,
+        T_tracker_model: ArrayLike | None = None,
+        initial_rotation_deg: float = 5.0,
+        initial_translation_mm: float = 10.0,
+        criteria: ReliabilityCriteria | None = None,
+        verdict_window: int = 2000,
+        recommend: bool = True,
+        recommend_target: str | None = None,
+        recommend_points: int = 100,
+        view_direction: ArrayLike = ANTERIOR_LPS,
+        patch_radius_mm: float = 20.0,
+        seed: int = 0,
+    ) -> None:
+        if mode not in ("deformable", "rigid"):
+            raise TwinError(f"mode must be 'deformable' or 'rigid', got {mode!r}")
+        self.mode = mode
+        self.full_basis = basis
+        self.basis = basis.rigid() if mode == "rigid" else basis
+        self.surface = build_twin_surface(self.basis, surface)
+        self.noise_cov = sensor_covariance(noise_mm)
+        self.process_noise = process_noise or ProcessNoise()
+        self.criteria = criteria
+        self.verdict_window = int(verdict_window)
+        self.seed = seed
+        self.centre_mm = self.basis.centroid_mm
+        self._pose0 = (math.radians(initial_rotation_deg), float(initial_translation_mm))
+        self._T_model_tracker: NDArray[np.float64] | None = None
+        if T_tracker_model is not None:
+            self._T_model_tracker = np.linalg.inv(np.asarray(T_tracker_model, np.float64))
+        self._a = np.zeros(self.basis.n_modes)
+        self._P: NDArray[np.float64] | None = None
+        self._rigid_verdict: Verdict | None = None
+        self._window = np.zeros((0, 3))
+        self._n_points = 0
+        self.state: TwinState | None = None
+        self._recommend = recommend and bool(self.basis.target_names)
+        self._rec_target = recommend_target or (basis.target_names or ("",))[0]
+        if self._recommend and self._rec_target not in self.basis.target_names:
+            raise TwinError(
+                f"recommend_target {self._rec_target!r} is not a target: {self.basis.target_names}"
+            )
+        self._rec_points = int(recommend_points)
+        self._patches = (
+            candidate_patches(
+                self.surface, view_direction=view_direction, radius_mm=patch_radius_mm
+            )
+            if self._recommend
+            else None
+        )
+
+    def _prior(self, points: NDArray[np.float64], noise_iso: float) -> NDArray[np.float64]:
+        """Prior covariance of this update (runs the rigid initialisation the first time)."""
+        if self._P is not None:
+            return self._P + self.process_noise.covariance(self.basis.prior_std)
+        if self._T_model_tracker is None:
+            res = register_surface(
+                points, self.surface.model, seed=self.seed, noise_mm=noise_iso,
+                criteria=self.criteria,
+            )  # fmt: skip
+            self._T_model_tracker = res.T_model_points
+            self._rigid_verdict = res.verdict
+        rot, trans = self._pose0
+        return np.diag(
+            np.concatenate([np.full(3, rot**2), np.full(3, trans**2), self.basis.prior_std**2])
+        )
+
+    def update(self, points: ArrayLike, noise_mm: float | ArrayLike | None = None) -> TwinState:
+        """Assimilate one batch of tracker points and return the new state.
+
+        Parameters
+        ----------
+        points : array_like, shape (N, 3)
+            Sensor points in tracker space, mm; NaN/infinite rows are dropped and counted.
+        noise_mm : float or (3,), optional
+            This batch's localisation noise (default the twin's), mm.
+
+        Returns
+        -------
+        TwinState
+
+        Raises
+        ------
+        PointsError
+            Wrong shape, or every point NaN.
+        WrongUnitsError
+            Points whose extent says they are not in mm.
+        """
+        t0 = time.perf_counter()
+        pts, dropped = _clean(points)
+        first = self._P is None
+        check_point_units(pts, self.basis.extent_mm, lower=first)
+        cov = self.noise_cov if noise_mm is None else sensor_covariance(noise_mm)
+        noise_iso = float(np.sqrt(np.trace(cov) / 3.0))
+        if first and len(pts) < 6:
+            raise PointsError(f"the first batch needs at least 6 finite points, got {len(pts)}")
+        P = self._prior(pts, noise_iso)
+        res = assimilate(
+            pts, self.surface, self.centre_mm, self._T_model_tracker, self._a, P, sensor_cov=cov
+        )
+        self._T_model_tracker, self._a, self._P = (
+            res.T_model_tracker,
+            res.amplitudes,
+            res.covariance,
+        )
+        self._n_points += len(pts)
+        self._window = np.vstack([self._window, pts])[-self.verdict_window :]
+        verdict = self._verdict(cov, noise_iso)
+        targets = estimate_targets(self.basis, res.T_model_tracker, res.amplitudes,
+                                   res.covariance, self.centre_mm)  # fmt: skip
+        self.state = TwinState(
+            T_tracker_model=np.linalg.inv(res.T_model_tracker),
+            amplitudes=res.amplitudes.copy(),
+            covariance=res.covariance.copy(),
+            rotation_centre_mm=self.centre_mm.copy(),
+            mode=self.mode,
+            n_points=self._n_points,
+            n_points_dropped=dropped,
+            iterations=res.iterations,
+            targets=targets,
+            verdict=verdict,
+            recommendation=self._recommendation(cov, targets),
+            time_ms=(time.perf_counter() - t0) * 1e3,
+        )
+        return self.state
+
+    def _verdict(self, cov: NDArray[np.float64], noise_iso: float) -> Any:
+        """The twin's verdict on the verdict window at the current state."""
+        T, a = self._T_model_tracker, self._a
+        q, feet, r, _, n, _ = point_residuals(self._window, T, a, self.surface, cov)
+        x, _, _ = self.surface.at(feet, a)
+        fit = deformed_fit_verdict(
+            q, r, x, n, noise_mm=noise_iso, spacing_mm=self.surface.model.spacing_mm,
+            criteria=self.criteria,
+        )  # fmt: skip
+        return combine_verdicts(
+            fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict
+        )
+
+    def _recommendation(self, cov: NDArray[np.float64], targets: tuple) -> Recommendation | None:
+        """The best patch for the recommended target (``None`` when disabled or no patch)."""
+        if not self._recommend or self._patches is None or len(self._patches.centres) == 0:
+            return None
+        i = self.basis.target_names.index(self._rec_target)
+        _, J = target_jacobians(self.basis, self._a, self.centre_mm)
+        var = float(self.basis.discrepancy_mm[i] ** 2 + self.basis.stiffness_spread_mm[i] ** 2)
+        radii = expected_radii(
+            self.surface, self._patches, T_model_tracker=self._T_model_tracker,
+            amplitudes=self._a, covariance=self._P, centre_mm=self.centre_mm,
+            target_jacobian=J[i], model_variance_mm2=var, sensor_cov=cov,
+            n_points=self._rec_points,
+        )  # fmt: skip
+        best = int(np.argmin(radii))
+        c = int(self._patches.centres[best])
+        centre_model = self.surface.model.vertices[c].copy()
+        centre_def = centre_model + self.basis.surface_displacement_at(c, self._a)
+        T_tm = np.linalg.inv(self._T_model_tracker)
+        return Recommendation(
+            target=self._rec_target,
+            patch_centre_model_mm=centre_model,
+            patch_centre_tracker_mm=T_tm[:3, :3] @ centre_def + T_tm[:3, 3],
+            vertex_indices=self._patches.members[best].astype(np.int64),
+            current_radius95_mm=targets[i].radius95_mm,
+            expected_radius95_mm=float(radii[best]),
+            n_points=self._rec_points,
+        )
+
+    def expected_patch_radii(self, n_points: int | None = None) -> NDArray[np.float64]:
+        """Every candidate patch's expected target radius95 (mm) after ``n_points`` there."""
+        if self._P is None or self._patches is None:
+            raise TwinError("no state yet (or recommendation disabled): call update() first")
+        i = self.basis.target_names.index(self._rec_target)
+        _, J = target_jacobians(self.basis, self._a, self.centre_mm)
+        var = float(self.basis.discrepancy_mm[i] ** 2 + self.basis.stiffness_spread_mm[i] ** 2)
+        return expected_radii(
+            self.surface, self._patches, T_model_tracker=self._T_model_tracker,
+            amplitudes=self._a, covariance=self._P, centre_mm=self.centre_mm,
+            target_jacobian=J[i], model_variance_mm2=var, sensor_cov=self.noise_cov,
+            n_points=self._rec_points if n_points is None else int(n_points),
+        )  # fmt: skip
+
+    @property
+    def patches(self) -> Any:
+        """The candidate patches (:class:`surgplan.twin.recommend.Patches`) or ``None``."""
+        return self._patches
+
+    def deformed_surface(self) -> Any:
+        """The registered, deformed organ surface in tracker space (:class:`pyvista.PolyData`).
+
+        Point data ``"displacement_mm"``: the deformation in model space, mm.
+        """
+        import pyvista as pv
+
+        if self.state is None:
+            raise TwinError("no state yet: call update() first")
+        u = self.basis.surface_displacement_mm(self._a)
+        T = self.state.T_tracker_model
+        v = (self.basis.vertices_mm + u) @ T[:3, :3].T + T[:3, 3]
+        faces = np.hstack([np.full((len(self.basis.faces), 1), 3), self.basis.faces]).ravel()
+        mesh = pv.PolyData(v, faces)
+        mesh.point_data["displacement_mm"] = u
+        return mesh
+
+    def deform_points(self, points_mm: ArrayLike, modes_at_points: ArrayLike) -> NDArray:
+        """Tracker positions of model points moving with the organ (vessels, tumour mesh).
+
+        Parameters
+        ----------
+        points_mm : array_like, shape (N, 3)
+            Undeformed points in model space, mm.
+        modes_at_points : array_like, shape (k, N, 3)
+            The basis's modes at them (e.g. :func:`surgplan.twin.rom_basis.transfer_modes`),
+            mm per unit amplitude; ignored in rigid mode.
+        """
+        if self.state is None:
+            raise TwinError("no state yet: call update() first")
+        p = np.asarray(points_mm, np.float64)
+        if self.basis.n_modes:
+            phi = np.asarray(modes_at_points, np.float64)
+            if phi.shape != (self.basis.n_modes, *p.shape):
+                raise TwinError(
+                    f"modes_at_points must have shape {(self.basis.n_modes, *p.shape)}, "
+                    f"got {phi.shape}"
+                )
+            p = p + np.tensordot(self._a, phi, axes=(0, 0))
+        T = self.state.T_tracker_model
+        return p @ T[:3, :3].T + T[:3, 3]

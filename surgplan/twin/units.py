@@ -1,0 +1,47 @@
+"""Refuse sensor points whose size says they are not in millimetres."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from surgplan.twin.errors import WrongUnitsError
+
+__all__ = ["check_point_units", "UNIT_RATIO"]
+
+#: Points spanning less than 1/UNIT_RATIO or more than UNIT_RATIO times the organ are refused.
+UNIT_RATIO = 20.0
+#: Millimetres per unit of the common mistakes.
+_UNITS = {"metres": 1000.0, "centimetres": 10.0, "inches": 25.4}
+
+
+def check_point_units(
+    points_mm: NDArray[np.float64], organ_extent_mm: float, *, lower: bool = True
+) -> None:
+    """Raise :class:`WrongUnitsError` when the points' extent is implausible for the organ.
+
+    Parameters
+    ----------
+    points_mm : numpy.ndarray, shape (N, 3)
+        Finite points, supposedly mm.
+    organ_extent_mm : float
+        Largest bounding-box side of the organ, mm.
+    lower : bool, keyword-only
+        Also refuse points spanning less than ``1 / UNIT_RATIO`` of the organ (the first batch;
+        a later batch may be one short stroke).
+    """
+    extent = float(np.ptp(points_mm, axis=0).max()) if len(points_mm) > 1 else 0.0
+    ratio = extent / organ_extent_mm
+    if lower and ratio < 1.0 / UNIT_RATIO:
+        likely = [u for u, f in _UNITS.items() if 1.0 / UNIT_RATIO <= ratio * f <= UNIT_RATIO]
+        guess = " or ".join(likely) if likely else "another unit"
+        raise WrongUnitsError(
+            f"points span {extent:.3g} but the organ spans {organ_extent_mm:.3g} mm (ratio "
+            f"{ratio:.2g} < 1/{UNIT_RATIO:g}): the points are probably in {guess}, not mm"
+        )
+    if ratio > UNIT_RATIO:
+        raise WrongUnitsError(
+            f"points span {extent:.3g} but the organ spans {organ_extent_mm:.3g} mm (ratio "
+            f"{ratio:.3g} > {UNIT_RATIO:g}): the points are probably in micrometres or tenths "
+            "of mm, or the organ model is in metres"
+        )

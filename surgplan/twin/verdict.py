@@ -1,0 +1,173 @@
+"""The twin's reliability verdict: registration's checks on the deformed fit, and more.
+
+Checks, each recorded with its measured value and threshold:
+
+- the checks of :func:`registration.reliability.assess` on the final residuals against the
+  *deformed* surface (too few points, inlier fraction, inlier RMS against the noise,
+  systematic residual, pose conditioning);
+- implausible deformation: the Mahalanobis distance ``d^2 = sum (a_m / prior_std_m)^2`` of
+  the amplitudes against their prior beyond the ``chi2_k`` 99.9 % quantile (a wrong organ
+  or a mirrored one is "explained" only by amplitudes the model never produces);
+- the rigid-versus-deformable guard: when the rigid fit that started the twin failed for a
+  shape reason (low inlier fraction, high RMS, systematic residual, ambiguity: wrong organ,
+  mirrored organ, wrong local minimum), the twin inherits those failures, marked as the rigid
+  fit's, unless its own deformed residuals are within noise *and* the deformation is
+  plausible. Deformation may explain a shape mismatch; it must not make a wrong fit look good.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import chi2
+
+from registration import FailedCheck, Verdict, VerdictCheck
+
+__all__ = [
+    "TwinCheck",
+    "TwinFailedCheck",
+    "TwinVerdict",
+    "deformation_check",
+    "combine_verdicts",
+    "SHAPE_CHECKS",
+    "PLAUSIBLE_QUANTILE",
+]
+
+#: Quantile of ``chi2_k`` beyond which the amplitudes are implausible.
+PLAUSIBLE_QUANTILE = 0.999
+
+
+class TwinCheck(enum.StrEnum):
+    """Checks of the twin's verdict: registration's (same values) and the twin's own."""
+
+    TOO_FEW_POINTS = VerdictCheck.TOO_FEW_POINTS.value
+    LOW_INLIER_FRACTION = VerdictCheck.LOW_INLIER_FRACTION.value
+    HIGH_INLIER_RMS = VerdictCheck.HIGH_INLIER_RMS.value
+    SYSTEMATIC_RESIDUAL = VerdictCheck.SYSTEMATIC_RESIDUAL.value
+    POORLY_CONSTRAINED = VerdictCheck.POORLY_CONSTRAINED.value
+    AMBIGUOUS = VerdictCheck.AMBIGUOUS.value
+    NOT_ASSESSED = VerdictCheck.NOT_ASSESSED.value
+    #: Amplitudes' Mahalanobis distance (squared) beyond the chi2_k 99.9 % quantile.
+    IMPLAUSIBLE_DEFORMATION = "implausible_deformation"
+
+
+#: Registration checks that mean "the points do not have the model's shape".
+SHAPE_CHECKS = frozenset(
+    {
+        TwinCheck.LOW_INLIER_FRACTION,
+        TwinCheck.HIGH_INLIER_RMS,
+        TwinCheck.SYSTEMATIC_RESIDUAL,
+        TwinCheck.AMBIGUOUS,
+    }
+)
+
+
+@dataclass(frozen=True)
+class TwinFailedCheck:
+    """One failed check with its measured value and threshold.
+
+    Attributes
+    ----------
+    check : TwinCheck
+        Which check failed.
+    value, threshold : float
+        As :class:`registration.FailedCheck` (``IMPLAUSIBLE_DEFORMATION``: the squared
+        Mahalanobis distance and the chi2 quantile, dimensionless).
+    noise_mm : float
+        Noise the mm thresholds derive from (``nan`` where unused), mm.
+    stage : str
+        ``"twin"`` (the final deformed fit) or ``"rigid"`` (inherited from the rigid fit).
+    """
+
+    check: TwinCheck
+    value: float
+    threshold: float
+    noise_mm: float = math.nan
+    stage: str = "twin"
+
+    @property
+    def message(self) -> str:
+        """Human-readable account (registration's wording for its checks)."""
+        if self.check is TwinCheck.IMPLAUSIBLE_DEFORMATION:
+            text = (
+                f"implausible deformation (amplitude Mahalanobis distance^2 {self.value:.1f} > "
+                f"{self.threshold:.1f}): wrong or mirrored organ, or a wrong minimum"
+            )
+        else:
+            fc = FailedCheck(VerdictCheck(self.check.value), self.value, self.threshold,
+                             self.noise_mm)  # fmt: skip
+            text = fc.message
+        return f"rigid fit: {text}" if self.stage == "rigid" else text
+
+    @classmethod
+    def from_registration(cls, failed: FailedCheck, stage: str) -> TwinFailedCheck:
+        """Wrap a registration :class:`~registration.FailedCheck`."""
+        return cls(TwinCheck(failed.check.value), failed.value, failed.threshold,
+                   failed.noise_mm, stage)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TwinVerdict:
+    """Outcome of the twin's checks (empty: trustworthy)."""
+
+    failed_checks: tuple[TwinFailedCheck, ...] = ()
+
+    @property
+    def trustworthy(self) -> bool:
+        """Whether every check passed."""
+        return not self.failed_checks
+
+    @property
+    def checks(self) -> tuple[TwinCheck, ...]:
+        """The failed checks' kinds, in order."""
+        return tuple(f.check for f in self.failed_checks)
+
+    @property
+    def reason(self) -> str:
+        """``"ok"``, or the failed checks' messages joined by ``"; "``."""
+        return "; ".join(f.message for f in self.failed_checks) or "ok"
+
+
+def deformation_check(
+    amplitudes: np.ndarray, prior_std: np.ndarray, quantile: float = PLAUSIBLE_QUANTILE
+) -> TwinFailedCheck | None:
+    """The implausible-deformation failure, or ``None`` (also for ``k = 0``)."""
+    k = len(amplitudes)
+    if k == 0:
+        return None
+    d2 = float(np.sum((np.asarray(amplitudes) / np.asarray(prior_std)) ** 2))
+    limit = float(chi2.ppf(quantile, k))
+    if d2 <= limit:
+        return None
+    return TwinFailedCheck(TwinCheck.IMPLAUSIBLE_DEFORMATION, d2, limit)
+
+
+def combine_verdicts(
+    fit: Verdict, deformation: TwinFailedCheck | None, rigid: Verdict | None
+) -> TwinVerdict:
+    """The twin's verdict from its own fit checks, the deformation check and the rigid fit's.
+
+    Parameters
+    ----------
+    fit : registration.Verdict
+        Registration's checks on the final residuals against the deformed surface.
+    deformation : TwinFailedCheck or None
+        :func:`deformation_check`'s outcome.
+    rigid : registration.Verdict or None
+        Verdict of the rigid fit that started the twin (``None``: started from a given pose).
+    """
+    own = [TwinFailedCheck.from_registration(f, "twin") for f in fit.failed_checks]
+    if deformation is not None:
+        own.append(deformation)
+    if rigid is not None:
+        shape_ok = not any(f.check in SHAPE_CHECKS for f in own)
+        if not (shape_ok and deformation is None):
+            own += [
+                TwinFailedCheck.from_registration(f, "rigid")
+                for f in rigid.failed_checks
+                if TwinCheck(f.check.value) in SHAPE_CHECKS
+            ]
+    return TwinVerdict(tuple(own))
