@@ -1,6 +1,7 @@
 """Building a case's real-time reduced deformation model (``rom/linear.npz``).
 
-The scenario (:mod:`surgplan.scenario`) gives the supports, the nominal retractor patch and the
+Without a scenario, :mod:`surgplan.case_rom_defaults` builds the model the twin uses from the
+documented liver defaults. With one, the scenario (:mod:`surgplan.scenario`) gives the supports, the nominal retractor patch and the
 insufflation surface; :func:`build_case_rom` samples patch centres around the nominal one,
 builds the linear reduced model (:func:`biomech.rom.build_linear_rom`), checks it against full
 solves at held-out load cases and stores it in the case.
@@ -8,7 +9,7 @@ solves at held-out load cases and stores it in the case.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ class CaseRomResult:
         Modes kept, surface vertices, interior targets, sampled patch centres.
     validation_max_vertex_error_mm : tuple[float, ...]
         Largest surface-vertex error (mm) against a full solve, per held-out load case.
+    defaults : Mapping, optional
+        Without a scenario: the liver supports chosen (:class:`~surgplan.liver_defaults.
+        SupportChoice`), the model discrepancy and the stiffness spread (mm).
     """
 
     artifact: str
@@ -53,14 +57,18 @@ class CaseRomResult:
     n_targets: int
     n_patch_centres: int
     validation_max_vertex_error_mm: tuple[float, ...]
+    defaults: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready summary that ``surgplan rom --json`` prints."""
-        return {
-            "artifact": self.artifact,
-            "path": self.path,
-            **self._meta(),
-        }
+        """The JSON-ready summary that ``surgplan rom --json`` prints.
+
+        ``"defaults"`` (the liver supports chosen) is there only for a model built without a
+        scenario, so the scenario path keeps its recorded keys.
+        """
+        out = {"artifact": self.artifact, "path": self.path, **self._meta()}
+        if self.defaults is not None:
+            out["defaults"] = dict(self.defaults)
+        return out
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -158,7 +166,7 @@ def _store(
 
 def build_case_rom(
     case_dir: str | Path,
-    scenario_path: str | Path,
+    scenario_path: str | Path | None = None,
     *,
     n_centres: int = 30,
     site_radius_mm: float = 15.0,
@@ -196,12 +204,24 @@ def build_case_rom(
     progress : callable, optional
         ``progress(done, total)`` after each patch centre.
 
+    Without a scenario (``scenario_path=None``) the documented liver defaults are used instead
+    (:func:`surgplan.case_rom_defaults.build_default_case_rom`: supports of
+    :mod:`surgplan.liver_defaults`, patch centres over the whole surface, every volume vertex
+    evaluated, discrepancy and stiffness spread stored); ``site_radius_mm`` is then unused.
+
     Returns
     -------
     CaseRomResult
     """
     from biomech.rom import BasisConfig, TrainingSet, build_linear_rom
 
+    if scenario_path is None:
+        from surgplan.case_rom_defaults import build_default_case_rom
+
+        return build_default_case_rom(
+            case_dir, n_centres=n_centres, n_validation=n_validation, seed=seed,
+            real_time_modes=real_time_modes, progress=progress,
+        )  # fmt: skip
     prob = load_case_problem(case_dir, scenario_path)
     site = _retractor_site(prob)
     surf, near = _surface_near_site(prob, site, site_radius_mm)

@@ -391,7 +391,9 @@ def _registration_section(registration: dict[str, Any]) -> Section:
         f"({registration['points']} points, {registration['noise_mm']:g} mm noise) in an unknown "
         f"tracker pose. Errors are against the simulated truth, at the tumour centroid (TRE). "
         f"Points: {Path(registration['markups']).name} (3D Slicer markups); registration: "
-        f"{Path(registration['transform']).name} (ITK transform, loads in 3D Slicer).",
+        f"{Path(registration['transform']).name} (ITK transform holding T_tracker_model, the "
+        f"resampling direction ITK and 3D Slicer expect: in Slicer, put the points under it and "
+        f"they land on the model).",
         Table(
             ["acquisition", "TRE at tumour (mm)", "inlier RMS (mm)", "time", "verdict"],
             [
