@@ -323,7 +323,7 @@ def boundary_points_mm(fe: FEMesh) -> np.ndarray:
 
 
 def boundary_facets_mm(fe: FEMesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """This rank's exterior facets: indices, midpoints (F, 3) in mm and outward unit normals.
+    """Exterior facets of this rank: indices, midpoints (F, 3) in mm and outward unit normals.
 
     The normal of each triangle is oriented away from the centroid of the tetrahedron it
     bounds, so it points out of the body whatever the vertex order.

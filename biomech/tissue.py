@@ -283,9 +283,7 @@ def _retractor_bcs(
 
 def _natural_loads(
     fe: FEMesh, loads: LoadCase, degree: int
-) -> tuple[
-    list[Pressure | Traction | PrescribedDisplacement | SpringSupport], FacetMarkers | None
-]:
+) -> tuple[list[Pressure | Traction | PrescribedDisplacement | SpringSupport], FacetMarkers | None]:
     """Pressures, tractions and spring retractors with the facet measures they act on."""
     springs = [d for d in loads.displacements if d.profile == "spring"]
     beds = [s for s in loads.supports if isinstance(s, SpringSupport)]

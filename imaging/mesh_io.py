@@ -10,7 +10,11 @@ convention.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +94,14 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
     if not path.is_file():
         raise MeshingError(f"surface file {path} does not exist")
     try:
-        mesh = pv.read(path)
+        with _quiet_vtk():
+            mesh = pv.read(path)
     except Exception as exc:  # VTK readers raise many types for corrupt files
-        raise MeshingError(f"cannot read surface file {path}: {exc}") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeshingError(
+            f"cannot read surface file {path}: not a readable {suffix[1:].upper()} surface "
+            f"({reason})"
+        ) from exc
     if not isinstance(mesh, pv.PolyData):
         mesh = mesh.extract_surface(algorithm="dataset_surface")
     if mesh.n_points == 0:
@@ -103,6 +112,28 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
     return mesh
+
+
+@contextlib.contextmanager
+def _quiet_vtk() -> Iterator[None]:
+    """Keep VTK's reader messages off the terminal: failures are raised, not logged.
+
+    VTK prints reader errors through its own log and pyvista forwards them to Python's root
+    logger and as warnings; a corrupt file must give one error line, not pages of VTK output.
+    """
+
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        with pv.vtk_verbosity("off"), warnings.catch_warnings():
+            # pyvista's "The VTK reader ... raised an error" becomes an exception
+            warnings.filterwarnings("error", message="The VTK reader")
+            yield
+    finally:
+        root.removeFilter(drop)
 
 
 def _suffix(path: Path) -> str:

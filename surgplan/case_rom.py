@@ -1,8 +1,9 @@
 """Building a case's real-time reduced deformation model (``rom/linear.npz``).
 
-Without a scenario, :mod:`surgplan.case_rom_defaults` builds the model the twin uses from the
-documented liver defaults. With one, the scenario (:mod:`surgplan.scenario`) gives the supports, the nominal retractor patch and the
-insufflation surface; :func:`build_case_rom` samples patch centres around the nominal one,
+Without a scenario, :func:`build_default_case_rom` builds the model the twin uses from the
+documented liver defaults (:mod:`surgplan.liver_defaults`). With one, the scenario
+(:mod:`surgplan.scenario`) gives the supports, the nominal retractor patch and the insufflation
+surface; :func:`build_case_rom` samples patch centres around the nominal one,
 builds the linear reduced model (:func:`biomech.rom.build_linear_rom`), checks it against full
 solves at held-out load cases and stores it in the case.
 """
@@ -24,7 +25,7 @@ from surgplan.simulation import CaseProblem, load_case_problem
 if TYPE_CHECKING:
     from biomech.rom import ReducedModel, TrainingSet
 
-__all__ = ["CaseRomResult", "build_case_rom"]
+__all__ = ["CaseRomResult", "build_case_rom", "build_default_case_rom"]
 
 #: Retractor push of the held-out validation load cases, mm.
 VALIDATION_PUSH_MM = 8.0
@@ -205,7 +206,7 @@ def build_case_rom(
         ``progress(done, total)`` after each patch centre.
 
     Without a scenario (``scenario_path=None``) the documented liver defaults are used instead
-    (:func:`surgplan.case_rom_defaults.build_default_case_rom`: supports of
+    (:func:`build_default_case_rom`: supports of
     :mod:`surgplan.liver_defaults`, patch centres over the whole surface, every volume vertex
     evaluated, discrepancy and stiffness spread stored); ``site_radius_mm`` is then unused.
 
@@ -216,8 +217,6 @@ def build_case_rom(
     from biomech.rom import BasisConfig, TrainingSet, build_linear_rom
 
     if scenario_path is None:
-        from surgplan.case_rom_defaults import build_default_case_rom
-
         return build_default_case_rom(
             case_dir, n_centres=n_centres, n_validation=n_validation, seed=seed,
             real_time_modes=real_time_modes, progress=progress,
@@ -243,3 +242,264 @@ def build_case_rom(
     rom = rom.truncated(real_time_modes)
     errors = _validation_errors(prob, rom, near, surf, site_radius_mm, n_validation, seed)
     return _store(prob, rom, training, errors)
+
+
+# --- Without a scenario: the liver defaults, the model the twin uses -------------------------
+
+#: Typical loads of the default model (POD weights and held-out cases): retractor push (mm),
+#: gravity change of a 30-degree tilt (g) and insufflation pressure (kPa, 12 mmHg).
+DEFAULT_PUSH_MM = 10.0
+DEFAULT_TILT_DEG = 30.0
+DEFAULT_PRESSURE_KPA = 1.6
+#: Radius and stiffness of the spring retractor patch of the default model (mm, kPa/mm).
+DEFAULT_PATCH_RADIUS_MM = 20.0
+#: Young's modulus factors of the stiffness spread (+-30 %).
+STIFFNESS_FACTORS = (0.7, 1.3)
+#: Sampled load cases of the amplitude statistics.
+N_AMPLITUDE_SAMPLES = 400
+
+
+def _default_materials(regions: Mapping[str, int]) -> dict[int, Any]:
+    """Region id -> material: tumour-like names get TUMOUR, everything else LIVER_HEALTHY."""
+    from biomech.materials import LIVER_HEALTHY, TUMOUR
+
+    lesion = ("tumour", "tumor", "lesion", "metastasis")
+    return {
+        rid: (TUMOUR if any(w in name.lower() for w in lesion) else LIVER_HEALTHY)
+        for name, rid in regions.items()
+    } or {1: LIVER_HEALTHY}
+
+
+def _scaled(materials: Mapping[int, Any], factor: float) -> dict[int, Any]:
+    from dataclasses import replace
+
+    return {
+        k: replace(m, youngs_modulus_kpa=m.youngs_modulus_kpa * factor)
+        for k, m in materials.items()
+    }
+
+
+def _volume_points(grid: Any) -> tuple[np.ndarray, int, np.ndarray]:
+    """Every vertex of the volume mesh, outer-surface vertices first; and remapped tetrahedra."""
+    import pyvista as pv
+
+    surf = grid.extract_surface(algorithm="dataset_surface")
+    sid = np.unique(np.asarray(surf.point_data["vtkOriginalPointIds"], np.int64))
+    rest = np.setdiff1d(np.arange(grid.n_points), sid)
+    order = np.concatenate([sid, rest])
+    inv = np.empty(grid.n_points, np.int64)
+    inv[order] = np.arange(grid.n_points)
+    tets = np.asarray(grid.cells_dict[pv.CellType.TETRA], np.int64)
+    return np.asarray(grid.points, float)[order], int(sid.size), inv[tets].astype(np.int32)
+
+
+def _random_parameters(rng: np.random.Generator, centres: np.ndarray, push_mm: float) -> Any:
+    from biomech.rom import RomParameters, gravity_change_lps
+
+    d = rng.normal(size=3)
+    return RomParameters(
+        tuple(centres[rng.integers(len(centres))]),
+        tuple(d / np.linalg.norm(d) * push_mm),
+        tuple(gravity_change_lps(*rng.uniform(-DEFAULT_TILT_DEG, DEFAULT_TILT_DEG, size=2))),
+        float(rng.uniform(0.0, DEFAULT_PRESSURE_KPA)),
+    )
+
+
+def _amplitude_statistics(rom: Any, centres: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    """Mean and std (k,) of the amplitudes over sampled training load cases."""
+    rng = np.random.default_rng(seed + 7919)
+    amps = np.array(
+        [
+            rom.amplitudes(
+                _random_parameters(rng, centres, float(rng.uniform(0.0, 2 * DEFAULT_PUSH_MM)))
+            )
+            for _ in range(N_AMPLITUDE_SAMPLES)
+        ]
+    )
+    return amps.mean(axis=0), amps.std(axis=0)
+
+
+def _errors(u_rom: np.ndarray, u_fe: np.ndarray, n_surface: int) -> dict[str, float]:
+    e = np.linalg.norm(u_rom - u_fe, axis=1)
+    s, i = e[:n_surface], e[n_surface:]
+    return {
+        "surface_max_mm": float(s.max()),
+        "surface_rms_mm": float(np.sqrt(np.mean(s**2))),
+        "interior_max_mm": float(i.max()) if i.size else 0.0,
+        "interior_rms_mm": float(np.sqrt(np.mean(i**2))) if i.size else 0.0,
+        "fe_peak_mm": float(np.linalg.norm(u_fe, axis=1).max()),
+    }
+
+
+def _held_out(
+    prob: dict[str, Any], rom: Any, training: Any, n_validation: int, seed: int
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Model discrepancy and stiffness spread over held-out load cases (full FE solves).
+
+    Held-out centres are surface vertices at least half the training spacing from every
+    training centre; loads as :func:`_random_parameters` with a ``DEFAULT_PUSH_MM`` push.
+    """
+    from scipy.spatial import cKDTree
+
+    from biomech.rom import load_case_for
+    from biomech.tissue import solve_tissue
+
+    pts, n_s = rom.points_mm, rom.n_surface
+    centres = np.asarray(training.patch_centres_mm)
+    spacing = float(np.median(cKDTree(centres).query(centres, k=2)[0][:, 1]))
+    d, _ = cKDTree(centres).query(pts[:n_s])
+    pool = pts[:n_s][d >= spacing / 2]
+    rng = np.random.default_rng(seed)
+    disc, spread = [], []
+    for i in range(n_validation):
+        prm = _random_parameters(rng, pool, DEFAULT_PUSH_MM)
+        loads = load_case_for(
+            prm, training.supports, training.patch_radius_mm, training.pressure_region
+        )
+        fe_u = solve_tissue(prob["fe"], prob["materials"], loads, degree=1)
+        u_fe = fe_u.evaluate_displacement_mm(pts)
+        row = _errors(rom.displacement_from_amplitudes(rom.amplitudes(prm)), u_fe, n_s)
+        # the twin fits the amplitudes to surface data: the error left inside the organ when
+        # they are fitted (least squares) to the whole FE surface is the basis' own error
+        phi = np.asarray(rom.modes, float)
+        a_s = np.linalg.lstsq(phi[:, :n_s].reshape(rom.n_modes, -1).T, u_fe[:n_s].ravel(),
+                              rcond=None)[0]  # fmt: skip
+        fit = _errors(rom.displacement_from_amplitudes(a_s), u_fe, n_s)
+        row |= {f"surface_fit_{k}": v for k, v in fit.items() if k != "fe_peak_mm"}
+        disc.append(row)
+        if i == 0:  # stiffness spread: the first held-out case at E x 0.7 and E x 1.3
+            for f in STIFFNESS_FACTORS:
+                mats = _scaled(prob["materials"], f)
+                u_f = solve_tissue(prob["fe"], mats, loads, degree=1).evaluate_displacement_mm(pts)
+                row = _errors(u_f, u_fe, n_s)
+                row["youngs_modulus_factor"] = f
+                spread.append(row)
+    return disc, spread
+
+
+def build_default_case_rom(
+    case_dir: str | Path,
+    *,
+    n_centres: int = 30,
+    n_validation: int = 2,
+    seed: int = 0,
+    real_time_modes: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> CaseRomResult:
+    """The case's reduced model from the documented liver defaults, for the twin.
+
+    - Supports: :func:`surgplan.liver_defaults.default_liver_supports` with the case's
+      surfaces (hepatic veins / vena cava when the case has them).
+    - Loads: a spring retractor patch (20 mm, 10 kPa/mm) whose centre ranges over the WHOLE
+      organ surface (``n_centres`` farthest-point samples), the gravity change of repositioning
+      and insufflation pressure on the exposed surface (everything off the supports): 7 unit
+      responses per centre, weighted by the typical loads (10 mm, 2 sin 15 deg g, 1.6 kPa).
+    - Evaluation points: every vertex of the FE volume mesh (outer-surface vertices first),
+      with the tetrahedra stored (``cells``) for :func:`biomech.rom.modes_at`.
+    - Stored statistics (``meta`` and arrays): ``amplitude_mean`` / ``amplitude_std`` over
+      400 sampled training load cases (a training centre, a 0-20 mm push in a random direction,
+      head-up and lateral tilts within +-30 degrees, 0-1.6 kPa); ``"model_discrepancy"``, the
+      max and RMS ROM-vs-FE error at surface and interior vertices over ``n_validation``
+      held-out load cases (centres off the training centres, 10 mm push), both with the
+      amplitudes the model predicts for the load (RBF) and, ``surface_fit_*``, with amplitudes
+      fitted by least squares to the full FE surface displacement (the twin's situation: the
+      error the basis leaves inside the organ); ``"stiffness_spread"``,
+      the displacement difference of full FE solves of the first held-out case with Young's
+      modulus x0.7 and x1.3 against the nominal one; and their per-axis standard deviations for
+      the twin, ``"discrepancy_mm"`` (largest surface-fit interior RMS / sqrt 3) and
+      ``"stiffness_spread_mm"`` (largest interior RMS / sqrt 3).
+
+    Parameters are those of :func:`build_case_rom`.
+    """
+    import pyvista as pv
+
+    from biomech.geometry import boundary_facets_mm
+    from biomech.loads import NearPoints, selector_mask
+    from biomech.mesh import from_unstructured_grid
+    from biomech.rom import BasisConfig, TrainingSet, build_linear_rom
+    from surgplan.case import Case
+    from surgplan.liver_defaults import default_liver_supports
+
+    case = Case.open(case_dir)
+    grid = pv.read(case.volume_mesh_path())
+    regions = dict(case.manifest.volume_mesh.regions) if case.manifest.volume_mesh else {}
+    fe = from_unstructured_grid(grid, region_names=regions)
+    surfaces = {
+        name: np.asarray(pv.read(case.file(e.path)).points, float)
+        for name, e in case.manifest.surfaces.items()
+    }
+    supports, choice = default_liver_supports(fe, surfaces)
+    _, mid, _ = boundary_facets_mm(fe)
+    held = np.zeros(len(mid), bool)
+    for sp in supports:
+        held |= selector_mask(sp.region, mid)
+    if held.all():
+        raise ScenarioError("the liver supports cover the whole surface: no exposed surface")
+    pts, n_surface, cells = _volume_points(grid)
+    surf = pts[:n_surface]
+    centres = surf[farthest_point_sample(surf, n_centres)]
+    training = TrainingSet(
+        supports=supports,
+        patch_centres_mm=centres,
+        patch_radius_mm=DEFAULT_PATCH_RADIUS_MM,
+        surface_points_mm=surf,
+        target_points_mm=pts[n_surface:],
+        pressure_region=NearPoints(mid[~held], 1e-3),
+    )
+    gmax = 2.0 * np.sin(np.radians(DEFAULT_TILT_DEG) / 2.0)
+    scales = [DEFAULT_PUSH_MM] * 3 + [gmax] * 3 + [DEFAULT_PRESSURE_KPA]
+    rom = build_linear_rom(
+        fe, _default_materials(regions), training,
+        BasisConfig(centre_space="3d", load_scales=scales), progress=progress,
+    ).truncated(real_time_modes)  # fmt: skip
+    mean, std = _amplitude_statistics(rom, centres, seed)
+    prob = {"fe": fe, "materials": _default_materials(regions)}
+    disc, spread = _held_out(prob, rom, training, n_validation, seed)
+    sqrt3 = float(np.sqrt(3.0))
+    rom.meta.update(
+        {
+            "supports": choice.to_dict(),
+            "evaluation_points": "every FE volume vertex, outer-surface vertices first; cells",
+            "amplitude_statistics": (
+                f"{N_AMPLITUDE_SAMPLES} load cases: a training centre, 0-20 mm push in a random "
+                "direction, tilts within +-30 deg (change from supine), 0-1.6 kPa"
+            ),
+            "model_discrepancy": disc,
+            "stiffness_spread": spread,
+            "discrepancy_mm": (
+                max(r["surface_fit_interior_rms_mm"] for r in disc) / sqrt3 if disc else 0.0
+            ),
+            "stiffness_spread_mm": (
+                max(r["interior_rms_mm"] for r in spread) / sqrt3 if spread else 0.0
+            ),
+        }
+    )
+    rom = _with_arrays(rom, cells, mean, std)
+    errors = [r["surface_max_mm"] for r in disc]
+    result = CaseRomResult(
+        artifact="rom/linear",
+        path="rom/linear.npz",
+        kind=rom.kind,
+        n_modes=rom.n_modes,
+        n_surface_points=rom.n_surface,
+        n_targets=int(len(pts) - n_surface),
+        n_patch_centres=int(len(centres)),
+        validation_max_vertex_error_mm=tuple(errors),
+        defaults=choice.to_dict(),
+    )
+    meta = {
+        **result._meta(),
+        "defaults": choice.to_dict(),
+        "model_discrepancy": disc,
+        "stiffness_spread": spread,
+    }
+    with case.transaction() as tx:
+        rom.save(tx.path(result.path))
+        tx.record_artifact("rom", "linear", result.path, meta)
+    return result
+
+
+def _with_arrays(rom: Any, cells: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Any:
+    from dataclasses import replace
+
+    return replace(rom, cells=cells, amplitude_mean=mean, amplitude_std=std)

@@ -1,4 +1,12 @@
-"""Step 3 of a case: surfaces of every structure and the tetrahedral mesh for finite elements."""
+"""Step 3 of a case: surfaces of every structure and the tetrahedral mesh for finite elements.
+
+A structure has a label map (``surgplan segment``), or only a surface (``surgplan
+import-model``: a *model structure*). The display surface of a segmented structure is rebuilt
+from its label map; that of a model structure is the imported surface, kept as it is. The
+surfaces bounding the tetrahedral mesh are built the same way for both: from masks, the
+model structures' surfaces rasterised (:func:`imaging.surface_mask.surface_to_mask`) on the
+grid of the case's label maps or, in a case of models only, on a :data:`MODEL_GRID_MM` grid.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,10 @@ import pyvista as pv
 import SimpleITK as sitk
 
 from imaging.image_io import read_image_file
-from imaging.mesh_io import write_surface
+from imaging.mesh_io import read_surface, write_surface
 from imaging.segmentation import fill_holes
 from imaging.surface import is_thin_structure, label_to_surface, surface_metrics
+from imaging.surface_mask import grid_around, surface_to_mask
 from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
 from surgplan.case import Case, CaseTransaction
 from surgplan.errors import CaseError
@@ -32,6 +41,9 @@ MESH_CLOSING_MM = 5.0
 #: Inner regions are kept at least this far (mm) inside the organ's meshed surface, so that the
 #: independently smoothed and remeshed surfaces never touch.
 INNER_MARGIN_MM = 3.0
+#: Voxel size (mm) on which the surfaces of a case of model structures only are rasterised to
+#: build the meshing surfaces: the real liver's mask volume is within 0.1% of its surface's.
+MODEL_GRID_MM = 1.0
 
 VOLUME_MESH_RELPATH = "meshes/volume.vtu"
 VOLUME_MSH_RELPATH = "meshes/volume.msh"
@@ -164,12 +176,12 @@ def _meshing_surfaces(
 
     The organ is the union of its label and the inner regions, closed by
     :data:`MESH_CLOSING_MM` and hole-filled; each inner region is cut to the organ eroded by
-    :data:`INNER_MARGIN_MM`. The display surfaces of the case are not changed by this.
+    :data:`INNER_MARGIN_MM`. The display surfaces of the case are not changed by this. Model
+    structures enter as their surfaces rasterised (see the module docstring).
     """
-    organ = sitk.Cast(read_image_file(case.require_structure(outer)) > 0, sitk.sitkUInt8)
-    inner_masks = {
-        n: sitk.Cast(read_image_file(case.require_structure(n)) > 0, sitk.sitkUInt8) for n in inner
-    }
+    masks = _structure_masks(case, [outer, *inner])
+    organ = masks[outer]
+    inner_masks = {n: masks[n] for n in inner}
     for mask in inner_masks.values():
         organ = sitk.Or(organ, mask)
     organ = sitk.BinaryMorphologicalClosing(
@@ -181,6 +193,32 @@ def _meshing_surfaces(
     for name, mask in inner_masks.items():
         surfaces[name] = label_to_surface(sitk.And(mask, core), target_triangles=target_triangles)
     return surfaces
+
+
+def _structure_masks(case: Case, names: Sequence[str]) -> dict[str, sitk.Image]:
+    """0/1 masks of ``names`` on one grid: the label maps', or one around the model surfaces."""
+    labelled = [n for n in names if n in case.manifest.structures]
+    masks = {
+        n: sitk.Cast(read_image_file(case.require_structure(n)) > 0, sitk.sitkUInt8)
+        for n in labelled
+    }
+    models = {
+        n: read_surface(case.file(case.manifest.surfaces[n].path)) for n in names if n not in masks
+    }
+    if not models:
+        return masks
+    if masks:
+        reference = next(iter(masks.values()))
+    else:
+        pad_mm = MESH_CLOSING_MM + 3.0 * MODEL_GRID_MM
+        reference = grid_around(list(models.values()), spacing_mm=MODEL_GRID_MM, pad_mm=pad_mm)
+    masks.update({n: surface_to_mask(surface, reference) for n, surface in models.items()})
+    return {n: masks[n] for n in names}
+
+
+def model_structures(case: Case) -> list[str]:
+    """Structures of ``case`` known only by a surface (``surgplan import-model``), sorted."""
+    return sorted(n for n in case.manifest.surfaces if n not in case.manifest.structures)
 
 
 def build_meshes(
@@ -198,9 +236,10 @@ def build_meshes(
     Parameters
     ----------
     case_folder
-        A case with segmented structures.
+        A case with segmented structures or model structures (``surgplan import-model``).
     structures
-        Structures to surface; all of the case's structures when empty.
+        Structures to surface; all of the case's structures when empty. The surface of a
+        model structure is kept as imported.
     outer
         Organ whose volume is meshed with tetrahedra; ``"liver"`` when the case has one. If no
         outer organ is given or found, only surfaces are built.
@@ -223,14 +262,18 @@ def build_meshes(
     """
     step = on_step or (lambda text: None)
     case = Case.open(case_folder)
-    names = list(structures) or sorted(case.manifest.structures)
+    names = list(structures) or sorted(case.manifest.structures) + model_structures(case)
     if not names:
-        raise CaseError(f"case {case.root} has no structures to mesh; run 'surgplan segment' first")
+        raise CaseError(
+            f"case {case.root} has no structures to mesh; run 'surgplan segment' or "
+            "'surgplan import-model' first"
+        )
     surfaces: dict[str, pv.PolyData] = {}
     entries: dict[str, SurfaceEntry] = {}
     for name in names:
         step(f"surface of {name}")
         surfaces[name], entries[name] = _structure_surface(case, name, target_triangles)
+    rebuilt = [name for name in names if name in case.manifest.structures]
     outer_name, inner_names = _volume_regions(surfaces, names, outer, inner)
     volume_mesh = None
     if outer_name is not None:
@@ -242,8 +285,8 @@ def build_meshes(
             target_edge_mm=edge_mm,
         )
     with case.transaction() as tx:
-        for name, surface in surfaces.items():
-            write_surface(surface, tx.path(surface_relpath(name)))
+        for name in rebuilt:  # a model structure's surface stays as imported
+            write_surface(surfaces[name], tx.path(surface_relpath(name)))
             tx.manifest.surfaces[name] = entries[name]
         if volume_mesh is not None:
             _stage_volume_mesh(tx, volume_mesh)
@@ -257,7 +300,16 @@ def build_meshes(
 def _structure_surface(
     case: Case, name: str, target_triangles: int
 ) -> tuple[pv.PolyData, SurfaceEntry]:
-    """The display surface of structure ``name`` and its manifest entry."""
+    """The display surface of structure ``name`` and its manifest entry.
+
+    A model structure's surface and entry are the imported ones, unchanged.
+    """
+    if name not in case.manifest.structures and name in case.manifest.surfaces:
+        entry = case.manifest.surfaces[name]
+        return read_surface(case.file(entry.path)), entry
+    if name not in case.manifest.structures:
+        have = ", ".join(sorted(case.manifest.structures) + model_structures(case)) or "none"
+        raise CaseError(f"case has no structure {name!r} (structures: {have})")
     mask = read_image_file(case.require_structure(name))
     supersample = 2 if is_thin_structure(mask) else 1
     surface = label_to_surface(

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import click
 
-from surgplan.cli import biomech_commands, case_commands, demo_command, registration_commands
+from surgplan.cli import (
+    biomech_commands,
+    case_commands,
+    demo_command,
+    model_commands,
+    registration_commands,
+)
 
 
 @click.group(
@@ -26,6 +32,7 @@ case_commands.register(cli)
 demo_command.register(cli)
 registration_commands.register(cli)
 biomech_commands.register(cli)
+model_commands.register(cli)
 
 
 def main() -> None:

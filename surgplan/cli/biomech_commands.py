@@ -66,29 +66,41 @@ def simulate_command(case: Path, scenario: Path, json_output: bool) -> None:
 @click.option(
     "--scenario",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Scenario TOML giving supports, the nominal retractor patch and insufflation surface.",
+    default=None,
+    help="Scenario TOML giving supports, the nominal retractor patch and insufflation surface. "
+    "Without it: the documented liver defaults (surgplan.liver_defaults), patch centres over "
+    "the whole surface, every volume vertex evaluated (what the twin uses).",
 )
 @click.option("--centres", default=30, show_default=True, help="Sampled retractor centres.")
-@click.option("--site-radius-mm", default=15.0, show_default=True, help="Patch-centre range, mm.")
+@click.option(
+    "--site-radius-mm",
+    default=15.0,
+    show_default=True,
+    help="Patch-centre range around the scenario's retractor, mm (with --scenario).",
+)
 @json_option
 def rom_command(
-    case: Path, scenario: Path, centres: int, site_radius_mm: float, json_output: bool
+    case: Path, scenario: Path | None, centres: int, site_radius_mm: float, json_output: bool
 ) -> None:
-    """Build CASE's real-time reduced deformation model from FE snapshots (rom/linear.npz)."""
+    """Build CASE's real-time reduced deformation model from FE snapshots (rom/linear.npz).
+
+    Without --scenario the liver defaults are used and said on stderr (and, with --json,
+    under the extra key "defaults").
+    """
     from surgplan.case_rom import build_case_rom
 
     with command_context(json_output) as ctx:
         with progress_bar("FE snapshots", total=centres) as advance:
-            ctx.report.update(
-                build_case_rom(
-                    case,
-                    scenario,
-                    n_centres=centres,
-                    site_radius_mm=site_radius_mm,
-                    progress=lambda done, total: advance(1),
-                ).to_dict()
+            result = build_case_rom(
+                case,
+                scenario,
+                n_centres=centres,
+                site_radius_mm=site_radius_mm,
+                progress=lambda done, total: advance(1),
             )
+        if result.defaults is not None:
+            click.echo(f"no scenario: {result.defaults['text']}", err=True)
+        ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 

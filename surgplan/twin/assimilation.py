@@ -152,16 +152,17 @@ def assimilate(
     *,
     sensor_cov: NDArray[np.float64],
     max_iterations: int = 12,
-    settle: float = 1.0,
+    settle: float = 0.3,
     tolerance: float = 0.05,
 ) -> AssimilationResult:
     """Fuse one batch of tracker points with the prior (module docstring).
 
     Iterations re-search the correspondences until the step is within ``settle`` posterior
     standard deviations (Mahalanobis length ``sqrt(dx^T H dx)``, ``H`` the posterior
-    information) and the residuals are explained by the noise (Tukey weights); then the feet
-    are kept and Gauss-Newton runs to a step below ``tolerance``. (Re-searching to the end makes the iterate
-    jitter by about half a posterior standard deviation as feet flip between triangles.)
+    information) and the residuals are explained by the noise (Tukey weights); then the
+    feet are kept and Gauss-Newton runs to a step below ``tolerance``. (Re-searching to the
+    end makes the iterate jitter by about half a posterior standard deviation as feet flip
+    between triangles.)
 
     Parameters
     ----------

@@ -31,7 +31,7 @@ def deformed_fit_verdict(
     residuals_mm : numpy.ndarray, shape (N,)
         Signed point-to-plane residuals, mm.
     foot_mm : numpy.ndarray, shape (N, 3)
-        Their feet on the deformed surface, mm (distance = ``|q - foot|``).
+        Their feet on the deformed surface, mm.
     normals : numpy.ndarray, shape (N, 3)
         Deformed normals at the feet.
     noise_mm : float, keyword-only
@@ -47,7 +47,9 @@ def deformed_fit_verdict(
     """
     crit = criteria or ReliabilityCriteria()
     thr = crit.inlier_threshold_mm(noise_mm, spacing_mm)
-    dist = np.maximum(np.abs(residuals_mm), np.linalg.norm(q_mm - foot_mm, axis=1))
+    # As registration's surface_residuals: |r|, or the distance to the foot less one spacing
+    # (the foot is the nearest point only up to the triangle it was searched in).
+    dist = np.maximum(np.abs(residuals_mm), np.linalg.norm(q_mm - foot_mm, axis=1) - spacing_mm)
     inl = dist <= thr
     n_in = int(inl.sum())
     rms = float(np.sqrt(np.mean(residuals_mm[inl] ** 2))) if n_in else float("inf")

@@ -30,6 +30,9 @@ from surgplan.twin.errors import BasisMismatchError
 
 __all__ = ["Foot", "TwinSurface", "build_twin_surface"]
 
+#: Pull-back passes of a correspondence search without previous feet.
+COLD_PASSES = 3
+
 _EYE = np.eye(3)
 _ZERO = np.zeros(3)
 
@@ -122,13 +125,15 @@ class TwinSurface:
         """
         if self.n_modes == 0:
             return self._project_on_fan(q, self.nearest_undeformed(q))
-        if previous is None:
-            j = self.nearest_undeformed(q)
-            u = self.modes_v[j] @ a
-        else:
-            u = self.displacement(previous, a)
-        pulled = q - u
-        return self._project_on_fan(pulled, self.nearest_undeformed(pulled))
+        if previous is not None:
+            pulled = q - self.displacement(previous, a)
+            return self._project_on_fan(pulled, self.nearest_undeformed(pulled))
+        # A cold start: a few fixed-point passes (centimetre deformations need two or three).
+        foot = self._project_on_fan(q, self.nearest_undeformed(q))
+        for _ in range(COLD_PASSES):
+            pulled = q - self.displacement(foot, a)
+            foot = self._project_on_fan(pulled, self.nearest_undeformed(pulled))
+        return foot
 
     def at(
         self, foot: Foot, a: NDArray[np.float64]

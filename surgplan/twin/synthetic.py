@@ -19,6 +19,7 @@ __all__ = [
     "synthetic_basis",
     "random_pose",
     "posed_swabs",
+    "smooth_random_modes",
     "SEMI_AXES_MM",
 ]
 
@@ -118,3 +119,24 @@ def posed_swabs(
     v = model.vertices + np.asarray(displacement_mm, np.float64)
     p = simulate_swabs((v, model.faces), n_points=n_points, coverage=coverage, seed=seed)
     return add_noise(apply_transform(T_tracker_model, p), noise_mm=noise_mm, seed=seed + 7919)
+
+
+def smooth_random_modes(
+    points_mm: ArrayLike, n_modes: int, *, wavelength_mm: float = 150.0, seed: int = 0
+) -> NDArray[np.float64]:
+    """``n_modes`` smooth random fields (k, N, 3), each with a 1 mm peak on ``points_mm``.
+
+    Mode ``m`` is ``d_m sin(2 pi k_m . x / wavelength + phi_m)`` with a random unit direction
+    ``d_m``, a random wave vector ``k_m`` (``|k_m|`` in [0.3, 1]) and phase: smooth on the
+    organ's scale, for timing and tests on a real surface without an FE model.
+    """
+    p = np.asarray(points_mm, np.float64)
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n_modes, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    k = rng.normal(size=(n_modes, 3))
+    k *= (rng.uniform(0.3, 1.0, size=n_modes) / np.linalg.norm(k, axis=1))[:, None]
+    phase = rng.uniform(0, 2 * np.pi, size=n_modes)
+    s = np.sin(2 * np.pi * (p - p.mean(axis=0)) @ k.T / wavelength_mm + phase)  # (N, k)
+    modes = s.T[:, :, None] * d[:, None, :]
+    return modes / np.abs(modes).max(axis=(1, 2), keepdims=True)

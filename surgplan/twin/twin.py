@@ -230,6 +230,10 @@ class Twin:
             fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict
         )
 
+    def _next_prior(self) -> NDArray[np.float64]:
+        """The next update's prior covariance: the posterior plus process noise."""
+        return self._P + self.process_noise.covariance(self.basis.prior_std)
+
     def _recommendation(self, cov: NDArray[np.float64], targets: tuple) -> Recommendation | None:
         """The best patch for the recommended target (``None`` when disabled or no patch)."""
         if not self._recommend or self._patches is None or len(self._patches.centres) == 0:
@@ -239,7 +243,7 @@ class Twin:
         var = float(self.basis.discrepancy_mm[i] ** 2 + self.basis.stiffness_spread_mm[i] ** 2)
         radii = expected_radii(
             self.surface, self._patches, T_model_tracker=self._T_model_tracker,
-            amplitudes=self._a, covariance=self._P, centre_mm=self.centre_mm,
+            amplitudes=self._a, covariance=self._next_prior(), centre_mm=self.centre_mm,
             target_jacobian=J[i], model_variance_mm2=var, sensor_cov=cov,
             n_points=self._rec_points,
         )  # fmt: skip
@@ -267,7 +271,7 @@ class Twin:
         var = float(self.basis.discrepancy_mm[i] ** 2 + self.basis.stiffness_spread_mm[i] ** 2)
         return expected_radii(
             self.surface, self._patches, T_model_tracker=self._T_model_tracker,
-            amplitudes=self._a, covariance=self._P, centre_mm=self.centre_mm,
+            amplitudes=self._a, covariance=self._next_prior(), centre_mm=self.centre_mm,
             target_jacobian=J[i], model_variance_mm2=var, sensor_cov=self.noise_cov,
             n_points=self._rec_points if n_points is None else int(n_points),
         )  # fmt: skip

@@ -7,10 +7,14 @@ from numpy.typing import NDArray
 
 from surgplan.twin.errors import WrongUnitsError
 
-__all__ = ["check_point_units", "UNIT_RATIO"]
+__all__ = ["check_point_units", "UNIT_RATIO", "MIN_SPAN_RATIO"]
 
-#: Points spanning less than 1/UNIT_RATIO or more than UNIT_RATIO times the organ are refused.
+#: Points spanning more than UNIT_RATIO times the organ are refused.
 UNIT_RATIO = 20.0
+#: A first batch spanning less than 1/MIN_SPAN_RATIO of the organ is refused. Points in cm
+#: span about 1/15 of the organ (a 30 % swab patch spans about half of it), and a first batch
+#: that small could not anchor a global fit anyway.
+MIN_SPAN_RATIO = 8.0
 #: Millimetres per unit of the common mistakes.
 _UNITS = {"metres": 1000.0, "centimetres": 10.0, "inches": 25.4}
 
@@ -27,17 +31,17 @@ def check_point_units(
     organ_extent_mm : float
         Largest bounding-box side of the organ, mm.
     lower : bool, keyword-only
-        Also refuse points spanning less than ``1 / UNIT_RATIO`` of the organ (the first batch;
+        Also refuse points spanning less than ``1 / MIN_SPAN_RATIO`` of the organ (the first batch;
         a later batch may be one short stroke).
     """
     extent = float(np.ptp(points_mm, axis=0).max()) if len(points_mm) > 1 else 0.0
     ratio = extent / organ_extent_mm
-    if lower and ratio < 1.0 / UNIT_RATIO:
-        likely = [u for u, f in _UNITS.items() if 1.0 / UNIT_RATIO <= ratio * f <= UNIT_RATIO]
+    if lower and ratio < 1.0 / MIN_SPAN_RATIO:
+        likely = [u for u, f in _UNITS.items() if 1.0 / MIN_SPAN_RATIO <= ratio * f <= UNIT_RATIO]
         guess = " or ".join(likely) if likely else "another unit"
         raise WrongUnitsError(
             f"points span {extent:.3g} but the organ spans {organ_extent_mm:.3g} mm (ratio "
-            f"{ratio:.2g} < 1/{UNIT_RATIO:g}): the points are probably in {guess}, not mm"
+            f"{ratio:.2g} < 1/{MIN_SPAN_RATIO:g}): the points are probably in {guess}, not mm"
         )
     if ratio > UNIT_RATIO:
         raise WrongUnitsError(
