@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from surgplan.export import export_structure
-from surgplan.import_scan import import_scan
+from surgplan.scan_import import import_scan
 from surgplan.meshing import build_meshes
 from surgplan.sample_data import ensure_sample_data
 from surgplan.segment import import_label_map

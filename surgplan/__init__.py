@@ -17,6 +17,7 @@ The case folder
 
 Building a case (each step returns a frozen result with ``to_dict()`` for JSON)
     import_scan -> ImportResult                     scan in, de-identified
+    import_model -> ImportModelResult               a structure from a surface mesh (repaired)
     segment_structure -> SegmentResult              one structure from seeds
     import_label_map -> LabelImportResult           structures from a multi-label map
         (ImportedStructure per structure)
@@ -56,8 +57,10 @@ _LAZY = {
     "Case": "surgplan.case",
     "CaseTransaction": "surgplan.case",
     "Manifest": "surgplan.manifest",
-    "import_scan": "surgplan.import_scan",
-    "ImportResult": "surgplan.import_scan",
+    "import_scan": "surgplan.scan_import",
+    "import_model": "surgplan.model_import",
+    "ImportModelResult": "surgplan.model_import",
+    "ImportResult": "surgplan.scan_import",
     "segment_structure": "surgplan.segment",
     "import_label_map": "surgplan.segment",
     "SegmentResult": "surgplan.segment",

@@ -26,7 +26,7 @@ from imaging.mesh_io import read_surface
 from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
-from surgplan.import_scan import import_scan
+from surgplan.scan_import import import_scan
 from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
 from surgplan.registration_demo import RegistrationDemoResult, registration_demo
 from surgplan.render import render_displacement, render_structures

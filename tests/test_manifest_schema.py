@@ -12,7 +12,7 @@ import pytest
 
 from surgplan.case import Case
 from surgplan.errors import CaseError
-from surgplan.import_scan import import_scan
+from surgplan.scan_import import import_scan
 from surgplan.manifest import (
     MIGRATIONS,
     SCHEMA_ID,

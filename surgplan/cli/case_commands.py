@@ -17,7 +17,7 @@ from surgplan.cli.common import case_argument, command_context, json_option, pro
 @json_option
 def import_command(source: Path, case: Path, series: str | None, json_output: bool) -> None:
     """Create or update CASE from SOURCE (DICOM folder or NIfTI/NRRD/MHA), de-identified."""
-    from surgplan.import_scan import import_scan
+    from surgplan.scan_import import import_scan
 
     with command_context(json_output) as ctx:
         with progress_bar("importing scan"):

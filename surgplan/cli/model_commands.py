@@ -30,7 +30,7 @@ def import_model_command(
     points, collapsed triangles and holes up to 5% of the piece's size are repaired, the
     triangles wound consistently and outward; anything else is refused with its reason.
     """
-    from surgplan.import_model import import_model
+    from surgplan.model_import import import_model
 
     with command_context(json_output) as ctx:
         with progress_bar(f"importing {structure} from {mesh.name}"):
