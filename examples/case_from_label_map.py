@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from surgplan.export import export_structure
-from surgplan.scan_import import import_scan
 from surgplan.meshing import build_meshes
 from surgplan.sample_data import ensure_sample_data
+from surgplan.scan_import import import_scan
 from surgplan.segment import import_label_map
 
 

@@ -32,9 +32,9 @@ import pyvista as pv
 from biomech.rom import ReducedModel, RomParameters, load_case_for, load_reduced_model
 from biomech.tissue import solve_tissue
 from surgplan.case_rom import VALIDATION_PUSH_MM, CaseRomResult, build_case_rom
-from surgplan.scan_import import import_scan
 from surgplan.meshing import build_meshes
 from surgplan.sample_data import ensure_sample_data
+from surgplan.scan_import import import_scan
 from surgplan.segment import import_label_map
 from surgplan.simulation import SimulationResult, load_case_problem, simulate_case
 

@@ -26,13 +26,13 @@ from imaging.mesh_io import read_surface
 from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
-from surgplan.scan_import import import_scan
 from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
 from surgplan.registration_demo import RegistrationDemoResult, registration_demo
 from surgplan.render import render_displacement, render_structures
 from surgplan.report import Section, Table, verdict_cell, write_report
 from surgplan.retraction_demo import liver_retraction_demo
 from surgplan.sample_data import SampleData, ensure_sample_data
+from surgplan.scan_import import import_scan
 from surgplan.segment import segment_structure
 from surgplan.simulation import simulate_case
 

@@ -34,10 +34,10 @@ from surgplan.case import Case
 from surgplan.cli import cli
 from surgplan.dicom_case_export import algorithm_type
 from surgplan.dicom_identity import PLACEHOLDER_PATIENT_NAME
-from surgplan.scan_import import import_scan
 from surgplan.meshing import build_meshes
 from surgplan.render import STYLE
 from surgplan.sample_data import ensure_sample_data
+from surgplan.scan_import import import_scan
 from surgplan.segment import import_label_map, segment_structure
 
 STRUCTURES = ["liver", "tumour", "bone", "spleen"]

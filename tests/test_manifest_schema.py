@@ -12,7 +12,6 @@ import pytest
 
 from surgplan.case import Case
 from surgplan.errors import CaseError
-from surgplan.scan_import import import_scan
 from surgplan.manifest import (
     MIGRATIONS,
     SCHEMA_ID,
@@ -21,6 +20,7 @@ from surgplan.manifest import (
     schema_path,
 )
 from surgplan.sample_data import ensure_sample_data
+from surgplan.scan_import import import_scan
 from surgplan.segment import import_label_map
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
