@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from registration import SurfaceModel, prepare_surface
 from registration._icp_kernels import transform_and_correspond
-from surgplan.twin._foot_kernel import project_on_fans
+from surgplan.twin._foot_kernel import corner_displacements, foot_modes, project_on_fans
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisMismatchError
 
@@ -101,12 +101,17 @@ class TwinSurface:
         )  # fmt: skip
         return Foot(face=face, beta=beta, vertex=vertex)
 
+    def _corner_displacements(self, face: NDArray[np.intp], a: NDArray) -> NDArray:
+        """(N, 3 corners, 3) displacements of the feet's triangle corners, mm."""
+        out = np.empty((len(face), 3, 3))
+        corner_displacements(self.model.faces, face, self.modes_v, a, out)
+        return out
+
     def displacement(self, foot: Foot, a: NDArray[np.float64]) -> NDArray[np.float64]:
         """(N, 3) displacement of the feet at amplitudes ``a``, mm."""
         if self.n_modes == 0:
             return np.zeros((len(foot.face), 3))
-        tri = self.model.faces[foot.face]
-        u = self.modes_v[tri] @ a  # (N, 3 corners, 3)
+        u = self._corner_displacements(foot.face, np.ascontiguousarray(a, np.float64))
         return np.einsum("nc,nci->ni", foot.beta, u)
 
     def correspond(
@@ -153,9 +158,10 @@ class TwinSurface:
         corners = self.model.vertices[tri]  # (N, 3, 3)
         phi = None
         if self.n_modes:
-            modes = self.modes_v[tri]  # (N, 3 corners, 3, k)
-            corners = corners + modes @ a
-            phi = np.einsum("nc,ncik->nik", foot.beta, modes)
+            a = np.ascontiguousarray(a, np.float64)
+            corners = corners + self._corner_displacements(foot.face, a)
+            phi = np.empty((len(foot.face), 3, self.n_modes))
+            foot_modes(self.model.faces, foot.face, foot.beta, self.modes_v, phi)
         x = np.einsum("nc,nci->ni", foot.beta, corners)
         n = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
