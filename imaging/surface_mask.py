@@ -15,11 +15,12 @@ import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
 import vtk
+from numpy.typing import NDArray
 from vtk.util.numpy_support import vtk_to_numpy
 
 from imaging.errors import MeshingError
 
-__all__ = ["MAX_GRID_VOXELS", "grid_around", "surface_to_mask"]
+__all__ = ["MAX_GRID_VOXELS", "grid_around", "rasterize_surface", "surface_to_mask"]
 
 #: Largest grid :func:`grid_around` makes; its spacing grows beyond ``spacing_mm`` to stay below.
 MAX_GRID_VOXELS = 40_000_000
@@ -91,11 +92,40 @@ def surface_to_mask(surface: pv.PolyData, reference: sitk.Image) -> sitk.Image:
     # LPS -> the grid's own axes (origin at voxel 0): q = D^T (p - origin)
     local = surface.copy(deep=True)
     local.points = (np.asarray(surface.points, dtype=np.float64) - origin) @ direction
-    size = reference.GetSize()
+    values = rasterize_surface(local, (0.0, 0.0, 0.0), reference.GetSpacing(), reference.GetSize())
+    mask = sitk.GetImageFromArray(values.copy())
+    mask.CopyInformation(reference)
+    return mask
+
+
+def rasterize_surface(
+    surface: pv.PolyData,
+    origin: Sequence[float],
+    spacing: Sequence[float],
+    size: Sequence[int],
+) -> NDArray[np.uint8]:
+    """Voxels of an axis-aligned grid whose centres lie inside a closed surface.
+
+    Scan line by scan line (``vtkPolyDataToImageStencil``), in the surface's own frame.
+
+    Parameters
+    ----------
+    surface : pyvista.PolyData
+        Closed triangle surface, mm, in the grid's axes.
+    origin, spacing : sequence of float
+        Centre of voxel (0, 0, 0) and voxel size along x, y, z, mm.
+    size : sequence of int
+        Voxels along x, y, z.
+
+    Returns
+    -------
+    numpy.ndarray, shape (size[2], size[1], size[0])
+        ``uint8`` 0/1, indexed (z, y, x).
+    """
     stencil = vtk.vtkPolyDataToImageStencil()
-    stencil.SetInputData(local)
-    stencil.SetOutputOrigin(0.0, 0.0, 0.0)
-    stencil.SetOutputSpacing(*reference.GetSpacing())
+    stencil.SetInputData(surface)
+    stencil.SetOutputOrigin(*origin)
+    stencil.SetOutputSpacing(*spacing)
     stencil.SetOutputWholeExtent(0, size[0] - 1, 0, size[1] - 1, 0, size[2] - 1)
     to_image = vtk.vtkImageStencilToImage()
     to_image.SetInputConnection(stencil.GetOutputPort())
@@ -104,6 +134,4 @@ def surface_to_mask(surface: pv.PolyData, reference: sitk.Image) -> sitk.Image:
     to_image.SetOutputScalarTypeToUnsignedChar()
     to_image.Update()
     values = vtk_to_numpy(to_image.GetOutput().GetPointData().GetScalars())
-    mask = sitk.GetImageFromArray(values.reshape(size[2], size[1], size[0]).copy())
-    mask.CopyInformation(reference)
-    return mask
+    return values.reshape(size[2], size[1], size[0])

@@ -24,15 +24,14 @@ from typing import Literal
 
 import numpy as np
 import pyvista as pv
-import vtk
 from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
-from vtk.util.numpy_support import vtk_to_numpy
 
 from imaging._gmsh_mesher import OUTER_BOUNDARY_ID, GmshTets, gmsh_model, mesh_with_gmsh
 from imaging.errors import MeshingError
 from imaging.mesh_quality import MeshQuality, mesh_quality, tet_volumes
 from imaging.surface import array_to_surface, edge_defects, signed_volume_mm3
+from imaging.surface_mask import rasterize_surface
 from imaging.volume_mesh_io import VOLUME_MESH_SUFFIXES, write_volume_mesh
 
 __all__ = [
@@ -358,19 +357,7 @@ def _rasterize(
     surface: pv.PolyData, origin: NDArray[np.float64], step_mm: float, dims: list[int]
 ) -> NDArray[np.bool_]:
     """Voxels (z, y, x) whose centres lie inside a closed surface (scan-line stencil)."""
-    stencil = vtk.vtkPolyDataToImageStencil()
-    stencil.SetInputData(surface)
-    stencil.SetOutputOrigin(*origin)
-    stencil.SetOutputSpacing(step_mm, step_mm, step_mm)
-    stencil.SetOutputWholeExtent(0, dims[0] - 1, 0, dims[1] - 1, 0, dims[2] - 1)
-    to_image = vtk.vtkImageStencilToImage()
-    to_image.SetInputConnection(stencil.GetOutputPort())
-    to_image.SetInsideValue(1)
-    to_image.SetOutsideValue(0)
-    to_image.SetOutputScalarTypeToUnsignedChar()
-    to_image.Update()
-    values = vtk_to_numpy(to_image.GetOutput().GetPointData().GetScalars())
-    return values.reshape(dims[2], dims[1], dims[0]).astype(bool)
+    return rasterize_surface(surface, origin, (step_mm, step_mm, step_mm), dims).astype(bool)
 
 
 def _check_no_overlap(pieces: list[tuple[int, pv.PolyData]], regions: dict[str, int]) -> None:

@@ -10,7 +10,7 @@ solves at held-out load cases and stores it in the case.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from surgplan.simulation import CaseProblem, load_case_problem
 
 if TYPE_CHECKING:
     from biomech.rom import ReducedModel, TrainingSet
+    from surgplan.case import Case
 
 __all__ = ["CaseRomResult", "build_case_rom", "build_default_case_rom"]
 
@@ -145,10 +146,18 @@ def _inner_region_points(prob: CaseProblem, limit: int = 500) -> np.ndarray:
 
 
 def _store(
-    prob: CaseProblem, rom: ReducedModel, training: TrainingSet, errors: list[float]
+    case: Case,
+    rom: ReducedModel,
+    training: TrainingSet,
+    errors: list[float],
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
 ) -> CaseRomResult:
-    """Save the model with its held-out errors in the case as ``rom/linear`` (one transaction)."""
-    rom.meta["validation_max_vertex_error_mm"] = errors
+    """Save the model in the case as ``rom/linear`` (one transaction), with its figures.
+
+    The artifact's ``meta`` is the result's figures followed by ``extra_meta``.
+    """
     result = CaseRomResult(
         artifact="rom/linear",
         path="rom/linear.npz",
@@ -158,10 +167,11 @@ def _store(
         n_targets=int(np.asarray(training.target_points_mm).shape[0]),
         n_patch_centres=int(len(training.patch_centres_mm)),
         validation_max_vertex_error_mm=tuple(errors),
+        defaults=defaults,
     )
-    with prob.case.transaction() as tx:
+    with case.transaction() as tx:
         rom.save(tx.path(result.path))
-        tx.record_artifact("rom", "linear", result.path, result._meta())
+        tx.record_artifact("rom", "linear", result.path, {**result._meta(), **(extra_meta or {})})
     return result
 
 
@@ -241,7 +251,8 @@ def build_case_rom(
     # (benchmarks/biomech_rom.py, benchmarks/biomech_rom_liver.py).
     rom = rom.truncated(real_time_modes)
     errors = _validation_errors(prob, rom, near, surf, site_radius_mm, n_validation, seed)
-    return _store(prob, rom, training, errors)
+    rom.meta["validation_max_vertex_error_mm"] = errors
+    return _store(prob.case, rom, training, errors)
 
 
 # --- Without a scenario: the liver defaults, the model the twin uses -------------------------
@@ -411,16 +422,39 @@ def build_default_case_rom(
 
     Parameters are those of :func:`build_case_rom`.
     """
-    import pyvista as pv
-
-    from biomech.geometry import boundary_facets_mm
-    from biomech.loads import NearPoints, selector_mask
-    from biomech.mesh import from_unstructured_grid
-    from biomech.rom import BasisConfig, TrainingSet, build_linear_rom
     from surgplan.case import Case
     from surgplan.liver_defaults import default_liver_supports
 
     case = Case.open(case_dir)
+    grid, fe, regions, surfaces = _case_volume(case)
+    supports, choice = default_liver_supports(fe, surfaces)
+    training, cells = _default_training(grid, supports, _exposed_surface(fe, supports), n_centres)
+    rom = _default_rom(fe, _default_materials(regions), training, real_time_modes, progress)
+    mean, std = _amplitude_statistics(rom, training.patch_centres_mm, seed)
+    prob = {"fe": fe, "materials": _default_materials(regions)}
+    disc, spread = _held_out(prob, rom, training, n_validation, seed)
+    rom.meta.update(_default_meta(choice.to_dict(), disc, spread))
+    rom = _with_arrays(rom, cells, mean, std)
+    return _store(
+        case,
+        rom,
+        training,
+        [r["surface_max_mm"] for r in disc],
+        defaults=choice.to_dict(),
+        extra_meta={
+            "defaults": choice.to_dict(),
+            "model_discrepancy": disc,
+            "stiffness_spread": spread,
+        },
+    )
+
+
+def _case_volume(case: Case) -> tuple[Any, Any, dict[str, int], dict[str, np.ndarray]]:
+    """The case's volume mesh (grid and FE mesh), its region ids and surface vertices (mm)."""
+    import pyvista as pv
+
+    from biomech.mesh import from_unstructured_grid
+
     grid = pv.read(case.volume_mesh_path())
     regions = dict(case.manifest.volume_mesh.regions) if case.manifest.volume_mesh else {}
     fe = from_unstructured_grid(grid, region_names=regions)
@@ -428,75 +462,81 @@ def build_default_case_rom(
         name: np.asarray(pv.read(case.file(e.path)).points, float)
         for name, e in case.manifest.surfaces.items()
     }
-    supports, choice = default_liver_supports(fe, surfaces)
+    return grid, fe, regions, surfaces
+
+
+def _exposed_surface(fe: Any, supports: Sequence[Any]) -> Any:
+    """The insufflated surface: boundary facets (midpoints) that no support holds."""
+    from biomech.geometry import boundary_facets_mm
+    from biomech.loads import NearPoints, selector_mask
+
     _, mid, _ = boundary_facets_mm(fe)
     held = np.zeros(len(mid), bool)
     for sp in supports:
         held |= selector_mask(sp.region, mid)
     if held.all():
         raise ScenarioError("the liver supports cover the whole surface: no exposed surface")
+    return NearPoints(mid[~held], 1e-3)
+
+
+def _default_training(
+    grid: Any, supports: Sequence[Any], pressure_region: Any, n_centres: int
+) -> tuple[TrainingSet, np.ndarray]:
+    """Training loads over the whole surface, every volume vertex evaluated; and the cells."""
+    from biomech.rom import TrainingSet
+
     pts, n_surface, cells = _volume_points(grid)
     surf = pts[:n_surface]
-    centres = surf[farthest_point_sample(surf, n_centres)]
     training = TrainingSet(
         supports=supports,
-        patch_centres_mm=centres,
+        patch_centres_mm=surf[farthest_point_sample(surf, n_centres)],
         patch_radius_mm=DEFAULT_PATCH_RADIUS_MM,
         surface_points_mm=surf,
         target_points_mm=pts[n_surface:],
-        pressure_region=NearPoints(mid[~held], 1e-3),
+        pressure_region=pressure_region,
     )
+    return training, cells
+
+
+def _default_rom(
+    fe: Any,
+    materials: Mapping[int, Any],
+    training: TrainingSet,
+    real_time_modes: int,
+    progress: Callable[[int, int], None] | None,
+) -> ReducedModel:
+    """The linear reduced model, POD-weighted by the typical loads, truncated for real time."""
+    from biomech.rom import BasisConfig, build_linear_rom
+
     gmax = 2.0 * np.sin(np.radians(DEFAULT_TILT_DEG) / 2.0)
     scales = [DEFAULT_PUSH_MM] * 3 + [gmax] * 3 + [DEFAULT_PRESSURE_KPA]
-    rom = build_linear_rom(
-        fe, _default_materials(regions), training,
+    return build_linear_rom(
+        fe, materials, training,
         BasisConfig(centre_space="3d", load_scales=scales), progress=progress,
     ).truncated(real_time_modes)  # fmt: skip
-    mean, std = _amplitude_statistics(rom, centres, seed)
-    prob = {"fe": fe, "materials": _default_materials(regions)}
-    disc, spread = _held_out(prob, rom, training, n_validation, seed)
+
+
+def _default_meta(
+    supports: Mapping[str, Any], disc: list[dict[str, float]], spread: list[dict[str, float]]
+) -> dict[str, Any]:
+    """The model's ``meta``: supports, what was evaluated and the discrepancy statistics."""
     sqrt3 = float(np.sqrt(3.0))
-    rom.meta.update(
-        {
-            "supports": choice.to_dict(),
-            "evaluation_points": "every FE volume vertex, outer-surface vertices first; cells",
-            "amplitude_statistics": (
-                f"{N_AMPLITUDE_SAMPLES} load cases: a training centre, 0-20 mm push in a random "
-                "direction, tilts within +-30 deg (change from supine), 0-1.6 kPa"
-            ),
-            "model_discrepancy": disc,
-            "stiffness_spread": spread,
-            "discrepancy_mm": (
-                max(r["surface_fit_interior_rms_mm"] for r in disc) / sqrt3 if disc else 0.0
-            ),
-            "stiffness_spread_mm": (
-                max(r["interior_rms_mm"] for r in spread) / sqrt3 if spread else 0.0
-            ),
-        }
-    )
-    rom = _with_arrays(rom, cells, mean, std)
-    errors = [r["surface_max_mm"] for r in disc]
-    result = CaseRomResult(
-        artifact="rom/linear",
-        path="rom/linear.npz",
-        kind=rom.kind,
-        n_modes=rom.n_modes,
-        n_surface_points=rom.n_surface,
-        n_targets=int(len(pts) - n_surface),
-        n_patch_centres=int(len(centres)),
-        validation_max_vertex_error_mm=tuple(errors),
-        defaults=choice.to_dict(),
-    )
-    meta = {
-        **result._meta(),
-        "defaults": choice.to_dict(),
+    return {
+        "supports": supports,
+        "evaluation_points": "every FE volume vertex, outer-surface vertices first; cells",
+        "amplitude_statistics": (
+            f"{N_AMPLITUDE_SAMPLES} load cases: a training centre, 0-20 mm push in a random "
+            "direction, tilts within +-30 deg (change from supine), 0-1.6 kPa"
+        ),
         "model_discrepancy": disc,
         "stiffness_spread": spread,
+        "discrepancy_mm": (
+            max(r["surface_fit_interior_rms_mm"] for r in disc) / sqrt3 if disc else 0.0
+        ),
+        "stiffness_spread_mm": (
+            max(r["interior_rms_mm"] for r in spread) / sqrt3 if spread else 0.0
+        ),
     }
-    with case.transaction() as tx:
-        rom.save(tx.path(result.path))
-        tx.record_artifact("rom", "linear", result.path, meta)
-    return result
 
 
 def _with_arrays(rom: Any, cells: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Any:

@@ -17,7 +17,7 @@ computed elsewhere) are ``MANUAL``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,12 @@ import SimpleITK as sitk
 from imaging.image_io import read_image_file
 from surgplan.case import Case
 from surgplan.dicom_identity import CaseDicomUids, DicomExportError
-from surgplan.dicom_seg_export import write_dicom_seg
+from surgplan.dicom_seg_export import DicomSegExport, write_dicom_seg
 from surgplan.dicom_segments import DicomSegment
 from surgplan.dicom_series_export import series_headers, write_dicom_series
 from surgplan.export import ExportError, display_style, require_outside_case, structure_names
 from surgplan.manifest import DicomUidsEntry
-from surgplan.rtstruct_export import write_rtstruct
+from surgplan.rtstruct_export import RtstructExport, write_rtstruct
 
 #: Segment Algorithm Type by the manifest's structure ``method``; anything else is ``MANUAL``.
 ALGORITHM_TYPE_OF_METHOD = {
@@ -228,6 +228,40 @@ def _check_file(out: Path, option: str) -> None:
         raise DicomExportError(f"{option} {out}: is a folder; give a .dcm file")
 
 
+def _export_segments(
+    case_folder: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    structures: Sequence[str],
+    *,
+    kind: str,
+    write: Callable[..., Any],
+    details: Callable[[list[DicomSegment], Any], dict[str, Any]],
+) -> CaseDicomExport:
+    """Write the case's structures with ``write`` (a SEG or RTSTRUCT writer) on its series.
+
+    Parameters
+    ----------
+    case_folder, out_path, structures
+        As :func:`export_dicom_seg`.
+    kind
+        ``"dicom-seg"`` or ``"rtstruct"``: the export's kind and (``--<kind>``) its option.
+    write
+        ``write(source_datasets, segments, out, uids=uids)``, returning what it wrote (with a
+        ``series_uid``).
+    details
+        ``details(segments, written)``: the kind-specific figures of :class:`CaseDicomExport`.
+    """
+    out = Path(out_path)
+    _check_file(out, f"--{kind}")
+    case, scan = _open(case_folder, out)
+    segments = case_segments(case, structures)
+    uids, new = case_dicom_uids(case)
+    written = write(series_headers(scan, uids=uids), segments, out, uids=uids)
+    if new:
+        record_uids(case, uids)
+    return CaseDicomExport(kind, out, uids, new, written.series_uid, details(segments, written))
+
+
 def export_dicom_seg(
     case_folder: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -257,14 +291,17 @@ def export_dicom_seg(
     DicomExportError
         A bad destination, an empty or off-grid mask.
     """
-    out = Path(out_path)
-    _check_file(out, "--dicom-seg")
-    case, scan = _open(case_folder, out)
-    segments = case_segments(case, structures)
-    uids, new = case_dicom_uids(case)
-    written = write_dicom_seg(series_headers(scan, uids=uids), segments, out, uids=uids)
-    if new:
-        record_uids(case, uids)
+    return _export_segments(
+        case_folder,
+        out_path,
+        structures,
+        kind="dicom-seg",
+        write=write_dicom_seg,
+        details=_segment_details,
+    )
+
+
+def _segment_details(segments: list[DicomSegment], written: DicomSegExport) -> dict[str, Any]:
     listed = [
         {
             "name": s.name,
@@ -273,7 +310,7 @@ def export_dicom_seg(
         }
         for s in segments
     ]
-    return CaseDicomExport("dicom-seg", out, uids, new, written.series_uid, {"segments": listed})
+    return {"segments": listed}
 
 
 def export_rtstruct(
@@ -305,14 +342,17 @@ def export_rtstruct(
     DicomExportError
         A bad destination, an empty or off-grid mask.
     """
-    out = Path(out_path)
-    _check_file(out, "--rtstruct")
-    case, scan = _open(case_folder, out)
-    segments = case_segments(case, structures)
-    uids, new = case_dicom_uids(case)
-    written = write_rtstruct(series_headers(scan, uids=uids), segments, out, uids=uids)
-    if new:
-        record_uids(case, uids)
+    return _export_segments(
+        case_folder,
+        out_path,
+        structures,
+        kind="rtstruct",
+        write=write_rtstruct,
+        details=_roi_details,
+    )
+
+
+def _roi_details(segments: list[DicomSegment], written: RtstructExport) -> dict[str, Any]:
     rois = [
         {
             "name": s.name,
@@ -321,4 +361,4 @@ def export_rtstruct(
         }
         for s in segments
     ]
-    return CaseDicomExport("rtstruct", out, uids, new, written.series_uid, {"rois": rois})
+    return {"rois": rois}

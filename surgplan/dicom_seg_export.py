@@ -22,16 +22,14 @@ from surgplan.atomic import atomic_path
 from surgplan.dicom_identity import (
     MANUFACTURER,
     CaseDicomUids,
-    DicomExportError,
     set_deidentified_patient_and_study,
     software_version,
 )
 from surgplan.dicom_segments import (
     DicomSegment,
-    check_segments,
+    case_source_series,
     default_colour,
-    load_source_series,
-    require_case_series,
+    output_file,
     structure_coding,
 )
 
@@ -115,13 +113,9 @@ def write_dicom_seg(
         No segments, repeated names, a mask off the grid, empty or not binary, a source series
         that is not the case's, or a missing destination folder.
     """
-    check_segments(segments)
-    source = load_source_series(source_datasets)
-    require_case_series(source, uids)
+    source = case_source_series(source_datasets, segments, uids)
     frames = np.stack([source.frames(s) for s in segments], axis=-1)  # (slices, rows, cols, seg)
-    out = Path(out_path)
-    if not out.parent.is_dir():
-        raise DicomExportError(f"folder of {out} does not exist")
+    out = output_file(out_path)
     sop_uid = uids.instance_uid(uids.seg_series, 1)
     seg = hd.seg.Segmentation(
         source_images=list(source.datasets),

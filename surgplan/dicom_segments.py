@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -276,3 +277,29 @@ def require_case_series(source: SourceSeries, uids: CaseDicomUids) -> None:
             f"source series {first.SeriesInstanceUID} is not the case's de-identified series "
             f"{uids.series}; export it with write_dicom_series (surgplan export --dicom) first"
         )
+
+
+def case_source_series(
+    sources: Sequence[Dataset | str | os.PathLike[str]],
+    segments: Sequence[DicomSegment],
+    uids: CaseDicomUids,
+) -> SourceSeries:
+    """Check the segments of a SEG or RTSTRUCT and read their source series, the case's.
+
+    Raises
+    ------
+    DicomExportError
+        As :func:`check_segments`, :func:`load_source_series` and :func:`require_case_series`.
+    """
+    check_segments(segments)
+    source = load_source_series(sources)
+    require_case_series(source, uids)
+    return source
+
+
+def output_file(out_path: str | os.PathLike[str]) -> Path:
+    """``out_path`` as a path, refused when its folder does not exist."""
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise DicomExportError(f"folder of {out} does not exist")
+    return out

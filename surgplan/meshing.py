@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from imaging.image_io import read_image_file
 from imaging.mesh_io import read_surface, write_surface
 from imaging.segmentation import fill_holes
-from imaging.surface import is_thin_structure, label_to_surface, surface_metrics
+from imaging.surface import SurfaceMetrics, is_thin_structure, label_to_surface, surface_metrics
 from imaging.surface_mask import grid_around, surface_to_mask
 from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
 from surgplan.case import Case, CaseTransaction
@@ -163,6 +163,31 @@ class MeshResult:
 def surface_relpath(name: str) -> str:
     """Where the surface of structure ``name`` lives inside a case."""
     return f"meshes/{name}.vtp"
+
+
+def surface_entry(name: str, metrics: SurfaceMetrics, *, label_volume_ml: float) -> SurfaceEntry:
+    """The manifest entry of structure ``name``'s surface (at :func:`surface_relpath`).
+
+    Parameters
+    ----------
+    name
+        Structure name.
+    metrics
+        :func:`imaging.surface.surface_metrics` of the stored surface (LPS mm).
+    label_volume_ml
+        Volume of the structure's label map, mL, that the surface's volume is compared with.
+    """
+    return SurfaceEntry(
+        name=name,
+        path=surface_relpath(name),
+        volume_ml=metrics.volume_ml,
+        area_mm2=metrics.area_mm2,
+        n_points=metrics.n_points,
+        n_triangles=metrics.n_triangles,
+        is_closed=metrics.is_closed,
+        is_manifold=metrics.is_manifold,
+        label_volume_ml=label_volume_ml,
+    )
 
 
 def _radius_voxels(image: sitk.Image, radius_mm: float) -> list[int]:
@@ -315,19 +340,8 @@ def _structure_surface(
     surface = label_to_surface(
         mask, target_triangles=target_triangles * supersample, supersample=supersample
     )
-    metrics = surface_metrics(surface)
-    entry = SurfaceEntry(
-        name=name,
-        path=surface_relpath(name),
-        volume_ml=metrics.volume_ml,
-        area_mm2=metrics.area_mm2,
-        n_points=metrics.n_points,
-        n_triangles=metrics.n_triangles,
-        is_closed=metrics.is_closed,
-        is_manifold=metrics.is_manifold,
-        label_volume_ml=case.manifest.structures[name].volume_ml,
-    )
-    return surface, entry
+    label_volume_ml = case.manifest.structures[name].volume_ml
+    return surface, surface_entry(name, surface_metrics(surface), label_volume_ml=label_volume_ml)
 
 
 def _volume_regions(

@@ -36,8 +36,8 @@ from imaging.mesh_repair import RepairReport, repair_surface
 from imaging.surface import surface_metrics
 from surgplan.case import Case
 from surgplan.errors import SurgplanError
-from surgplan.manifest import ImageEntry, SurfaceEntry
-from surgplan.meshing import surface_relpath
+from surgplan.manifest import ImageEntry
+from surgplan.meshing import surface_entry, surface_relpath
 
 __all__ = ["MIN_INSIDE_SCAN_FRACTION", "ImportModelResult", "ModelImportError", "import_model"]
 
@@ -168,17 +168,9 @@ def import_model(
     created = not case.exists
     with case.transaction() as tx:
         write_surface(surface, tx.path(relpath))
-        tx.manifest.surfaces[structure] = SurfaceEntry(
-            name=structure,
-            path=relpath,
-            volume_ml=metrics.volume_ml,
-            area_mm2=metrics.area_mm2,
-            n_points=metrics.n_points,
-            n_triangles=metrics.n_triangles,
-            is_closed=metrics.is_closed,
-            is_manifold=metrics.is_manifold,
-            label_volume_ml=metrics.volume_ml,  # no label map: the surface's own volume
-        )
+        # no label map: the surface's own volume stands for the label map's
+        entry = surface_entry(structure, metrics, label_volume_ml=metrics.volume_ml)
+        tx.manifest.surfaces[structure] = entry
         tx.manifest.volume_mesh = None  # out of date with a changed structure
     extent = np.ptp(np.asarray(surface.points), axis=0)
     return ImportModelResult(

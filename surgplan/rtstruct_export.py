@@ -30,17 +30,15 @@ from surgplan.atomic import atomic_path
 from surgplan.dicom_identity import (
     MANUFACTURER,
     CaseDicomUids,
-    DicomExportError,
     set_deidentified_patient_and_study,
     software_version,
 )
 from surgplan.dicom_segments import (
     DicomSegment,
     SourceSeries,
-    check_segments,
+    case_source_series,
     default_colour,
-    load_source_series,
-    require_case_series,
+    output_file,
     structure_coding,
 )
 from surgplan.mask_contours import mask_outline_polygons
@@ -214,12 +212,8 @@ def write_rtstruct(
         No segments, repeated names, a mask off the grid, empty or not binary, a source series
         that is not the case's, or a missing destination folder.
     """
-    check_segments(segments)
-    source = load_source_series(source_datasets)
-    require_case_series(source, uids)
-    out = Path(out_path)
-    if not out.parent.is_dir():
-        raise DicomExportError(f"folder of {out} does not exist")
+    source = case_source_series(source_datasets, segments, uids)
+    out = output_file(out_path)
     ds = _structure_set(source, uids, series_description)
     items = [_roi_items(source, i + 1, s) for i, s in enumerate(segments)]
     ds.StructureSetROISequence = [roi for roi, _, _ in items]

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,15 @@ class StudyOutputs:
     n_reused: int
 
 
-def _run_batch(spec: StudySpec, trials: list[dict]) -> list[dict]:
-    return [run_trial(spec, t) for t in trials]
+#: What a caller may plug in (defaults: the registration study's own functions).
+TrialFn = Callable[[Any, dict], dict]
+ExpandFn = Callable[[Any], list[dict]]
+SummaryFn = Callable[[dict[str, np.ndarray], Any], dict]
+PlotFn = Callable[[dict[str, np.ndarray], Path], list[Path]]
+
+
+def _run_batch(trial_fn: TrialFn, spec: Any, trials: list[dict]) -> list[dict]:
+    return [trial_fn(spec, t) for t in trials]
 
 
 def _done_ids(parts: Path) -> set[int]:
@@ -62,7 +70,7 @@ def _write_part(parts: Path, rows: list[dict]) -> None:
 
 
 def run_study(
-    spec: StudySpec,
+    spec: StudySpec | Any,
     out_dir: str | Path,
     *,
     scheduler: str | None = None,
@@ -71,12 +79,21 @@ def run_study(
     table_format: str = "parquet",
     progress: Callable[[int, int], None] | None = None,
     plots: bool = True,
+    trial_fn: TrialFn = run_trial,
+    expand_fn: ExpandFn = expand_trials,
+    summary_fn: SummaryFn | None = None,
+    plot_fn: PlotFn | None = None,
 ) -> StudyOutputs:
     """Run the trials of ``spec`` not yet in ``out_dir`` and write the outputs.
 
+    The engine (Dask, resumable Parquet parts, fingerprint stamp, table, summary, plots) is
+    generic: another study plugs in its own ``trial_fn``, ``expand_fn``, ``summary_fn`` and
+    ``plot_fn`` (module-level functions, so that worker processes can unpickle them); its spec
+    needs only ``fingerprint()``. The defaults are the registration study's.
+
     Parameters
     ----------
-    spec : StudySpec
+    spec : StudySpec or any object with ``fingerprint() -> str``
         Validated study.
     out_dir : str or pathlib.Path
         Output folder: ``trials.parquet`` (or ``.csv``), ``summary.json``, ``tre_vs_*.png``.
@@ -92,6 +109,14 @@ def run_study(
         Called as ``progress(done, total)`` after each finished batch.
     plots : bool, keyword-only
         Write the PNG plots.
+    trial_fn : callable, keyword-only
+        ``trial_fn(spec, trial) -> row`` (a flat dict with ``trial_id``).
+    expand_fn : callable, keyword-only
+        ``expand_fn(spec) -> trials`` in a fixed order (``trial_id`` their position).
+    summary_fn : callable, optional
+        ``summary_fn(table, spec) -> dict`` (``summary.json``); default :func:`summarise`.
+    plot_fn : callable, optional
+        ``plot_fn(table, out_dir) -> paths``; default :func:`plot_study`.
 
     Returns
     -------
@@ -114,7 +139,7 @@ def run_study(
             f"!= {fp}); use a new --out folder"
         )
     write_text_atomic(stamp, fp + "\n")
-    trials = expand_trials(spec)
+    trials = expand_fn(spec)
     done = _done_ids(parts)
     todo = [t for t in trials if t["trial_id"] not in done]
     n_done = len(trials) - len(todo)
@@ -134,7 +159,9 @@ def run_study(
             )
             client = Client(cluster)
         try:
-            futures = client.map(_run_batch, [spec] * len(batches), batches, pure=False)
+            futures = client.map(
+                _run_batch, [trial_fn] * len(batches), [spec] * len(batches), batches, pure=False
+            )
             for fut in as_completed(futures):
                 rows = fut.result()
                 _write_part(parts, rows)
@@ -147,8 +174,9 @@ def run_study(
                 cluster.close()
     table = _combine(parts, out, table_format)
     summary = out / "summary.json"
-    write_text_atomic(summary, json.dumps(summarise(table, spec), indent=2, allow_nan=False))
-    pngs = plot_study(table, out) if plots else ()
+    summary_fn = summary_fn or summarise
+    write_text_atomic(summary, json.dumps(summary_fn(table, spec), indent=2, allow_nan=False))
+    pngs = (plot_fn or plot_study)(table, out) if plots else ()
     return StudyOutputs(
         table=out / f"trials.{table_format}",
         summary=summary,

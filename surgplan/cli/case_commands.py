@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from surgplan.cli.common import case_argument, command_context, json_option, progress_bar
+from surgplan.cli.common import (
+    case_argument,
+    command_context,
+    json_option,
+    path_option,
+    progress_bar,
+)
 
 
 @click.command("import")
@@ -34,15 +40,13 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
     "--seed", type=(float, float, float), multiple=True, help="Seed X Y Z in LPS mm (repeatable)."
 )
 @click.option("--method", default=None, help="organ, tumour, vessels, bone or air.")
-@click.option(
+@path_option(
     "--labels",
-    type=click.Path(path_type=Path),
     help="Segmentation to import: 3D Slicer .seg.nrrd (3-D or layered), TotalSegmentator "
     "multi-label NIfTI, or an integer label map (NIfTI/NRRD/MHA).",
 )
-@click.option(
+@path_option(
     "--names",
-    type=click.Path(path_type=Path),
     help="Label names (JSON value->name, or segment name->name for a .seg.nrrd); optional "
     "where the --labels file names its labels (.seg.nrrd, TotalSegmentator NIfTI).",
 )
@@ -126,41 +130,33 @@ EXPORT_OUTPUTS = ("label", "mesh", "scene", "gltf", "dicom", "dicom_seg", "rtstr
     help="Structure to export: exactly one for --label/--mesh; for the whole-case exports "
     "(--scene, --gltf, --dicom-seg, --rtstruct) only these structures (repeatable; default all).",
 )
-@click.option(
+@path_option(
     "--label",
-    type=click.Path(path_type=Path),
     help="Label map out (.nii.gz/.nrrd/.mha), or a 3D Slicer segmentation (.seg.nrrd).",
 )
-@click.option(
-    "--mesh", type=click.Path(path_type=Path), help="Surface out (.vtp/.vtk/.stl/.obj/.ply)."
-)
-@click.option(
+@path_option("--mesh", help="Surface out (.vtp/.vtk/.stl/.obj/.ply).")
+@path_option(
     "--scene",
-    type=click.Path(path_type=Path),
     help="3D Slicer scene out: OUT.mrb (one bundle) or OUT.mrml (with OUT_data/ beside it): "
     "scan, segmentation, surface models in their colours, registration markups and transforms.",
 )
-@click.option(
+@path_option(
     "--gltf",
-    type=click.Path(path_type=Path),
     help="Binary glTF out (OUT.glb) of the surfaces in their colours and opacities, in metres, "
     "+Y up (superior), +Z anterior, +X patient left.",
 )
-@click.option(
+@path_option(
     "--dicom",
-    type=click.Path(path_type=Path),
     help="De-identified DICOM CT series of the scan into folder DIR (new, empty, or this "
     "case's previous series).",
 )
-@click.option(
+@path_option(
     "--dicom-seg",
     "dicom_seg",
-    type=click.Path(path_type=Path),
     help="DICOM-SEG out (OUT.dcm) of the structures, on the de-identified series of --dicom.",
 )
-@click.option(
+@path_option(
     "--rtstruct",
-    type=click.Path(path_type=Path),
     help="DICOM RT Structure Set out (OUT.dcm), on the de-identified series of --dicom.",
 )
 @json_option
@@ -199,7 +195,7 @@ def _export(case: Path, kind: str, out: Path, structure: tuple[str, ...]) -> Any
 
         return export_structure(case, structure[0], **{f"{kind}_out": out})
     if kind in ("scene", "gltf"):
-        from surgplan.export import export_case_gltf, export_scene
+        from surgplan.case_scene_export import export_case_gltf, export_scene
 
         export = export_scene if kind == "scene" else export_case_gltf
         return export(case, out, structures=structure)

@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +77,19 @@ json_option = click.option(
 
 #: The CASE argument (a case folder) of the commands that work on a case.
 case_argument = click.argument("case", type=click.Path(path_type=Path))
+
+
+def path_option(*param_decls: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``click.option`` whose value is a :class:`pathlib.Path` (a file or folder to write).
+
+    Parameters
+    ----------
+    *param_decls
+        The option's names, as ``click.option`` takes them (``"--dicom-seg", "dicom_seg"``).
+    help
+        The option's help text.
+    """
+    return click.option(*param_decls, type=click.Path(path_type=Path), help=help)
 
 
 @dataclass

@@ -1,7 +1,15 @@
 """``surgplan register`` and ``surgplan study``: surface registration and accuracy studies.
 
-Registration itself lives in :mod:`registration` (numpy in, dataclasses out); this module only
-reads files, calls it and fills the command report.
+Registration itself lives in :mod:`registration` (numpy in, dataclasses out), the twin in
+:mod:`surgplan.twin`, the virtual-patient study in :mod:`surgplan.twin_study`; this module only
+reads files, calls them and fills the command report.
+
+``register --model`` is the rigid surface registration. ``register --case`` runs the case's
+twin (:func:`surgplan.twin.case_twin.twin_from_case`): rigid mode, or with ``--deformable``
+the reduced-model deformation; the report has the register contract's keys (fit statistics of
+the points against the registered, deformed surface; ``trustworthy``/``reason`` the twin's
+verdict) plus ``"mode"``, ``"modes"`` (amplitudes), ``"targets"`` (name -> tracker position,
+radius95 and its components, mm) and ``"recommendation"``.
 """
 
 from __future__ import annotations
@@ -12,15 +20,34 @@ import click
 import numpy as np
 
 from surgplan.cli.common import command_context, json_option, progress_bar
+from surgplan.errors import SurgplanError
 
 
 @click.command("register")
 @click.option(
     "--model",
     "model_path",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Organ surface (VTK/VTP/STL/PLY/OBJ), model space, LPS mm.",
+    help="Organ surface (VTK/VTP/STL/PLY/OBJ), model space, LPS mm (or --case).",
+)
+@click.option(
+    "--case",
+    "case_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="A case with a reduced model (surgplan rom CASE): register its twin (or --model).",
+)
+@click.option(
+    "--structure",
+    default="liver",
+    show_default=True,
+    help="With --case: the organ the points lie on.",
+)
+@click.option(
+    "--deformable",
+    is_flag=True,
+    help="With --case: deformable twin (default: the twin's rigid mode).",
 )
 @click.option(
     "--points",
@@ -73,7 +100,10 @@ from surgplan.cli.common import command_context, json_option, progress_bar
 )
 @json_option
 def register_command(
-    model_path: Path,
+    model_path: Path | None,
+    case_path: Path | None,
+    structure: str,
+    deformable: bool,
     points_path: Path,
     init_path: Path | None,
     init_max_rotation_deg: float | None,
@@ -93,6 +123,22 @@ def register_command(
     from registration.surface import register_surface
 
     with command_context(json_output) as ctx:
+        if (model_path is None) == (case_path is None):
+            raise SurgplanError("give exactly one of --model (a surface) or --case (a case)")
+        if case_path is not None:
+            for flag, value in (("--init-max-rotation-deg", init_max_rotation_deg),
+                                ("--targets", targets_path)):  # fmt: skip
+                if value is not None:
+                    raise SurgplanError(
+                        f"{flag} is for --model; with --case the targets are the case's "
+                        "(tumour, vessels, CASE/targets/*.mrk.json)"
+                    )
+            ctx.report.update(
+                _register_case(case_path, structure, points_path, deformable=deformable,
+                               noise_mm=noise_mm, seed=seed, init_path=init_path,
+                               write_transform=write_transform)  # fmt: skip
+            )
+            return
         model = load_surface(model_path)
         points = read_points(points_path)
         T_init = read_transform_txt(init_path) if init_path is not None else None
@@ -117,6 +163,84 @@ def register_command(
             ctx.report["transform_file"] = str(
                 write_itk_transform(write_transform, res.T_model_points)
             )
+
+
+def _fit_report(twin: object, points: np.ndarray, noise_mm: float, global_search: bool) -> dict:
+    """The register contract's fit statistics of the points against the twin's surface.
+
+    Points go into model space by the twin's ``T_model_tracker``; residuals are registration's
+    point-to-surface distances to the *deformed* surface (rigid mode: the model surface).
+    """
+    from registration import ReliabilityCriteria, prepare_surface
+    from registration.icp import surface_residuals
+    from registration.reliability import pose_conditioning, systematic_residual
+
+    state = twin.state
+    basis = twin.basis
+    surf = prepare_surface(
+        (basis.vertices_mm + basis.surface_displacement_mm(state.amplitudes), basis.faces)
+    )
+    T_mt = np.linalg.inv(state.T_tracker_model)
+    pts = points[np.all(np.isfinite(points), axis=1)]
+    q = pts @ T_mt[:3, :3].T + T_mt[:3, 3]
+    r, dist, idx = surface_residuals(q, surf.vertices, surf.normals, surf.tree, surf.spacing_mm)
+    thr = ReliabilityCriteria().inlier_threshold_mm(noise_mm, surf.spacing_mm)
+    inl = dist <= thr
+    cond, weakest, _ = pose_conditioning(q[inl], surf.normals[idx[inl]])
+    return {
+        "T_model_points": T_mt,
+        "inlier_fraction": float(inl.mean()) if len(inl) else 0.0,
+        "inlier_rms_mm": float(np.sqrt(np.mean(r[inl] ** 2))) if inl.any() else None,
+        "trustworthy": state.trustworthy,
+        "reason": state.verdict.reason,
+        "n_points_used": int(state.n_points),
+        "n_points_dropped": int(state.n_points_dropped),
+        "time_ms": float(state.time_ms),
+        "condition_number": cond,
+        "weakest_constraint": weakest,
+        "inlier_threshold_mm": thr,
+        "iterations": int(state.iterations),
+        "global_search": global_search,
+        "systematic_residual_mm": systematic_residual(q[inl], r[inl]),
+    }
+
+
+def _register_case(
+    case_path: Path, structure: str, points_path: Path, *, deformable: bool, noise_mm: float,
+    seed: int, init_path: Path | None, write_transform: Path | None,
+) -> dict:  # fmt: skip
+    """``register --case``: the twin's update on the points and its report (module docstring)."""
+    from registration.io import read_points, read_transform_txt, write_itk_transform
+    from surgplan.twin.case_twin import twin_from_case
+
+    points = read_points(points_path)
+    T_init = read_transform_txt(init_path) if init_path is not None else None
+    twin = twin_from_case(
+        case_path, structure=structure, mode="deformable" if deformable else "rigid",
+        noise_mm=noise_mm, seed=seed,
+        T_tracker_model=None if T_init is None else np.linalg.inv(T_init),
+    )  # fmt: skip
+    state = twin.update(points)
+    report = _fit_report(twin, points, noise_mm, global_search=T_init is None)
+    report |= {
+        "mode": state.mode,
+        "modes": state.amplitudes,
+        "targets": {
+            t.name: {
+                "position_tracker_mm": t.position_tracker_mm,
+                "radius95_mm": t.radius95_mm,
+                "posterior_mm": t.posterior_mm,
+                "discrepancy_mm": t.discrepancy_mm,
+                "stiffness_mm": t.stiffness_mm,
+            }
+            for t in state.targets
+        },
+        "recommendation": None if state.recommendation is None
+        else state.recommendation.to_dict(),
+    }  # fmt: skip
+    if write_transform is not None:
+        report["transform_file"] = str(write_itk_transform(write_transform, report["T_model_points"]))
+    return report
 
 
 @click.command("study")
@@ -153,13 +277,24 @@ def study_command(
     table_format: str,
     json_output: bool,
 ) -> None:
-    """Run an accuracy study (TOML/YAML spec) on Dask; resumes an interrupted run."""
+    """Run an accuracy study (TOML/YAML spec) on Dask; resumes an interrupted run.
+
+    The spec's ``kind`` chooses the study: absent (or ``"registration"``), a registration
+    accuracy study; ``"twin_virtual_patients"``, the twin on virtual patients
+    (:mod:`surgplan.twin_study`).
+    """
     import json
 
-    from registration.study import expand_trials, load_spec, run_study
+    from registration.study import expand_trials, run_study
+    from surgplan.twin_study import KIND, spec_kind
 
     with command_context(json_output) as ctx:
-        spec = load_spec(spec_path)
+        if spec_kind(spec_path) == KIND:
+            ctx.report.update(
+                _twin_study(spec_path, out_dir, scheduler, workers, table_format, ctx.elapsed_s)
+            )
+            return
+        spec = _registration_spec(spec_path)
         total = len(expand_trials(spec))
         with progress_bar(f"study {spec.name}", total) as advance:
             last = [0]
@@ -190,6 +325,56 @@ def study_command(
                 "time_s": ctx.elapsed_s(),
             }
         )
+
+
+def _registration_spec(spec_path: Path) -> object:
+    """A registration spec; an explicit ``kind = "registration"`` is accepted and dropped."""
+    from registration.study import load_spec
+    from registration.study.spec import parse_spec
+    from surgplan.twin_study.spec import read_spec_data
+
+    data = read_spec_data(spec_path)
+    if isinstance(data, dict) and "kind" in data:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        return parse_spec(data, base_dir=spec_path.parent, source=str(spec_path))
+    return load_spec(spec_path)
+
+
+def _twin_study(
+    spec_path: Path, out_dir: Path, scheduler: str | None, workers: int, table_format: str,
+    elapsed_s: object,
+) -> dict:  # fmt: skip
+    """``surgplan study`` on a virtual-patient twin spec: run it and report its figures."""
+    import json
+
+    from surgplan.twin_study import expand_twin_trials, load_twin_spec, run_twin_study
+
+    spec = load_twin_spec(spec_path)
+    total = len(expand_twin_trials(spec))
+    with progress_bar(f"twin study {spec.name}", total) as advance:
+        last = [0]
+
+        def on_progress(done: int, _total: int) -> None:
+            advance(done - last[0])
+            last[0] = done
+
+        outputs = run_twin_study(
+            spec, out_dir, scheduler=scheduler, n_workers=workers, table_format=table_format,
+            progress=on_progress,
+        )  # fmt: skip
+    summary = json.loads(outputs.summary.read_text())
+    return {
+        "kind": summary["kind"],
+        "table": str(outputs.table),
+        "summary": str(outputs.summary),
+        "plots": [str(p) for p in outputs.plots],
+        "n_trials": outputs.n_trials,
+        "n_computed": outputs.n_computed,
+        "n_reused": outputs.n_reused,
+        **{k: summary[k] for k in ("tre_mm", "deformable_over_rigid", "calibration",
+                                   "verdict", "recommendation")},  # fmt: skip
+        "time_s": elapsed_s(),
+    }
 
 
 def register(group: click.Group) -> None:

@@ -28,20 +28,27 @@ every prior pose perturbation has zero mean.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.linalg import cho_factor, cho_solve
-from scipy.spatial.transform import Rotation
+from scipy.linalg.blas import dsyrk as _syrk
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotri as _potri
+from scipy.linalg.lapack import dpotrs as _potrs
 
 from surgplan.twin.robust import geman_mcclure, robust_scale, tukey
 from surgplan.twin.surface import Foot, TwinSurface
 
-__all__ = ["AssimilationResult", "assimilate", "pose_increment", "point_residuals"]
+__all__ = ["AssimilationResult", "assimilate", "pose_increment", "point_residuals", "slip_mm"]
 
 #: Robust scale (in noise sigmas) above which the residuals count as not yet explained.
 UNEXPLAINED_SIGMAS = 2.0
+#: Slip of a step (vertex spacings) below which the correspondence search ends.
+SLIP_SPACING = 0.1
+#: Points (evenly strided) the slip statistic is computed on.
+SLIP_SAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -81,9 +88,21 @@ class AssimilationResult:
 def pose_increment(delta: NDArray[np.float64], centre_mm: NDArray[np.float64]) -> NDArray:
     """4x4 map ``q -> R(w)(q - c) + c + t`` of ``delta = [w (rad), t (mm)]`` about ``c``."""
     E = np.eye(4)
-    E[:3, :3] = Rotation.from_rotvec(delta[:3]).as_matrix()  # exp([w]x), Rodrigues
+    E[:3, :3] = _rotation(delta[:3])
     E[:3, 3] = centre_mm + delta[3:6] - E[:3, :3] @ centre_mm
     return E
+
+
+def _rotation(w: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``exp([w]x)`` by Rodrigues' formula (Taylor terms below 1e-4 rad: exact to 1e-17)."""
+    th2 = float(w @ w)
+    K = np.array([[0.0, -w[2], w[1]], [w[2], 0.0, -w[0]], [-w[1], w[0], 0.0]])
+    if th2 < 1e-8:
+        s, c = 1.0 - th2 / 6.0, 0.5 - th2 / 24.0
+    else:
+        th = math.sqrt(th2)
+        s, c = math.sin(th) / th, (1.0 - math.cos(th)) / th2
+    return np.eye(3) + s * K + c * (K @ K)
 
 
 def point_residuals(
@@ -142,6 +161,55 @@ def _frozen_residuals(points, T, a, surface, sensor_cov, feet):  # noqa: ANN001,
     )
 
 
+def _spd_factor(A: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Lower Cholesky factor of a symmetric positive definite matrix (LAPACK ``dpotrf``)."""
+    c, info = _potrf(A, lower=1, clean=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"matrix not positive definite (dpotrf info {info})")
+    return c
+
+
+def _spd_inverse(A: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Inverse of a symmetric positive definite matrix from its Cholesky factor (``dpotri``)."""
+    inv, info = _potri(_spd_factor(A), lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotri info {info}")
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
+def slip_mm(
+    q: NDArray[np.float64],
+    feet: Foot,
+    surface: TwinSurface,
+    step: NDArray[np.float64],
+    centre_mm: NDArray[np.float64],
+    weights: NDArray[np.float64],
+) -> float:
+    """How far a step slides the points across the surface: 90th percentile over inliers, mm.
+
+    A step ``[w, t, da]`` moves a model-space point by ``w x (q - c) + t`` and its foot by
+    ``Phi_foot da``; the difference is how far the point moves relative to the surface
+    (an upper bound on its tangential slip). Feet found before a step whose slip is a small
+    fraction of a triangle stay the feet a new search would find, up to the points near an
+    edge, whose plane changes by the dihedral angle times the slip (second order).
+    """
+    stride = max(1, len(q) // SLIP_SAMPLES)  # a statistic: an even subsample suffices
+    q, weights = q[::stride], weights[::stride]
+    feet = Foot(feet.face[::stride], feet.beta[::stride], feet.vertex[::stride])
+    w, t = step[:3], step[3:6]
+    d = q - centre_mm
+    move = np.empty_like(d)
+    move[:, 0] = w[1] * d[:, 2] - w[2] * d[:, 1] + t[0]  # w x (q - c) + t
+    move[:, 1] = w[2] * d[:, 0] - w[0] * d[:, 2] + t[1]
+    move[:, 2] = w[0] * d[:, 1] - w[1] * d[:, 0] + t[2]
+    if surface.n_modes:
+        move -= surface.displacement(feet, step[6:])
+    s = np.sqrt(np.einsum("ij,ij->i", move, move))[weights > 0]
+    if len(s) == 0:
+        return 0.0 if len(move) == 0 else float("inf")
+    return float(np.partition(s, int(0.9 * (len(s) - 1)))[int(0.9 * (len(s) - 1))])
+
+
 def assimilate(
     points: NDArray[np.float64],
     surface: TwinSurface,
@@ -154,15 +222,20 @@ def assimilate(
     max_iterations: int = 12,
     settle: float = 0.3,
     tolerance: float = 0.05,
+    slip_spacing: float = SLIP_SPACING,
 ) -> AssimilationResult:
     """Fuse one batch of tracker points with the prior (module docstring).
 
-    Iterations re-search the correspondences until the step is within ``settle`` posterior
-    standard deviations (Mahalanobis length ``sqrt(dx^T H dx)``, ``H`` the posterior
-    information) and the residuals are explained by the noise (Tukey weights); then the
-    feet are kept and Gauss-Newton runs to a step below ``tolerance``. (Re-searching to the
-    end makes the iterate jitter by about half a posterior standard deviation as feet flip
-    between triangles.)
+    Iterations re-search the correspondences until the residuals are explained by the noise
+    (Tukey weights) and either the step is within ``settle`` posterior standard deviations
+    (Mahalanobis length ``sqrt(dx^T H dx)``, ``H`` the posterior information) or it slides the
+    points across the surface by less than ``slip_spacing`` vertex spacings
+    (:func:`slip_mm`): a new search would find the same feet. Then the feet are kept and
+    Gauss-Newton runs to a step below ``tolerance``. (Re-searching to the end makes the
+    iterate jitter by about half a posterior standard deviation as feet flip between
+    triangles; once the posterior is tight, after a few batches, half a standard deviation is
+    a few micrometres and the ``settle`` test alone would never end the search, while the
+    slip test does after the first step of a warm update.)
 
     Parameters
     ----------
@@ -180,13 +253,18 @@ def assimilate(
         Most Gauss-Newton iterations of each of the two stages.
     settle, tolerance : float, keyword-only
         Step lengths (posterior standard deviations) ending the two stages.
+    slip_spacing : float, keyword-only
+        Slip (in vertex spacings) below which the search stage ends.
 
     Returns
     -------
     AssimilationResult
     """
     a_prior = np.asarray(amplitudes, np.float64)
-    P_inv = cho_solve(cho_factor(covariance), np.eye(len(covariance)))
+    centre = np.ascontiguousarray(centre_mm, np.float64)
+    P_inv = _spd_inverse(np.asarray(covariance, np.float64))
+    slip_limit = slip_spacing * surface.model.spacing_mm
+    k = len(a_prior)
     T, a = T_model_tracker.copy(), a_prior.copy()
     xi = np.zeros(6)  # pose perturbation from the prior pose (first order)
     feet: Foot | None = None
@@ -194,32 +272,48 @@ def assimilate(
     while stage_its < max_iterations:
         iterations += 1
         stage_its += 1
+        R = T[:3, :3]
+        q = points @ R.T + T[:3, 3]
         if frozen:
-            q, feet, r, sigma, n, phi = _frozen_residuals(points, T, a, surface, sensor_cov, feet)
+            # Chord step: the linearisation of the last search (J, H, normals) is kept and
+            # only the residuals move, exactly for the pose and linearly in the amplitudes
+            # with the normals frozen: r = r0 + n.(q - q0) + J_a (a - a0).
+            r = r0 + np.einsum("ij,ij->i", n, q - q0)
+            if k:
+                r += J[:, 6:] @ (a - a0)
+            w = tukey(r / sigma)
         else:
-            q, feet, r, sigma, n, phi = point_residuals(points, T, a, surface, sensor_cov, feet)
-        scale = robust_scale(r)
-        robust = scale > UNEXPLAINED_SIGMAS * float(np.median(sigma))
-        w = geman_mcclure(r, scale) if robust else tukey(r / sigma)
-        J = _jacobian(q, n, phi, centre_mm)
-        Jw = J * (w / sigma**2)[:, None]
-        H = J.T @ Jw + P_inv
+            feet = surface.correspond(q, a, feet)
+            S = R @ sensor_cov @ R.T  # noise covariance in model axes
+            _, n, r, sigma, J = surface.residuals(q, feet, a, S, centre)
+            scale = robust_scale(r)
+            robust = scale > UNEXPLAINED_SIGMAS * float(np.median(sigma))
+            w = geman_mcclure(r, scale) if robust else tukey(r / sigma)
+            Js = J * (np.sqrt(w) / sigma)[:, None]
+            H = _syrk(1.0, Js.T, trans=0, lower=1)  # lower triangle of J^T W J (Js.T: F-order)
+            H += P_inv
+            L = _spd_factor(H)
+            q0, r0, a0 = q, r, a
         dev = np.concatenate([xi, a - a_prior])
-        step = -cho_solve(cho_factor(H), Jw.T @ r + P_inv @ dev)
-        T = pose_increment(step[:6], centre_mm) @ T
+        g = J.T @ (w / sigma**2 * r) + P_inv @ dev
+        step = -_potrs(L, g, lower=1)[0]
+        T = pose_increment(step[:6], centre) @ T
         xi += step[:6]
         a = a + step[6:]
-        length = float(np.sqrt(step @ H @ step))
+        length = float(np.sqrt(max(-(step @ g), 0.0)))  # sqrt(dx^T H dx), H dx = -g
         if frozen and length < tolerance:
             converged = True
             break
-        if not frozen and not robust and length < settle:
+        if not frozen and not robust and (
+            length < settle or slip_mm(q, feet, surface, step, centre, w) < slip_limit
+        ):
             frozen, stage_its = True, 0
-    cov = cho_solve(cho_factor(H), np.eye(len(H)))  # at the last linearisation
+    inv, _ = _potri(L, lower=1)  # the covariance at the last linearisation
+    cov = np.tril(inv) + np.tril(inv, -1).T
     return AssimilationResult(
         T_model_tracker=T,
         amplitudes=a,
-        covariance=0.5 * (cov + cov.T),
+        covariance=cov,
         iterations=iterations,
         converged=converged,
         residuals_mm=r,

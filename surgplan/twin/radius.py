@@ -10,7 +10,8 @@ where ``F3(x) = erf(sqrt(x / 2)) - sqrt(2 x / pi) exp(-x / 2)`` is the chi-squar
 degrees of freedom. The integrand is smooth on the sphere, so a fixed Fibonacci-lattice
 quadrature (:data:`N_DIRECTIONS` directions on one hemisphere; ``q`` is even) is accurate to
 better than 1e-4 in probability; the radius is then found by Newton's method on ``log s``,
-vectorised over any number of covariances. The isotropic case gives ``sqrt(chi2_3^-1(0.95)) sigma =
+vectorised over any number of covariances (a compiled loop,
+:mod:`surgplan.twin._radius_kernel`, stopping each one at a step below 1e-12). The isotropic case gives ``sqrt(chi2_3^-1(0.95)) sigma =
 2.7955 sigma`` exactly; a rank-one covariance gives ``1.95996 sigma``.
 """
 
@@ -20,7 +21,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import erf
+from surgplan.twin._radius_kernel import coverage_log_s
 
 __all__ = ["radius95_mm", "coverage_radius_mm", "ISOTROPIC_RADIUS95"]
 
@@ -28,7 +29,7 @@ __all__ = ["radius95_mm", "coverage_radius_mm", "ISOTROPIC_RADIUS95"]
 ISOTROPIC_RADIUS95 = 2.7954834829151074
 #: Quadrature directions on the hemisphere.
 N_DIRECTIONS = 512
-#: Newton steps on ``log s`` (quadratic convergence: 1e-12 after about 6 from the guess).
+#: Most Newton steps on ``log s`` (quadratic convergence: 1e-12 after about 6 from the guess).
 _NEWTON = 8
 
 
@@ -42,11 +43,6 @@ def _hemisphere(n: int) -> NDArray[np.float64]:
 
 
 _U2 = _hemisphere(N_DIRECTIONS) ** 2
-
-
-def _chi2_3_cdf(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """CDF of the chi-square distribution with 3 degrees of freedom (closed form)."""
-    return erf(np.sqrt(x / 2.0)) - np.sqrt(2.0 * x / math.pi) * np.exp(-x / 2.0)
 
 
 def coverage_radius_mm(covariances_mm2: ArrayLike, probability: float = 0.95) -> NDArray:
@@ -72,15 +68,8 @@ def coverage_radius_mm(covariances_mm2: ArrayLike, probability: float = 0.95) ->
     lam = np.clip(np.linalg.eigvalsh(S.reshape(-1, 3, 3)), 0.0, None)  # (M, 3)
     out = np.zeros(len(lam))
     ok = lam.max(axis=1) > 0
-    q = np.maximum(lam[ok] @ _U2.T, 1e-300)  # (M, D): u^T diag(l) u per direction
-    # Newton's method on y = log s, from the isotropic guess with the mean eigenvalue:
-    # dP/dy = s * E_u[f3(s / q) / q], f3 the chi2_3 density.
-    y = np.log(7.814727903251178 * lam[ok].mean(axis=1))
-    for _ in range(_NEWTON):
-        x = np.exp(y)[:, None] / q
-        p = _chi2_3_cdf(x).mean(axis=1)
-        dp = (np.sqrt(x / (2.0 * math.pi)) * np.exp(-x / 2.0) * x).mean(axis=1)
-        y = y - np.clip((p - probability) / np.maximum(dp, 1e-300), -2.0, 2.0)
+    y = np.empty(int(ok.sum()))
+    coverage_log_s(np.ascontiguousarray(lam[ok]), _U2, float(probability), _NEWTON, y)
     out[ok] = np.sqrt(np.exp(y))
     return out.reshape(S.shape[:-2])
 

@@ -24,7 +24,14 @@ from numpy.typing import NDArray
 
 from registration import SurfaceModel, prepare_surface
 from registration._icp_kernels import transform_and_correspond
-from surgplan.twin._foot_kernel import corner_displacements, foot_modes, project_on_fans
+from surgplan.twin._foot_kernel import (
+    corner_displacements,
+    foot_displacement,
+    foot_modes,
+    foot_residuals,
+    project_on_fans,
+    pull_back_passes,
+)
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisMismatchError
 
@@ -59,12 +66,18 @@ class TwinSurface:
     fan_ptr, fan_faces : numpy.ndarray of int64
         Triangles around each vertex in CSR form: those of vertex ``i`` are
         ``fan_faces[fan_ptr[i]:fan_ptr[i + 1]]``.
+    modes_v32 : numpy.ndarray of float32, shape (V, 3, k)
+        ``modes_v`` rounded to float32 (relative error 6e-8: 1e-6 mm on a 10 mm displacement),
+        read by the real-time kernels (:meth:`residuals`, :meth:`displacement`,
+        :meth:`correspond`): gathering three vertices' modes per point is memory-bound, and
+        half the bytes make those passes about 1.5-2x faster. Sums are in float64.
     """
 
     model: SurfaceModel
     modes_v: NDArray[np.float64]
     fan_ptr: NDArray[np.int64]
     fan_faces: NDArray[np.int64]
+    modes_v32: NDArray[np.float32]
 
     @property
     def n_modes(self) -> int:
@@ -111,8 +124,10 @@ class TwinSurface:
         """(N, 3) displacement of the feet at amplitudes ``a``, mm."""
         if self.n_modes == 0:
             return np.zeros((len(foot.face), 3))
-        u = self._corner_displacements(foot.face, np.ascontiguousarray(a, np.float64))
-        return np.einsum("nc,nci->ni", foot.beta, u)
+        out = np.empty((len(foot.face), 3))
+        foot_displacement(self.model.faces, foot.face, foot.beta, self.modes_v32,
+                          np.ascontiguousarray(a, np.float64), out)  # fmt: skip
+        return out
 
     def correspond(
         self, q: NDArray[np.float64], a: NDArray[np.float64], previous: Foot | None
@@ -130,15 +145,92 @@ class TwinSurface:
         """
         if self.n_modes == 0:
             return self._project_on_fan(q, self.nearest_undeformed(q))
+        q = np.ascontiguousarray(q, dtype=np.float64)
+        a = np.ascontiguousarray(a, np.float64)
         if previous is not None:
-            pulled = q - self.displacement(previous, a)
-            return self._project_on_fan(pulled, self.nearest_undeformed(pulled))
-        # A cold start: a few fixed-point passes (centimetre deformations need two or three).
-        foot = self._project_on_fan(q, self.nearest_undeformed(q))
-        for _ in range(COLD_PASSES):
-            pulled = q - self.displacement(foot, a)
-            foot = self._project_on_fan(pulled, self.nearest_undeformed(pulled))
+            foot = Foot(previous.face.copy(), previous.beta.copy(), previous.vertex.copy())
+            return self._pull_back(q, a, foot, 1)
+        # A cold start: a few fixed-point passes (centimetre deformations need two or three);
+        # a point whose triangle did not change in a pass has converged and is not passed again
+        # (the next pass would find the same foot).
+        return self._pull_back(q, a, self._project_on_fan(q, self.nearest_undeformed(q)),
+                               COLD_PASSES)  # fmt: skip
+
+    def _pull_back(self, q: NDArray, a: NDArray, foot: Foot, passes: int) -> Foot:
+        """Pull-back passes from ``foot`` (compiled, in place); KD-tree for the grid's misses."""
+        m = self.model
+        lo, h, _ = m.closest_vertex_grid()
+        grid, pairs = m.sheet_seed_grid()
+        nb_ptr, nb_idx, nb_xyz = m.vertex_neighbourhoods()
+        missed = np.empty(len(q), dtype=np.bool_)
+        n_missed = pull_back_passes(
+            q, a, passes, m.faces, m.vertices, self.modes_v32, self.fan_ptr, self.fan_faces,
+            lo, 1.0 / h, grid, pairs, np.asarray(grid.shape, dtype=np.int64), nb_ptr, nb_idx,
+            nb_xyz, foot.face, foot.beta, foot.vertex, missed,
+        )  # fmt: skip
+        if n_missed:  # far from the surface: the same passes with the exact (KD-tree) search
+            far = np.nonzero(missed)[0]
+            sub = Foot(foot.face[far], foot.beta[far], foot.vertex[far])
+            for _ in range(passes):
+                pulled = q[far] - self.displacement(sub, a)
+                new = self._project_on_fan(pulled, self.nearest_undeformed(pulled))
+                if np.array_equal(new.face, sub.face):
+                    sub = new
+                    break
+                sub = new
+            foot.face[far], foot.beta[far], foot.vertex[far] = sub.face, sub.beta, sub.vertex
         return foot
+
+    def undeformed(self, foot: Foot) -> NDArray[np.float64]:
+        """(N, 3) feet on the undeformed surface, ``sum_b beta_b v_b``, mm."""
+        v = self.model.vertices
+        tri = self.model.faces[foot.face]
+        b = foot.beta
+        return b[:, 0:1] * v[tri[:, 0]] + b[:, 1:2] * v[tri[:, 1]] + b[:, 2:3] * v[tri[:, 2]]
+
+    def residuals(
+        self,
+        q: NDArray[np.float64],
+        foot: Foot,
+        a: NDArray[np.float64],
+        noise_cov_model: NDArray[np.float64],
+        centre_mm: NDArray[np.float64],
+        *,
+        jacobian: bool = True,
+    ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray | None]:
+        """Point-to-plane residuals of ``q`` at ``foot`` and their Jacobian rows, one pass.
+
+        Parameters
+        ----------
+        q : numpy.ndarray, shape (N, 3)
+            Model-space points, mm.
+        foot : Foot
+            Their correspondences.
+        a : numpy.ndarray, shape (k,)
+            Amplitudes.
+        noise_cov_model : numpy.ndarray, shape (3, 3)
+            Sensor noise covariance in model axes, mm^2.
+        centre_mm : numpy.ndarray, shape (3,)
+            Rotation centre of the pose perturbation, mm.
+        jacobian : bool, keyword-only
+            Also return the (N, 6 + k) Jacobian (:mod:`surgplan.twin.assimilation`).
+
+        Returns
+        -------
+        x : (N, 3) deformed feet, mm; n : (N, 3) deformed normals; r : (N,) signed residuals,
+        mm; sigma : (N,) their noise std, mm; J : (N, 6 + k) or ``None``.
+        """
+        n_pts = len(q)
+        x, nrm = np.empty((n_pts, 3)), np.empty((n_pts, 3))
+        r, sigma = np.empty(n_pts), np.empty(n_pts)
+        J = np.empty((n_pts, 6 + self.n_modes)) if jacobian else np.empty((0, 0))
+        foot_residuals(
+            np.ascontiguousarray(q, dtype=np.float64), self.model.faces, self.model.vertices,
+            self.model.normals, self.modes_v32, foot.face, foot.beta, foot.vertex,
+            np.ascontiguousarray(a, np.float64), np.ascontiguousarray(noise_cov_model),
+            np.ascontiguousarray(centre_mm, np.float64), x, nrm, r, sigma, J, jacobian,
+        )  # fmt: skip
+        return x, nrm, r, sigma, (J if jacobian else None)
 
     def at(
         self, foot: Foot, a: NDArray[np.float64]
@@ -211,9 +303,11 @@ def build_twin_surface(basis: DeformationBasis, model: SurfaceModel | None = Non
         raise BasisMismatchError("the surface has vertices in no triangle")
     model.prepare_realtime()
     fan_ptr, fan_faces = _vertex_fans(model.faces, len(model.vertices))
+    modes_v = np.ascontiguousarray(basis.surface_modes.transpose(1, 2, 0))
     return TwinSurface(
         model=model,
-        modes_v=np.ascontiguousarray(basis.surface_modes.transpose(1, 2, 0)),
+        modes_v=modes_v,
         fan_ptr=fan_ptr,
         fan_faces=fan_faces,
+        modes_v32=modes_v.astype(np.float32),
     )

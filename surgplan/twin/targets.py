@@ -89,8 +89,8 @@ def estimate_targets(
     post = target_covariances(J, covariance, R)
     model_var = basis.discrepancy_mm**2 + basis.stiffness_spread_mm**2
     total = post + model_var[:, None, None] * np.eye(3)
-    r_total = coverage_radius_mm(total)
-    r_post = coverage_radius_mm(post)
+    radii = coverage_radius_mm(np.concatenate([total, post]))  # one call for both
+    r_total, r_post = radii[: len(total)], radii[len(total) :]
     T_tracker_model = np.linalg.inv(T_model_tracker)
     pos = y @ T_tracker_model[:3, :3].T + T_tracker_model[:3, 3]
     return tuple(

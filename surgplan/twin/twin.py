@@ -21,14 +21,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from registration import ReliabilityCriteria, Verdict, register_surface
 from registration import SurfaceModel as _SurfaceModel
-from surgplan.twin.assimilation import assimilate, point_residuals
+from surgplan.twin.assimilation import SLIP_SPACING, assimilate
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import PointsError, TwinError
 from surgplan.twin.fit import deformed_fit_verdict
 from surgplan.twin.noise import ProcessNoise, sensor_covariance
 from surgplan.twin.recommend import ANTERIOR_LPS, candidate_patches, expected_radii
 from surgplan.twin.state import Recommendation, TwinState
-from surgplan.twin.surface import build_twin_surface
+from surgplan.twin.surface import Foot, build_twin_surface
 from surgplan.twin.targets import estimate_targets, target_jacobians
 from surgplan.twin.units import check_point_units
 from surgplan.twin.verdict import combine_verdicts, deformation_check
@@ -48,6 +48,12 @@ def _clean(points: ArrayLike) -> tuple[NDArray[np.float64], int]:
     if not keep.any():
         raise PointsError(f"all {len(arr)} points are NaN or infinite: nothing to assimilate")
     return arr[keep], int((~keep).sum())
+
+
+def _foot_tail(foot: Foot, n: int) -> Foot:
+    """The last ``n`` correspondences of ``foot``."""
+    m = len(foot.face)
+    return Foot(face=foot.face[m - n :], beta=foot.beta[m - n :], vertex=foot.vertex[m - n :])
 
 
 class Twin:
@@ -125,6 +131,8 @@ class Twin:
         self._P: NDArray[np.float64] | None = None
         self._rigid_verdict: Verdict | None = None
         self._window = np.zeros((0, 3))
+        self._window_feet: Foot | None = None
+        self._window_ref = np.zeros((0, 3))
         self._n_points = 0
         self.state: TwinState | None = None
         self._recommend = recommend and bool(self.basis.target_names)
@@ -197,7 +205,7 @@ class Twin:
             res.covariance,
         )
         self._n_points += len(pts)
-        self._window = np.vstack([self._window, pts])[-self.verdict_window :]
+        self._slide_window(pts, res.feet)
         verdict = self._verdict(cov, noise_iso)
         targets = estimate_targets(self.basis, res.T_model_tracker, res.amplitudes,
                                    res.covariance, self.centre_mm)  # fmt: skip
@@ -217,11 +225,54 @@ class Twin:
         )
         return self.state
 
+    def _slide_window(self, pts: NDArray[np.float64], feet: Foot) -> None:
+        """Append the batch (with its final feet) to the verdict window, keep the newest."""
+        n_new = min(len(pts), self.verdict_window)
+        n_old = min(len(self._window), self.verdict_window - n_new)
+        new_pts, new_feet = pts[len(pts) - n_new :], _foot_tail(feet, n_new)
+        new_ref = np.full((n_new, 3), np.nan)  # set by the verdict
+        if n_old == 0 or self._window_feet is None:
+            self._window, self._window_feet, self._window_ref = new_pts, new_feet, new_ref
+            return
+        keep = slice(len(self._window) - n_old, None)
+        old = self._window_feet
+        self._window = np.vstack([self._window[keep], new_pts])
+        self._window_ref = np.vstack([self._window_ref[keep], new_ref])
+        self._window_feet = Foot(
+            face=np.concatenate([old.face[keep], new_feet.face]),
+            beta=np.concatenate([old.beta[keep], new_feet.beta]),
+            vertex=np.concatenate([old.vertex[keep], new_feet.vertex]),
+        )
+
     def _verdict(self, cov: NDArray[np.float64], noise_iso: float) -> Any:
-        """The twin's verdict on the verdict window at the current state."""
-        T, a = self._T_model_tracker, self._a
-        q, feet, r, _, n, _ = point_residuals(self._window, T, a, self.surface, cov)
-        x, _, _ = self.surface.at(feet, a)
+        """The twin's verdict on the verdict window at the current state.
+
+        Window points keep their feet: a carried-over point is searched again (one warm pass
+        from its foot) only once its pulled-back position ``q - u(foot)``, where the search
+        looks, has drifted by more than the assimilation's slip limit since its foot was
+        found; the batch's own feet are the assimilation's. (A cold search of the whole
+        window, four passes, would cost more than the assimilation.)
+        """
+        T, a, surf = self._T_model_tracker, self._a, self.surface
+        R = T[:3, :3]
+        S = R @ cov @ R.T
+        feet = self._window_feet
+        q = self._window @ R.T + T[:3, 3]
+        x, n, r, _, _ = surf.residuals(q, feet, a, S, self.centre_mm, jacobian=False)
+        pulled = q - x + surf.undeformed(feet)
+        drift = np.sqrt(np.sum((pulled - self._window_ref) ** 2, axis=1))
+        stale = np.nonzero(drift > SLIP_SPACING * surf.model.spacing_mm)[0]  # NaN: new
+        if len(stale):
+            sub = Foot(feet.face[stale], feet.beta[stale], feet.vertex[stale])
+            sub = surf.correspond(q[stale], a, sub)
+            feet.face[stale], feet.beta[stale], feet.vertex[stale] = sub.face, sub.beta, sub.vertex
+            xs, ns, rs, _, _ = surf.residuals(q[stale], sub, a, S, self.centre_mm,
+                                              jacobian=False)  # fmt: skip
+            x[stale], n[stale], r[stale] = xs, ns, rs
+            pulled[stale] = q[stale] - xs + surf.undeformed(sub)
+        fresh = np.isnan(self._window_ref[:, 0])
+        self._window_ref[fresh] = pulled[fresh]
+        self._window_ref[stale] = pulled[stale]
         fit = deformed_fit_verdict(
             q, r, x, n, noise_mm=noise_iso, spacing_mm=self.surface.model.spacing_mm,
             criteria=self.criteria,
