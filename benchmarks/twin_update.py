@@ -4,23 +4,32 @@ Usage: ``python benchmarks/twin_update.py [--updates 200] [--modes 100] [--out F
 The liver (``../shared/data/liver_models/liver.vtk``) carries a synthetic smooth basis
 (:func:`surgplan.twin.synthetic.smooth_random_modes`): the timing does not depend on where the
 modes come from. Each timed iteration feeds the same 1,000 noisy swab points to
-``Twin.update`` (assimilation, targets, verdict on the last 2,000 points; with and without the
-recommendation) and to ``registration.RealTimeRegistrar.update``. Prints JSON.
+``Twin.update`` (assimilation, targets, verdict on the last 2,000 points; recommendation off)
+and to ``registration.RealTimeRegistrar.update``, interleaved in one loop so both see the same
+machine. The recommendation is timed on its own (``Twin.recommendation()``, what
+``recommend_every`` spaces out) and inside the update (``recommend_every=1``). One BLAS thread,
+as the live loop runs (threadpoolctl when installed, else the BLAS environment variables set
+before NumPy is imported). Prints JSON.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import time
-from pathlib import Path
+import os
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import registration as reg
-from surgplan.twin import DeformationBasis, Twin
-from surgplan.twin.synthetic import posed_swabs, random_pose, smooth_random_modes
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import registration as reg  # noqa: E402
+from surgplan.twin import DeformationBasis, Twin  # noqa: E402
+from surgplan.twin.synthetic import posed_swabs, random_pose, smooth_random_modes  # noqa: E402
 
 LIVER = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
 
@@ -53,28 +62,47 @@ def main() -> None:
     u = basis.surface_displacement_mm(a)
     batches = [posed_swabs(model, u, T, n_points=args.points, noise_mm=1.0, seed=s)
                for s in range(10)]  # fmt: skip
-    results = {}
-    for label, recommend in (("twin_update", False), ("twin_update_with_recommendation", True)):
-        twin = Twin(basis, surface=model, noise_mm=1.0, T_tracker_model=T, recommend=recommend)
-        for b in batches[:3]:  # warm: state, caches, compiled kernels
-            twin.update(b)
-        times, iters = [], []
-        for i in range(args.updates):
-            t0 = time.perf_counter()
-            s = twin.update(batches[i % len(batches)])
-            times.append((time.perf_counter() - t0) * 1e3)
-            iters.append(s.iterations)
-        results[label] = {**_stats(times), "mean_iterations": float(np.mean(iters)),
-                          "trustworthy": s.trustworthy}  # fmt: skip
+    results: dict[str, dict] = {}
+    twin = Twin(basis, surface=model, noise_mm=1.0, T_tracker_model=T, recommend=False)
     rt = reg.RealTimeRegistrar(model, np.linalg.inv(T), noise_mm=1.0)
-    for b in batches[:3]:
+    for b in batches[:3]:  # warm: state, caches, compiled kernels
+        twin.update(b)
         rt.update(b)
-    times = []
+    t_twin, t_rigid, t_rec, iters = [], [], [], []
     for i in range(args.updates):
+        b = batches[i % len(batches)]
         t0 = time.perf_counter()
-        rt.update(batches[i % len(batches)])
+        s = twin.update(b)
+        t1 = time.perf_counter()
+        rt.update(b)
+        t2 = time.perf_counter()
+        t_twin.append((t1 - t0) * 1e3)
+        t_rigid.append((t2 - t1) * 1e3)
+        iters.append(s.iterations)
+        if i % 4 == 0:  # the recommendation alone, on request, at this state
+            t3 = time.perf_counter()
+            twin.recommendation()
+            t_rec.append((time.perf_counter() - t3) * 1e3)
+    results["twin_update"] = {**_stats(t_twin), "mean_iterations": float(np.mean(iters)),
+                              "max_iterations": int(np.max(iters)),
+                              "trustworthy": s.trustworthy}  # fmt: skip
+    results["rigid_realtime_update"] = _stats(t_rigid)
+    results["recommendation_alone"] = _stats(t_rec)
+    twin_r = Twin(basis, surface=model, noise_mm=1.0, T_tracker_model=T, recommend_every=1)
+    for b in batches[:3]:
+        twin_r.update(b)
+    times = []
+    for i in range(max(args.updates // 2, 1)):
+        t0 = time.perf_counter()
+        twin_r.update(batches[i % len(batches)])
         times.append((time.perf_counter() - t0) * 1e3)
-    results["rigid_realtime_update"] = _stats(times)
+    results["twin_update_with_recommendation"] = _stats(times)
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [{k: d.get(k) for k in ("internal_api", "num_threads")} for d in threadpool_info()]
+    except ImportError:
+        blas = {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     out = {
         "benchmark": "twin_update",
         "surface_vertices": len(model.vertices),
@@ -83,6 +111,8 @@ def main() -> None:
         "updates": args.updates,
         "goal_p99_ms": 5.0,
         "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "blas_threads": blas,
         "results": results,
     }
     text = json.dumps(out, indent=2)

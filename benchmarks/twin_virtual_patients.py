@@ -30,8 +30,12 @@ import time
 from pathlib import Path
 
 LIVER = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
-STRUCTURES = (("liver", "liver.vtk"), ("tumour", "liver_tumours.vtk"),
-              ("portal_vein", "portal_vein.vtk"), ("hepatic_veins", "hepatic_veins.vtk"))  # fmt: skip
+STRUCTURES = (
+    ("liver", "liver.vtk"),
+    ("tumour", "liver_tumours.vtk"),
+    ("portal_vein", "portal_vein.vtk"),
+    ("hepatic_veins", "hepatic_veins.vtk"),
+)
 BAD = ("wrong_organ", "mirrored", "outliers30", "wrong_minimum", "too_few")
 #: Heiselman et al. 2024 (liver Sparse Data Challenge): phantom, several-cm deformation.
 SPARSE_DATA_CHALLENGE = {
@@ -110,14 +114,20 @@ def main() -> None:
         },
         "tre_mm": good["tre_mm"],
         "deformable_over_rigid": good["deformable_over_rigid"],
-        "goals": {"deformable_over_rigid_max": 0.7, "deformable_tumour_tre_max_mm": 3.0,
-                  "calibration": [0.90, 0.98], "bad_flagged_min": 0.99,
-                  "good_false_alarm_max": 0.05},  # fmt: skip
-        "calibration": {m: good["calibration"][m]["fraction_inside_radius95"]
-                        for m in ("rigid", "deformable")},  # fmt: skip
-        "radius95_mean_mm": {m: {g: good["radius95_mm"][m][g].get("mean")
-                                 for g in ("tumour", "vessels")}
-                             for m in ("rigid", "deformable")},  # fmt: skip
+        "goals": {
+            "deformable_over_rigid_max": 0.7,
+            "deformable_tumour_tre_max_mm": 3.0,
+            "calibration": [0.90, 0.98],
+            "bad_flagged_min": 0.99,
+            "good_false_alarm_max": 0.05,
+        },  # fmt: skip
+        "calibration": {
+            m: good["calibration"][m]["fraction_inside_radius95"] for m in ("rigid", "deformable")
+        },  # fmt: skip
+        "radius95_mean_mm": {
+            m: {g: good["radius95_mm"][m][g].get("mean") for g in ("tumour", "vessels")}
+            for m in ("rigid", "deformable")
+        },  # fmt: skip
         "verdict": {
             m: {
                 "good_false_alarm_rate": good["verdict"][m]["good_false_alarm_rate"],

@@ -62,3 +62,22 @@ def test_recommended_patch_beats_a_random_patch(organ) -> None:  # noqa: ANN001
     ratio = np.array(rec_r) / np.array(predicted)
     print(f"delivered / predicted radius: median {np.median(ratio):.2f}, max {ratio.max():.2f}")
     assert 0.8 < np.median(ratio) < 1.35
+
+
+def test_recommendation_at_a_lower_rate_and_on_request(organ) -> None:  # noqa: ANN001
+    basis = synthetic_basis(organ)
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=basis.n_modes) * basis.prior_std
+    T = random_pose(rng)
+    u = basis.surface_displacement_mm(a)
+    tw = Twin(basis, noise_mm=1.0, T_tracker_model=T, recommend_every=3)
+    recs = [
+        tw.update(posed_swabs(organ, u, T, n_points=150, noise_mm=1.0, seed=20 + i)).recommendation
+        for i in range(4)
+    ]
+    assert [r is not None for r in recs] == [True, False, False, True]
+    on_request = tw.recommendation()
+    assert on_request == recs[-1]  # the same state gives the same recommendation
+    off = Twin(basis, noise_mm=1.0, T_tracker_model=T, recommend=False)
+    s = off.update(posed_swabs(organ, u, T, n_points=150, noise_mm=1.0, seed=20))
+    assert s.recommendation is None and off.recommendation() is not None

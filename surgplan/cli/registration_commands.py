@@ -134,9 +134,16 @@ def register_command(
                         "(tumour, vessels, CASE/targets/*.mrk.json)"
                     )
             ctx.report.update(
-                _register_case(case_path, structure, points_path, deformable=deformable,
-                               noise_mm=noise_mm, seed=seed, init_path=init_path,
-                               write_transform=write_transform)  # fmt: skip
+                _register_case(
+                    case_path,
+                    structure,
+                    points_path,
+                    deformable=deformable,
+                    noise_mm=noise_mm,
+                    seed=seed,
+                    init_path=init_path,
+                    write_transform=write_transform,
+                )  # fmt: skip
             )
             return
         model = load_surface(model_path)
@@ -239,7 +246,9 @@ def _register_case(
         else state.recommendation.to_dict(),
     }  # fmt: skip
     if write_transform is not None:
-        report["transform_file"] = str(write_itk_transform(write_transform, report["T_model_points"]))
+        report["transform_file"] = str(
+            write_itk_transform(write_transform, report["T_model_points"])
+        )
     return report
 
 
@@ -371,8 +380,10 @@ def _twin_study(
         "n_trials": outputs.n_trials,
         "n_computed": outputs.n_computed,
         "n_reused": outputs.n_reused,
-        **{k: summary[k] for k in ("tre_mm", "deformable_over_rigid", "calibration",
-                                   "verdict", "recommendation")},  # fmt: skip
+        **{
+            k: summary[k]
+            for k in ("tre_mm", "deformable_over_rigid", "calibration", "verdict", "recommendation")
+        },  # fmt: skip
         "time_s": elapsed_s(),
     }
 

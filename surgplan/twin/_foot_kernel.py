@@ -110,7 +110,11 @@ def foot_modes(
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def foot_displacement(
-    faces: np.ndarray, face: np.ndarray, beta: np.ndarray, modes_v: np.ndarray, a: np.ndarray,
+    faces: np.ndarray,
+    face: np.ndarray,
+    beta: np.ndarray,
+    modes_v: np.ndarray,
+    a: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """``out[i] = sum_c beta[i, c] Phi_{faces[face[i], c]} a``: (N, 3) displacements, mm."""
@@ -121,7 +125,9 @@ def foot_displacement(
         for d in range(3):
             s = 0.0
             for m in range(k):
-                s += (b0 * modes_v[v0, d, m] + b1 * modes_v[v1, d, m] + b2 * modes_v[v2, d, m]) * a[m]
+                s += (b0 * modes_v[v0, d, m] + b1 * modes_v[v1, d, m] + b2 * modes_v[v2, d, m]) * a[
+                    m
+                ]
             out[i, d] = s
 
 
@@ -201,9 +207,15 @@ def foot_residuals(
         p0, p1, p2 = vv[0], vv[1], vv[2]
         for m in range(k):
             J_out[i, 6 + m] = -(
-                w00 * modes_v[p0, 0, m] + w01 * modes_v[p0, 1, m] + w02 * modes_v[p0, 2, m]
-                + w10 * modes_v[p1, 0, m] + w11 * modes_v[p1, 1, m] + w12 * modes_v[p1, 2, m]
-                + w20 * modes_v[p2, 0, m] + w21 * modes_v[p2, 1, m] + w22 * modes_v[p2, 2, m]
+                w00 * modes_v[p0, 0, m]
+                + w01 * modes_v[p0, 1, m]
+                + w02 * modes_v[p0, 2, m]
+                + w10 * modes_v[p1, 0, m]
+                + w11 * modes_v[p1, 1, m]
+                + w12 * modes_v[p1, 2, m]
+                + w20 * modes_v[p2, 0, m]
+                + w21 * modes_v[p2, 1, m]
+                + w22 * modes_v[p2, 2, m]
             )
 
 
@@ -245,39 +257,40 @@ def pull_back_passes(
     n = q.shape[0]
     active = np.arange(n)
     n_act = n
-    fa = np.empty(n, dtype=np.int64)  # the active points' feet, packed
-    ba = np.empty((n, 3))
-    u = np.empty((n, 3))
-    pulled = np.empty((n, 3))
-    p_out = np.empty((n, 3))
-    v_out = np.empty(n, dtype=np.int64)
-    f_out = np.empty(n, dtype=np.int64)
-    b_out = np.empty((n, 3))
     missed[:] = False
     n_missed = 0
     for _ in range(passes):
         if n_act == 0:
             break
+        # The active points packed into arrays of their own (C-contiguous: slices would not
+        # vectorise).
+        fa = np.empty(n_act, dtype=np.int64)
+        ba = np.empty((n_act, 3))
         for j in range(n_act):
             i = active[j]
             fa[j] = face[i]
             ba[j, 0], ba[j, 1], ba[j, 2] = beta[i, 0], beta[i, 1], beta[i, 2]
-        foot_displacement(faces, fa[:n_act], ba[:n_act], modes_v, a, u[:n_act])
+        u = np.empty((n_act, 3))
+        foot_displacement(faces, fa, ba, modes_v, a, u)
+        pulled = np.empty((n_act, 3))
         for j in range(n_act):
             i = active[j]
             for d in range(3):
                 pulled[j, d] = q[i, d] - u[j, d]
+        p_out = np.empty((n_act, 3))
+        v_out = np.empty(n_act, dtype=np.int64)
         transform_and_correspond(
-            pulled[:n_act], eye, zero, grid_origin, inv_voxel, grid, pairs, grid_shape,
-            vertices, nb_ptr, nb_idx, nb_xyz, p_out[:n_act], v_out[:n_act], True,
+            pulled, eye, zero, grid_origin, inv_voxel, grid, pairs, grid_shape, vertices,
+            nb_ptr, nb_idx, nb_xyz, p_out, v_out, True,
         )  # fmt: skip
         for j in range(n_act):  # a miss: left at its foot (a harmless vertex to project on)
             if v_out[j] < 0:
                 v_out[j] = vertex[active[j]]
                 missed[active[j]] = True
                 n_missed += 1
-        project_on_fans(pulled[:n_act], v_out[:n_act], fan_ptr, fan_faces, faces, vertices,
-                        f_out[:n_act], b_out[:n_act])  # fmt: skip
+        f_out = np.empty(n_act, dtype=np.int64)
+        b_out = np.empty((n_act, 3))
+        project_on_fans(pulled, v_out, fan_ptr, fan_faces, faces, vertices, f_out, b_out)
         keep = 0
         for j in range(n_act):
             i = active[j]

@@ -19,9 +19,17 @@ with ``Sigma`` the sensor noise covariance in tracker axes and ``R`` the rotatio
 
 Each iteration minimises ``||r + J dx||^2_W + ||x + dx - x_prior||^2_{P^-1}`` (the iterated
 extended Kalman filter as Gauss-Newton on the MAP objective, Bell & Cathey 1993), ``W`` the
-robust weights over the residual variances (:mod:`surgplan.twin.robust`); correspondences
-and normals are recomputed every iteration. The posterior covariance is
-``(P^-1 + J^T W J)^-1`` at the final iterate. The pose perturbation is folded into
+robust weights over the residual variances (:mod:`surgplan.twin.robust`). While the
+correspondences are searched (every iteration of the first stage, :func:`assimilate`) the
+residuals, normals and Jacobian are re-evaluated in one compiled pass
+(:meth:`~surgplan.twin.surface.TwinSurface.residuals`) and ``J^T W J`` accumulated by BLAS
+``dsyrk``; once the feet are kept, the iterations are chord steps on that last linearisation
+(``J``, ``H`` and its Cholesky factor, the normals kept; the residuals move exactly with the
+pose and linearly with the amplitudes, the Tukey weights are re-evaluated): over a step that
+slides the points by less than a tenth of a triangle the Jacobian changes at second order, and
+these steps cost a matrix-vector product instead of a pass over the modes. The posterior
+covariance is ``(P^-1 + J^T W J)^-1`` at that last linearisation, from its Cholesky factor
+(LAPACK ``dpotri``). The pose perturbation is folded into
 ``T_model_tracker`` at the end (error-state reset, Sola 2017, reset Jacobian ~ identity), so
 every prior pose perturbation has zero mean.
 """
@@ -268,6 +276,8 @@ def assimilate(
     T, a = T_model_tracker.copy(), a_prior.copy()
     xi = np.zeros(6)  # pose perturbation from the prior pose (first order)
     feet: Foot | None = None
+    # The last search iteration's linearisation (set there before any chord step uses it).
+    J = n = sigma = L = q0 = r0 = a0 = None
     converged, iterations, frozen, stage_its = False, 0, False, 0
     while stage_its < max_iterations:
         iterations += 1
@@ -304,8 +314,10 @@ def assimilate(
         if frozen and length < tolerance:
             converged = True
             break
-        if not frozen and not robust and (
-            length < settle or slip_mm(q, feet, surface, step, centre, w) < slip_limit
+        if (
+            not frozen
+            and not robust
+            and (length < settle or slip_mm(q, feet, surface, step, centre, w) < slip_limit)
         ):
             frozen, stage_its = True, 0
     inv, _ = _potri(L, lower=1)  # the covariance at the last linearisation

@@ -330,7 +330,9 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
     surfaces = case.manifest.surfaces
     if structure not in surfaces:
         have = ", ".join(sorted(surfaces)) or "none"
-        raise CaseError(f"case has no surface of {structure!r} (surfaces: {have}); run surgplan mesh")
+        raise CaseError(
+            f"case has no surface of {structure!r} (surfaces: {have}); run surgplan mesh"
+        )
     rom = _load_rom(case)
     _check_same_mesh(case, rom)
     organ = pv.read(case.file(surfaces[structure].path)).triangulate()

@@ -10,9 +10,10 @@ where ``F3(x) = erf(sqrt(x / 2)) - sqrt(2 x / pi) exp(-x / 2)`` is the chi-squar
 degrees of freedom. The integrand is smooth on the sphere, so a fixed Fibonacci-lattice
 quadrature (:data:`N_DIRECTIONS` directions on one hemisphere; ``q`` is even) is accurate to
 better than 1e-4 in probability; the radius is then found by Newton's method on ``log s``,
-vectorised over any number of covariances (a compiled loop,
-:mod:`surgplan.twin._radius_kernel`, stopping each one at a step below 1e-12). The isotropic case gives ``sqrt(chi2_3^-1(0.95)) sigma =
-2.7955 sigma`` exactly; a rank-one covariance gives ``1.95996 sigma``.
+over any number of covariances (a compiled loop, :mod:`surgplan.twin._radius_kernel`,
+stopping each one at a step below 1e-12). The isotropic case gives
+``sqrt(chi2_3^-1(0.95)) sigma = 2.7955 sigma`` exactly; a rank-one covariance gives
+``1.95996 sigma``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
 from surgplan.twin._radius_kernel import coverage_log_s
 
 __all__ = ["radius95_mm", "coverage_radius_mm", "ISOTROPIC_RADIUS95"]

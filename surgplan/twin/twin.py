@@ -79,6 +79,15 @@ class Twin:
         Verdict thresholds.
     verdict_window : int, keyword-only
         Most recent points (all batches) the verdict is computed on.
+    recommend : bool, keyword-only
+        Compute the recommendation in :meth:`update` (``False``: never; :meth:`recommendation`
+        still computes one on request).
+    recommend_every : int, keyword-only
+        Compute it on every ``recommend_every``-th update only (the first included;
+        ``state.recommendation`` is ``None`` on the others). It costs about as much as the
+        assimilation itself (every candidate patch's Woodbury update), and where to swab next
+        changes on the scale of batches, not of tracker frames: a live loop at tracker rate sets
+        this to the frames per second, or calls :meth:`recommendation` when the viewer asks.
     recommend_target : str, optional
         Target the recommendation shrinks (default the first); ``recommend=False`` disables.
     recommend_points : int, keyword-only
@@ -105,6 +114,7 @@ class Twin:
         criteria: ReliabilityCriteria | None = None,
         verdict_window: int = 2000,
         recommend: bool = True,
+        recommend_every: int = 1,
         recommend_target: str | None = None,
         recommend_points: int = 100,
         view_direction: ArrayLike = ANTERIOR_LPS,
@@ -135,20 +145,22 @@ class Twin:
         self._window_ref = np.zeros((0, 3))
         self._n_points = 0
         self.state: TwinState | None = None
-        self._recommend = recommend and bool(self.basis.target_names)
+        if int(recommend_every) < 1:
+            raise TwinError(f"recommend_every must be >= 1, got {recommend_every!r}")
+        self._recommend_every = int(recommend_every)
+        self._n_updates = 0
+        self._can_recommend = bool(self.basis.target_names)
+        self._recommend = recommend and self._can_recommend
         self._rec_target = recommend_target or (basis.target_names or ("",))[0]
         if self._recommend and self._rec_target not in self.basis.target_names:
             raise TwinError(
                 f"recommend_target {self._rec_target!r} is not a target: {self.basis.target_names}"
             )
         self._rec_points = int(recommend_points)
-        self._patches = (
-            candidate_patches(
-                self.surface, view_direction=view_direction, radius_mm=patch_radius_mm
-            )
-            if self._recommend
-            else None
-        )
+        self._patch_args = (view_direction, patch_radius_mm)
+        self._patches_built: Any = None  # built once, on first use (:attr:`patches`)
+        if self._recommend:
+            self._patches_built = self.patches
 
     def _prior(self, points: NDArray[np.float64], noise_iso: float) -> NDArray[np.float64]:
         """Prior covariance of this update (runs the rigid initialisation the first time)."""
@@ -205,6 +217,7 @@ class Twin:
             res.covariance,
         )
         self._n_points += len(pts)
+        self._n_updates += 1
         self._slide_window(pts, res.feet)
         verdict = self._verdict(cov, noise_iso)
         targets = estimate_targets(self.basis, res.T_model_tracker, res.amplitudes,
@@ -220,7 +233,11 @@ class Twin:
             iterations=res.iterations,
             targets=targets,
             verdict=verdict,
-            recommendation=self._recommendation(cov, targets),
+            recommendation=(
+                self._recommendation(cov, targets)
+                if self._recommend and (self._n_updates - 1) % self._recommend_every == 0
+                else None
+            ),
             time_ms=(time.perf_counter() - t0) * 1e3,
         )
         return self.state
@@ -285,9 +302,22 @@ class Twin:
         """The next update's prior covariance: the posterior plus process noise."""
         return self._P + self.process_noise.covariance(self.basis.prior_std)
 
+    def recommendation(self) -> Recommendation | None:
+        """Where to measure next at the current state, computed now (on request).
+
+        ``None`` without targets or candidate patches. See ``recommend_every``.
+        """
+        if self.state is None:
+            raise TwinError("no state yet: call update() first")
+        if self._can_recommend and self._rec_target not in self.basis.target_names:
+            raise TwinError(
+                f"recommend_target {self._rec_target!r} is not a target: {self.basis.target_names}"
+            )
+        return self._recommendation(self.noise_cov, self.state.targets)
+
     def _recommendation(self, cov: NDArray[np.float64], targets: tuple) -> Recommendation | None:
-        """The best patch for the recommended target (``None`` when disabled or no patch)."""
-        if not self._recommend or self._patches is None or len(self._patches.centres) == 0:
+        """The best patch for the recommended target (``None`` without targets or patches)."""
+        if self._patches is None or len(self._patches.centres) == 0:
             return None
         i = self.basis.target_names.index(self._rec_target)
         _, J = target_jacobians(self.basis, self._a, self.centre_mm)
@@ -316,7 +346,7 @@ class Twin:
     def expected_patch_radii(self, n_points: int | None = None) -> NDArray[np.float64]:
         """Every candidate patch's expected target radius95 (mm) after ``n_points`` there."""
         if self._P is None or self._patches is None:
-            raise TwinError("no state yet (or recommendation disabled): call update() first")
+            raise TwinError("no state yet (or no targets to recommend for): call update() first")
         i = self.basis.target_names.index(self._rec_target)
         _, J = target_jacobians(self.basis, self._a, self.centre_mm)
         var = float(self.basis.discrepancy_mm[i] ** 2 + self.basis.stiffness_spread_mm[i] ** 2)
@@ -328,9 +358,21 @@ class Twin:
         )  # fmt: skip
 
     @property
+    def _patches(self) -> Any:
+        return self.patches
+
+    @property
     def patches(self) -> Any:
-        """The candidate patches (:class:`surgplan.twin.recommend.Patches`) or ``None``."""
-        return self._patches
+        """The candidate patches (:class:`surgplan.twin.recommend.Patches`) or ``None``.
+
+        ``None`` when the basis has no targets; built once, on first use.
+        """
+        if self._patches_built is None and self._can_recommend:
+            view, radius = self._patch_args
+            self._patches_built = candidate_patches(
+                self.surface, view_direction=view, radius_mm=radius
+            )
+        return self._patches_built
 
     def deformed_surface(self) -> Any:
         """The registered, deformed organ surface in tracker space (:class:`pyvista.PolyData`).

@@ -164,9 +164,13 @@ def _recommendation(table: dict, spec: Any) -> dict[str, Any]:
         "median_points_random": _median_with_inf(rnd),
         "reached_rate_recommended": float(np.isfinite(rec).mean()) if len(rec) else None,
         "reached_rate_random": float(np.isfinite(rnd).mean()) if len(rnd) else None,
-        "fewer_points_rate": float((np.where(np.isfinite(rec), rec, np.inf)
-                                    < np.where(np.isfinite(rnd), rnd, np.inf)).mean())
-        if len(rec) else None,  # fmt: skip
+        "fewer_points_rate": float(
+            (
+                np.where(np.isfinite(rec), rec, np.inf) < np.where(np.isfinite(rnd), rnd, np.inf)
+            ).mean()
+        )
+        if len(rec)
+        else None,  # fmt: skip
         "equal_points_rate": float((rec[both] == rnd[both]).sum() / len(rec)) if len(rec) else None,
         "points_recommended": _stats(rec),
         "points_random": _stats(rnd),
