@@ -113,6 +113,16 @@ def main() -> None:
             for mode in ("rigid", "deformable")
         },
         "tre_mm": good["tre_mm"],
+        "tre_mean_mm_trusted": {
+            mode: {
+                g: good["tre_mm_trusted"][mode][g].get("mean") for g in ("tumour", "vessels", "all")
+            }
+            for mode in ("rigid", "deformable")
+        },
+        "n_trusted_good": {
+            m: good["tre_mm_trusted"][m]["tumour"].get("n", 0) for m in ("rigid", "deformable")
+        },
+        "tre_mean_mm_by_sensor": good["by_sensor"],
         "deformable_over_rigid": good["deformable_over_rigid"],
         "goals": {
             "deformable_over_rigid_max": 0.7,
@@ -131,6 +141,11 @@ def main() -> None:
         "verdict": {
             m: {
                 "good_false_alarm_rate": good["verdict"][m]["good_false_alarm_rate"],
+                "good_success_rate": good["verdict"][m]["good_success_rate"],
+                "good_false_alarm_rate_successful": good["verdict"][m][
+                    "good_false_alarm_rate_successful"
+                ],
+                "good_missed_failures": good["verdict"][m]["good_missed_failures"],
                 "bad_flag_rate_all": bad["verdict"][m]["bad_flag_rate_all"],
                 "bad_cases": bad["verdict"][m]["bad_cases"],
             }

@@ -14,6 +14,7 @@ from surgplan.cli import (
     biomech_commands,
     case_commands,
     demo_command,
+    live_commands,
     model_commands,
     registration_commands,
 )
@@ -33,6 +34,7 @@ demo_command.register(cli)
 registration_commands.register(cli)
 biomech_commands.register(cli)
 model_commands.register(cli)
+live_commands.register(cli)
 
 
 def main() -> None:

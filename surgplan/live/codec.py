@@ -79,8 +79,14 @@ ENCODING_UTF8 = 106
 _TRANSFORM = struct.Struct(">12f")
 _POLY_COUNTS = struct.Struct(">10I")
 _POINT_DTYPE = np.dtype(
-    [("name", "S64"), ("group", "S32"), ("rgba", "u1", (4,)), ("xyz", ">f4", (3,)),
-     ("diameter", ">f4"), ("owner", "S20")]  # fmt: skip
+    [
+        ("name", "S64"),
+        ("group", "S32"),
+        ("rgba", "u1", (4,)),
+        ("xyz", ">f4", (3,)),
+        ("diameter", ">f4"),
+        ("owner", "S20"),
+    ]
 )
 assert _POINT_DTYPE.itemsize == 136
 
@@ -161,8 +167,7 @@ class Header:
 def _ascii_field(raw: bytes, what: str) -> str:
     text = raw.split(b"\0", 1)[0]
     if not all(32 <= b < 127 for b in text):
-        raise MessageError(what, f"header {what} must be printable ASCII, got {text!r}",
-                           fatal=True)  # fmt: skip
+        raise MessageError(what, f"header {what} must be printable ASCII, got {text!r}", fatal=True)
     return text.decode("ascii")
 
 
@@ -177,31 +182,45 @@ def parse_header(data: bytes, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -
         Largest body size accepted, bytes.
     """
     if len(data) != HEADER_SIZE:
-        raise MessageError("header_size", f"an OpenIGTLink header has {HEADER_SIZE} bytes, "
-                           f"got {len(data)}", fatal=True)  # fmt: skip
+        raise MessageError(
+            "header_size",
+            f"an OpenIGTLink header has {HEADER_SIZE} bytes, got {len(data)}",
+            fatal=True,
+        )
     version, type_raw, device_raw, timestamp, body_size, crc = _HEADER.unpack(data)
     if version not in HEADER_VERSIONS:
-        raise MessageError("version", f"header version must be one of {HEADER_VERSIONS}, got "
-                           f"{version}", fatal=True)  # fmt: skip
+        raise MessageError(
+            "version", f"header version must be one of {HEADER_VERSIONS}, got {version}", fatal=True
+        )
     type_name = _ascii_field(type_raw, "type")
     if not type_name:
         raise MessageError("type", "header type name is empty", fatal=True)
     device_name = _ascii_field(device_raw, "device_name")
     if body_size > max_body_bytes:
-        raise MessageError("body_size", f"{type_name} body of {body_size} bytes exceeds the cap "
-                           f"of {max_body_bytes} bytes", fatal=True)  # fmt: skip
+        raise MessageError(
+            "body_size",
+            f"{type_name} body of {body_size} bytes exceeds the cap of {max_body_bytes} bytes",
+            fatal=True,
+        )
     return Header(version, type_name, device_name, timestamp, body_size, crc)
 
 
 def check_crc(header: Header, body: bytes) -> None:
     """Fatal :class:`MessageError` unless ``body`` has the header's size and CRC-64."""
     if len(body) != header.body_size:
-        raise MessageError("truncated", f"{header.type_name} body has {len(body)} of "
-                           f"{header.body_size} bytes", fatal=True)  # fmt: skip
+        raise MessageError(
+            "truncated",
+            f"{header.type_name} body has {len(body)} of {header.body_size} bytes",
+            fatal=True,
+        )
     got = crc64(body)
     if got != header.crc:
-        raise MessageError("crc", f"{header.type_name} from {header.device_name!r}: body CRC-64 "
-                           f"is {got:#018x}, header says {header.crc:#018x}", fatal=True)  # fmt: skip
+        raise MessageError(
+            "crc",
+            f"{header.type_name} from {header.device_name!r}: body CRC-64 "
+            f"is {got:#018x}, header says {header.crc:#018x}",
+            fatal=True,
+        )
 
 
 # --- messages -----------------------------------------------------------------------------------
@@ -352,8 +371,11 @@ def _cell_count(cells: NDArray[np.int64], n_points: int, what: str) -> int:
         k = int(cells[i])
         idx = cells[i + 1 : i + 1 + k]
         if k < 1 or len(idx) != k:
-            raise MessageError("layout", f"POLYDATA {what} cell {count} at offset {i} declares "
-                               f"{k} points, {len(idx)} remain")  # fmt: skip
+            raise MessageError(
+                "layout",
+                f"POLYDATA {what} cell {count} at offset {i} declares "
+                f"{k} points, {len(idx)} remain",
+            )
         if idx.min() < 0 or idx.max() >= n_points:
             raise MessageError("layout", f"POLYDATA {what} index out of range [0, {n_points})")
         count += 1
@@ -366,8 +388,7 @@ def _pack_polydata(m: PolyDataMessage) -> bytes:
     _finite(p, "POLYDATA points", m.device_name)
     if m.attributes:
         raise MessageError("layout", "encoding POLYDATA attributes is not supported")
-    arrays = [np.asarray(a, np.int64).ravel() for a in (m.vertices, m.lines, m.polygons,
-                                                         m.strips)]  # fmt: skip
+    arrays = [np.asarray(a, np.int64).ravel() for a in (m.vertices, m.lines, m.polygons, m.strips)]
     names = ("vertices", "lines", "polygons", "triangle strips")
     counts = [len(p)]
     for a, name in zip(arrays, names, strict=True):
@@ -384,8 +405,7 @@ def _pack_string(m: StringMessage) -> bytes:
     except UnicodeEncodeError:
         raw, enc = m.text.encode("utf-8"), ENCODING_UTF8
     if len(raw) > 0xFFFF:
-        raise MessageError("layout", f"STRING {m.device_name!r} of {len(raw)} bytes exceeds "
-                           "65535")  # fmt: skip
+        raise MessageError("layout", f"STRING {m.device_name!r} of {len(raw)} bytes exceeds 65535")
     return struct.pack(">HH", enc, len(raw)) + raw
 
 
@@ -429,21 +449,27 @@ def _content(header: Header, body: bytes) -> bytes:
     if header.version == 1:
         return body
     if len(body) < _EXT_HEADER.size:
-        raise MessageError("layout", f"version 2 {header.type_name} body of {len(body)} bytes "
-                           "has no extended header")  # fmt: skip
+        raise MessageError(
+            "layout",
+            f"version 2 {header.type_name} body of {len(body)} bytes has no extended header",
+        )
     ext_size, meta_head, meta_size, _ = _EXT_HEADER.unpack_from(body)
     end = len(body) - meta_head - meta_size
     if ext_size < _EXT_HEADER.size or end < ext_size:
-        raise MessageError("layout", f"version 2 {header.type_name}: extended header "
-                           f"{ext_size} + metadata {meta_head + meta_size} bytes do not fit in "
-                           f"{len(body)}")  # fmt: skip
+        raise MessageError(
+            "layout",
+            f"version 2 {header.type_name}: extended header "
+            f"{ext_size} + metadata {meta_head + meta_size} bytes do not fit in "
+            f"{len(body)}",
+        )
     return body[ext_size:end]
 
 
 def _decode_transform(h: Header, c: bytes) -> TransformMessage:
     if len(c) != _TRANSFORM.size:
-        raise MessageError("layout", f"TRANSFORM body must have {_TRANSFORM.size} bytes, got "
-                           f"{len(c)}")  # fmt: skip
+        raise MessageError(
+            "layout", f"TRANSFORM body must have {_TRANSFORM.size} bytes, got {len(c)}"
+        )
     v = np.array(_TRANSFORM.unpack(c), np.float64)
     _finite(v, "TRANSFORM", h.device_name)
     T = np.eye(4)
@@ -462,16 +488,24 @@ def _text(raw: NDArray, what: str) -> tuple[str, ...]:
 
 def _decode_point(h: Header, c: bytes) -> PointMessage:
     if len(c) == 0 or len(c) % _POINT_DTYPE.itemsize:
-        raise MessageError("layout", f"POINT body must be a positive multiple of "
-                           f"{_POINT_DTYPE.itemsize} bytes, got {len(c)}")  # fmt: skip
+        raise MessageError(
+            "layout",
+            f"POINT body must be a positive multiple of "
+            f"{_POINT_DTYPE.itemsize} bytes, got {len(c)}",
+        )
     arr = np.frombuffer(c, dtype=_POINT_DTYPE)
     xyz = arr["xyz"].astype(np.float64)
     _finite(xyz, "POINT", h.device_name)
     return PointMessage(
-        h.device_name, xyz, _text(arr["name"], "name"), _text(arr["group"], "group"),
-        arr["rgba"].copy(), arr["diameter"].astype(np.float64), _text(arr["owner"], "owner"),
+        h.device_name,
+        xyz,
+        _text(arr["name"], "name"),
+        _text(arr["group"], "group"),
+        arr["rgba"].copy(),
+        arr["diameter"].astype(np.float64),
+        _text(arr["owner"], "owner"),
         h.timestamp_s,
-    )  # fmt: skip
+    )
 
 
 _ATTRIBUTE_COMPONENTS = {1: 3, 2: 3, 3: 9, 4: 4}  # vectors, normals, tensors, RGBA
@@ -509,14 +543,18 @@ def _decode_attributes(c: bytes, at: int, n: int) -> tuple[dict, int]:
 
 def _decode_polydata(h: Header, c: bytes) -> PolyDataMessage:
     if len(c) < _POLY_COUNTS.size:
-        raise MessageError("layout", f"POLYDATA body of {len(c)} bytes is shorter than its "
-                           f"{_POLY_COUNTS.size}-byte counts")  # fmt: skip
+        raise MessageError(
+            "layout",
+            f"POLYDATA body of {len(c)} bytes is shorter than its {_POLY_COUNTS.size}-byte counts",
+        )
     counts = _POLY_COUNTS.unpack_from(c)
     n_pts, n_attr = counts[0], counts[9]
     at = _POLY_COUNTS.size
     if at + 12 * n_pts > len(c):
-        raise MessageError("layout", f"POLYDATA declares {n_pts} points, the body has room for "
-                           f"{(len(c) - at) // 12}")  # fmt: skip
+        raise MessageError(
+            "layout",
+            f"POLYDATA declares {n_pts} points, the body has room for {(len(c) - at) // 12}",
+        )
     pts = np.frombuffer(c, ">f4", 3 * n_pts, at).astype(np.float64).reshape(n_pts, 3)
     _finite(pts, "POLYDATA points", h.device_name)
     at += 12 * n_pts
@@ -528,8 +566,11 @@ def _decode_polydata(h: Header, c: bytes) -> PolyDataMessage:
         arr = np.frombuffer(c, ">u4", size // 4, at).astype(np.int64)
         at += size
         if _cell_count(arr, n_pts, name) != n_cells:
-            raise MessageError("layout", f"POLYDATA declares {n_cells} {name}, the array holds "
-                               f"{_cell_count(arr, n_pts, name)}")  # fmt: skip
+            raise MessageError(
+                "layout",
+                f"POLYDATA declares {n_cells} {name}, the array holds "
+                f"{_cell_count(arr, n_pts, name)}",
+            )
         cells.append(arr)
     attributes, at = _decode_attributes(c, at, n_attr)
     if at != len(c):
@@ -566,8 +607,11 @@ def decode_body(header: Header, body: bytes) -> Message:
     """Decode a body whose CRC was checked (non-fatal :class:`MessageError` on bad content)."""
     decoder = _DECODERS.get(header.type_name)
     if decoder is None:
-        raise MessageError("type", f"message type {header.type_name!r} from "
-                           f"{header.device_name!r} is not one of {KNOWN_TYPES}")  # fmt: skip
+        raise MessageError(
+            "type",
+            f"message type {header.type_name!r} from "
+            f"{header.device_name!r} is not one of {KNOWN_TYPES}",
+        )
     return decoder(header, _content(header, body))
 
 
@@ -576,8 +620,11 @@ def decode_message(
 ) -> tuple[Header, Message]:
     """Parse, check and decode one complete message (header and body, nothing more)."""
     if len(data) < HEADER_SIZE:
-        raise MessageError("truncated", f"message of {len(data)} bytes is shorter than the "
-                           f"{HEADER_SIZE}-byte header", fatal=True)  # fmt: skip
+        raise MessageError(
+            "truncated",
+            f"message of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
+            fatal=True,
+        )
     header = parse_header(data[:HEADER_SIZE], max_body_bytes=max_body_bytes)
     body = data[HEADER_SIZE:]
     check_crc(header, body)

@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_twin_study", "summarise_twin_study"]
+__all__ = ["SUCCESS_TRE_MM", "plot_twin_study", "summarise_twin_study"]
+
+#: A trial's fit counts as successful when its tumour TRE is below this, mm (as the
+#: registration study's ``SUCCESS_TRE_MM``): false alarms are also reported on those only.
+SUCCESS_TRE_MM = 5.0
 
 
 def _stats(x: Any) -> dict[str, Any]:
@@ -85,6 +89,8 @@ def summarise_twin_study(table: dict[str, np.ndarray], spec: Any) -> dict[str, A
         "n_good_trials": int(good.sum()),
         "patients": _patients(table),
         "tre_mm": {},
+        "tre_mm_trusted": {},
+        "by_sensor": {},
         "radius95_mm": {},
         "deformable_over_rigid": {},
         "calibration": {},
@@ -95,6 +101,17 @@ def summarise_twin_study(table: dict[str, np.ndarray], spec: Any) -> dict[str, A
         out["tre_mm"][mode] = {
             g: _stats(_values(table, f"tre_{mode}_", names, good)) for g, names in groups.items()
         }
+        trusted = good & _bool(table, f"trustworthy_{mode}")
+        out["tre_mm_trusted"][mode] = {
+            g: _stats(_values(table, f"tre_{mode}_", names, trusted)) for g, names in groups.items()
+        }
+        sensor = np.asarray(table["sensor"]).astype(str)
+        for sname in sorted(set(sensor[good])):
+            sel = good & (sensor == sname)
+            out["by_sensor"].setdefault(sname, {})[mode] = {
+                g: _stats(_values(table, f"tre_{mode}_", names, sel)).get("mean")
+                for g, names in groups.items()
+            }
         out["radius95_mm"][mode] = {
             g: _stats(_values(table, f"r95_{mode}_", names, good)) for g, names in groups.items()
         }
@@ -107,6 +124,19 @@ def summarise_twin_study(table: dict[str, np.ndarray], spec: Any) -> dict[str, A
         out["calibration"][mode] = {"fraction_inside_radius95": cal,
                                     "goal": [0.90, 0.98]}  # fmt: skip
         out["verdict"][mode] = _verdict(table, case, mode)
+        tumour = groups["tumour"][0] if groups["tumour"] else None
+        if tumour is not None:
+            tre_t = np.asarray(table[f"tre_{mode}_{tumour}_mm"], float)
+            ok = good & (tre_t < SUCCESS_TRE_MM)
+            trust = _bool(table, f"trustworthy_{mode}")
+            out["verdict"][mode] |= {
+                "success_tre_mm": SUCCESS_TRE_MM,
+                "good_success_rate": float(ok[good].mean()) if good.any() else None,
+                "good_false_alarm_rate_successful": (
+                    float((~trust[ok]).mean()) if ok.any() else None
+                ),
+                "good_missed_failures": int((trust & good & ~ok).sum()),
+            }
     if {"rigid", "deformable"} <= set(modes):
         for g in ("tumour", "vessels", "all"):
             r = out["tre_mm"]["rigid"][g].get("mean")
