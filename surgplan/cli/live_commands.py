@@ -136,8 +136,10 @@ def live_command(
     from surgplan.live import LiveServer, ServerLimits, SessionConfig, TwinSpec, WireFrames
     from surgplan.live.log import open_session
     from surgplan.live.pivot import load_pivot
+    from surgplan.live.server import _allowed_networks
 
     with _streaming_errors():
+        _allowed_networks(allow)  # a bad --allow fails before a session is created
         config = None
         if resume is None:
             pivot = load_pivot(case)
