@@ -134,6 +134,14 @@ def main() -> None:
         "calibration": {
             m: good["calibration"][m]["fraction_inside_radius95"] for m in ("rigid", "deformable")
         },  # fmt: skip
+        "calibration_trusted": {
+            m: good["calibration"][m].get("fraction_inside_radius95_trusted")
+            for m in ("rigid", "deformable")
+        },  # fmt: skip
+        "calibration_successful": {
+            m: good["calibration"][m].get("fraction_inside_radius95_successful")
+            for m in ("rigid", "deformable")
+        },  # fmt: skip
         "radius95_mean_mm": {
             m: {g: good["radius95_mm"][m][g].get("mean") for g in ("tumour", "vessels")}
             for m in ("rigid", "deformable")

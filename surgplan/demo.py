@@ -4,8 +4,10 @@ Steps: import the phantom's DICOM series (with its fake patient identity, remove
 segment liver, tumour, vessels and bone from the seeds stored with the sample, build surfaces and
 the tetrahedral mesh, score each segmentation by Dice against the phantom's ground truth, render
 an offscreen picture, predict a retraction by finite elements, register simulated tracked-pointer
-swabs to the liver (global, then tracking, then a spoiled acquisition that must be flagged) and
-write ``report.html``.
+swabs to the liver (global, then tracking, then a spoiled acquisition that must be flagged),
+stream a recorded acquisition of a deformed virtual patient over a real socket to the live
+server, rigid and deformable twins (:mod:`surgplan.intraop_demo`, ``intraop/``), and write
+``report.html``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from imaging.mesh_io import read_surface
 from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
+from surgplan.intraop_demo import intraop_demo
 from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
 from surgplan.registration_demo import RegistrationDemoResult, registration_demo
 from surgplan.render import render_displacement, render_structures
@@ -109,6 +112,10 @@ class DemoResult:
         with the rendered ``picture``.
     registration : dict
         Summary of the simulated intraoperative registration.
+    intraop : dict
+        The live session part (:meth:`surgplan.intraop_demo.IntraopDemoResult.to_dict`): the
+        recorded stream, per twin mode the acknowledged and logged messages, tumour TRE and
+        predicted 95 % radius after each batch, the replay check, the pictures.
     passed : bool
         Every Dice target met and the registration within :data:`TRE_TARGET_MM`, the spoiled
         acquisition flagged.
@@ -125,6 +132,7 @@ class DemoResult:
     real_liver_retraction: Mapping[str, Any] | None
     registration: Mapping[str, Any]
     passed: bool
+    intraop: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan demo --json``."""
@@ -140,6 +148,7 @@ class DemoResult:
             "retraction": _plain(self.retraction),
             "real_liver_retraction": _plain(self.real_liver_retraction),
             "registration": _plain(self.registration),
+            "intraop": _plain(self.intraop),
             "passed": self.passed,
         }
 
@@ -191,6 +200,7 @@ def run_demo(
     step("registering simulated tracked-pointer swabs to the liver")
     registration_result = registration_demo(surfaces, out / "registration")
     registration = registration_result.to_dict()
+    intraop = intraop_demo(case_dir, out / "intraop", on_step=step).to_dict()
 
     passed = all(scores[name] >= target for name, target in DICE_TARGETS.items()) and (
         _registration_passed(registration_result)
@@ -204,6 +214,7 @@ def run_demo(
         retraction,
         real_liver,
         registration,
+        intraop,
     )
     return DemoResult(
         case=case_dir,
@@ -217,6 +228,7 @@ def run_demo(
         real_liver_retraction=real_liver,
         registration=registration,
         passed=passed,
+        intraop=intraop,
     )
 
 
@@ -304,6 +316,7 @@ def _write_demo_report(
     retraction: dict[str, Any],
     real_liver: dict[str, Any] | None,
     registration: dict[str, Any],
+    intraop: dict[str, Any],
 ) -> Path:
     twin = Section("The twin", "Anterior view; LPS millimetres.")
     twin.add_image(picture, "Liver (translucent), tumour, vessels and bone from the phantom CT")
@@ -312,6 +325,7 @@ def _write_demo_report(
         sections.append(_mesh_section(volume_mesh))
     sections.append(_mechanics_section(retraction, real_liver))
     sections.append(_registration_section(registration))
+    sections.append(_intraop_section(intraop))
     return write_report(path, "surgplan demo: phantom abdomen", sections)
 
 
@@ -423,6 +437,95 @@ def _registration_section(registration: dict[str, Any]) -> Section:
         ),
     )
     section.add_image(Path(registration["picture"]), "Swabs placed by the registration")
+    return section
+
+
+def _intraop_section(intraop: dict[str, Any]) -> Section:
+    """The live session: the twin converging on a deformed virtual patient, rigid vs deformable."""
+    sessions, patient = intraop["sessions"], intraop["patient"]
+    rigid, deform = sessions["rigid"], sessions["deformable"]
+
+    def verdict(s: dict[str, Any], i: int) -> str:
+        return "trusted" if s["trustworthy"][i] else "not trusted"
+
+    def tre(s: dict[str, Any], i: int) -> dict[str, str]:
+        inside = s["inside_radius95"][i]
+        return {
+            "text": f"{s['tre_mm'][i]:.2f}" + ("" if inside else " (outside radius)"),
+            "cls": "pass" if inside else "fail",
+        }
+
+    rows = [
+        [
+            i + 1,
+            n,
+            tre(rigid, i),
+            f"{rigid['radius95_mm'][i]:.1f}",
+            verdict(rigid, i),
+            tre(deform, i),
+            f"{deform['radius95_mm'][i]:.1f}",
+            verdict(deform, i),
+        ]
+        for i, n in enumerate(intraop["points_per_batch"])
+    ]
+    r_end, d_end = rigid["tre_mm"][-1], deform["tre_mm"][-1]
+    if intraop["deformable_beats_rigid"]:
+        outcome = (
+            f"On this patient the deformable twin ends {r_end / d_end:.1f} times closer to the "
+            f"tumour than the rigid one ({d_end:.2f} mm against {r_end:.2f} mm)."
+        )
+    else:
+        outcome = (
+            f"On this patient the deformable twin does NOT beat the rigid one: it ends at "
+            f"{d_end:.2f} mm from the tumour, the rigid twin at {r_end:.2f} mm."
+        )
+    integrity = "; ".join(
+        f"{mode}: {s['messages_sent']} messages sent, {s['acks']} acknowledged, {s['logged']} "
+        f"logged, {s['updates']} updates, published transform within "
+        f"{s['published_transform_max_error']:.1g} of the logged state, replay difference "
+        f"{s['replay_max_difference']:.2g}"
+        for mode, s in sessions.items()
+    )
+    tumour = patient.get("tumour_displacement_mm")
+    section = Section(
+        "Live session: the twin following a deformed patient (simulated)",
+        f"A virtual patient deformed by a full finite-element solve on the case's mesh "
+        f"({patient['load']}; largest surface displacement {patient['max_displacement_mm']:.1f} "
+        f"mm"
+        + (f", the tumour moves {tumour:.1f} mm" if tumour is not None else "")
+        + f"), placed in a tracker pose the twin does not know. A recorded stream of "
+        f"{intraop['batches']} tracked-pointer swab batches ({intraop['batch_points']} points "
+        f"each, {intraop['noise_mm']:g} mm noise, POINT messages, "
+        f"{Path(intraop['recording']).name}) is sent over a loopback TCP socket to the live "
+        f"OpenIGTLink server, one session per twin mode (reduced model of "
+        f"{intraop['rom']['n_patch_centres']} patch centres, {intraop['rom']['n_modes']} "
+        f"modes); the table reads the published states. TRE: the twin's tumour centroid "
+        f"against the virtual patient's deformed one; radius: the twin's predicted 95 % error "
+        f"radius. {outcome} Session integrity: {integrity}. The intraoperative part took "
+        f"{intraop['timing_s']['total']:.0f} s.",
+        Table(
+            [
+                "batch",
+                "points",
+                "rigid TRE (mm)",
+                "rigid 95% radius (mm)",
+                "rigid verdict",
+                "deformable TRE (mm)",
+                "deformable 95% radius (mm)",
+                "deformable verdict",
+            ],
+            rows,
+        ),
+    )
+    section.add_image(
+        Path(intraop["convergence_picture"]),
+        "Tumour TRE (solid) and predicted 95 % radius (dashed) after each batch",
+    )
+    section.add_image(
+        Path(intraop["overlay_picture"]),
+        "Final rigid and deformable twins coloured by their distance to the deformed truth "
+        "(grey wireframe), CT axes, anterior view; swab points green",
+    )
     return section
 
 

@@ -90,3 +90,75 @@ def test_simulated_registration_finds_the_tumour_and_flags_outliers(demo: dict) 
     np.testing.assert_allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-9)
     html = Path(demo["report"]).read_text()
     assert "Intraoperative registration (simulated)" in html and "T_model_tracker.tfm" in html
+
+
+def test_intraop_stream_was_acknowledged_logged_and_scored_per_batch(demo: dict) -> None:
+    from surgplan.intraop_demo import read_recording
+    from surgplan.live import decode_message
+    from surgplan.live.log import SessionLog, session_path
+
+    io = demo["intraop"]
+    messages = read_recording(io["recording"])
+    assert len(messages) == io["batches"] == 8
+    sizes = [len(decode_message(m)[1].positions) for m in messages]
+    assert sizes == [io["batch_points"]] * 8
+    assert io["points_per_batch"] == list(np.cumsum(sizes))
+    for mode in ("rigid", "deformable"):
+        s = io["sessions"][mode]
+        assert s["messages_sent"] == s["acks"] == s["logged"] == s["updates"] == 8, mode
+        log = SessionLog.open(session_path(io["case"], s["session"]))
+        try:
+            assert len(log.message_seqs()) == 8
+            assert sorted(log.raw_messages().values()) == sorted(messages)  # bytes as recorded
+        finally:
+            log.close()
+        assert len(s["tre_mm"]) == len(s["radius95_mm"]) == 8
+        assert np.all(np.isfinite(s["tre_mm"])) and np.all(np.asarray(s["radius95_mm"]) > 0)
+        assert s["published_transform_max_error"] < 1e-3  # float32 on the wire
+        assert s["published_radius_max_error"] < 1e-3
+        assert s["replay_max_difference"] < 1e-9
+    sessions = io["sessions"]
+    rigid, deform = sessions["rigid"]["tre_mm"][-1], sessions["deformable"]["tre_mm"][-1]
+    assert io["deformable_beats_rigid"] == (deform < rigid)
+    assert io["passed"]
+
+
+def test_replay_of_the_demo_session_reproduces_the_published_states(demo: dict) -> None:
+    io = demo["intraop"]
+    for mode in ("rigid", "deformable"):
+        s = io["sessions"][mode]
+        result = CliRunner().invoke(
+            cli, ["replay", io["case"], s["session"], "--json"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.stderr
+        states = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        assert len(states) == 8
+        assert all(st["status"] == st["logged_status"] == "state" for st in states)
+        assert max(st["difference"] for st in states) < 1e-9
+        from surgplan.twin import TwinState
+
+        last = TwinState.from_dict(states[-1]["state"])
+        np.testing.assert_allclose(
+            last.T_tracker_model, np.asarray(s["published_T_tracker_model"]), atol=1e-3
+        )
+        assert last.target("tumour_centroid").radius95_mm == pytest.approx(
+            s["radius95_mm"][-1], rel=1e-9
+        )
+
+
+def test_intraop_pictures_and_report_section(demo: dict) -> None:
+    io = demo["intraop"]
+    for key in ("convergence_picture", "overlay_picture"):
+        pixels = np.asarray(Image.open(io[key]).convert("RGB"), dtype=float)
+        assert pixels.shape[0] >= 400 and pixels.shape[1] >= 600, key
+        not_white = np.any(pixels < 240, axis=2).mean()
+        assert 0.03 < not_white < 0.95, (key, not_white)
+    pixels = np.asarray(Image.open(io["convergence_picture"]).convert("RGB"), dtype=int)
+    red = (pixels[..., 0] > 150) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
+    blue = (pixels[..., 2] > 120) & (pixels[..., 0] < 90)
+    assert red.sum() > 100 and blue.sum() > 100  # both modes' curves drawn
+    html = Path(demo["report"]).read_text()
+    assert "Live session: the twin following a deformed patient (simulated)" in html
+    for mode in ("rigid", "deformable"):
+        assert f"{io['sessions'][mode]['tre_mm'][-1]:.2f}" in html
+    assert ("does NOT beat" in html) == (not io["deformable_beats_rigid"])

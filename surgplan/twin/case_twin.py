@@ -24,7 +24,11 @@
   moment the model's own loads produce. The discrepancy and stiffness spread at every target
   are the model's ``meta["discrepancy_mm"]`` and ``meta["stiffness_spread_mm"]`` (per-axis
   standard deviations from held-out full FE solves, :func:`surgplan.case_rom.
-  build_default_case_rom`).
+  build_default_case_rom`; the discrepancy is the larger of the same-kind held-out and the
+  other-physics figure, other stiffness and supports, in models built since that was
+  measured). The surface part of the discrepancy, ``meta["surface_discrepancy_mm"]``
+  (:func:`surgplan.twin.rom_basis.surface_discrepancy_from_meta`), goes into the basis'
+  ``meta`` for the twin's observation model (:mod:`surgplan.twin.noise`).
 
 ``Twin.from_case`` is not attached to :class:`~surgplan.twin.Twin` (its module belongs to the
 numerics); this module's :func:`twin_from_case` is the entry point.
@@ -118,6 +122,9 @@ class CaseModel:
         (k,) amplitude prior standard deviations.
     discrepancy_mm, stiffness_spread_mm : float
         Per-axis standard deviations of the model error at targets, mm.
+    surface_discrepancy_mm : float
+        Per-axis standard deviation of the model's error on the organ surface, mm (the
+        observation model's share of it).
     """
 
     case_dir: Path
@@ -131,6 +138,7 @@ class CaseModel:
     discrepancy_mm: float
     stiffness_spread_mm: float
     meta: dict[str, Any] = field(default_factory=dict)
+    surface_discrepancy_mm: float = 0.0
 
     def modes_at(self, points_mm: ArrayLike) -> NDArray[np.float64]:
         """(k, N, 3) modes at any model points (exact P1 inside the organ), mm."""
@@ -160,7 +168,11 @@ class CaseModel:
             target_modes=t_modes,
             discrepancy_mm=self.discrepancy_mm,
             stiffness_spread_mm=self.stiffness_spread_mm,
-            meta={"source": "surgplan.twin.case_twin", **self.meta},
+            meta={
+                "source": "surgplan.twin.case_twin",
+                "surface_discrepancy_mm": self.surface_discrepancy_mm,
+                **self.meta,
+            },
         )
 
 
@@ -352,6 +364,9 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
             targets |= _vessel_points(name, vessel, rom, v)
     targets |= _user_targets(case.root)
     meta = dict(rom.meta)
+    from surgplan.twin.rom_basis import surface_discrepancy_from_meta
+
+    surface_disc, surface_source = surface_discrepancy_from_meta(meta)
     return CaseModel(
         case_dir=case.root,
         structure=structure,
@@ -369,7 +384,9 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
             "tumour_structure": lesion,
             "n_modes": int(rom.n_modes),
             "volume_mesh_fingerprint": volume_mesh_fingerprint(rom.points_mm),
+            "surface_discrepancy_source": surface_source,
         },
+        surface_discrepancy_mm=surface_disc,
     )
 
 

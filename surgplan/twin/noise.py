@@ -1,4 +1,21 @@
-"""Sensor noise and the process noise of organ motion between batches."""
+"""Sensor noise, the model's surface discrepancy, and the process noise of organ motion.
+
+Observation model of the deformable twin: a point-to-plane residual of a *correct* fit is the
+sensor's localisation noise plus what the reduced model cannot represent of the organ's true
+surface (its surface discrepancy, per-axis standard deviation ``d``, measured against full FE
+on held-out and other-physics load cases, :func:`surgplan.case_rom.build_default_case_rom`):
+
+    var r = n^T (Sigma + d^2 I) n        (:func:`observation_covariance`).
+
+The verdict's thresholds are multiples of the noise a correct fit leaves. Its RMS and inlier
+thresholds take the effective noise ``sqrt(sigma^2 + d^2)``. The systematic-residual check
+averages each residual with its ``k`` neighbours: independent sensor noise shrinks to
+``sigma^2 / (k + 1)`` while the discrepancy, smooth over a neighbourhood a few millimetres
+across, keeps its full variance, so a correct fit's statistic is
+``sqrt(sigma^2 / (k + 1) + d^2) = sqrt(sigma^2 + (k + 1) d^2) / sqrt(k + 1)``: the check takes
+``sqrt(sigma^2 + (k + 1) d^2)`` as its noise (:func:`systematic_noise_mm`), keeping the same
+multiple of a correct fit's statistic that registration calibrated for noise alone.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +27,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from surgplan.twin.errors import PointsError
 
-__all__ = ["ProcessNoise", "sensor_covariance"]
+__all__ = [
+    "ProcessNoise",
+    "effective_noise_mm",
+    "observation_covariance",
+    "sensor_covariance",
+    "systematic_noise_mm",
+]
 
 
 @dataclass(frozen=True)
@@ -64,3 +87,27 @@ def sensor_covariance(noise_mm: float | ArrayLike) -> NDArray[np.float64]:
     if sd.shape != (3,) or not np.all(np.isfinite(sd)) or np.any(sd <= 0):
         raise PointsError(f"noise_mm must be one or three positive numbers (mm), got {noise_mm!r}")
     return np.diag(sd**2)
+
+
+def observation_covariance(
+    sensor_cov: NDArray[np.float64], surface_discrepancy_mm: float
+) -> NDArray[np.float64]:
+    """Residual covariance of a correct fit: ``Sigma + d^2 I`` (module docstring), mm^2."""
+    d = float(surface_discrepancy_mm)
+    if not (math.isfinite(d) and d >= 0):
+        raise PointsError(f"surface discrepancy must be finite and >= 0 mm, got {d!r}")
+    return np.asarray(sensor_cov, np.float64) + d * d * np.eye(3)
+
+
+def effective_noise_mm(noise_mm: float, surface_discrepancy_mm: float) -> float:
+    """``sqrt(sigma^2 + d^2)``: the RMS a correct fit's residuals have, mm."""
+    return math.hypot(float(noise_mm), float(surface_discrepancy_mm))
+
+
+def systematic_noise_mm(
+    noise_mm: float, surface_discrepancy_mm: float, neighbours: int | None = None
+) -> float:
+    """``sqrt(sigma^2 + (k + 1) d^2)``: the noise of the systematic check (module docstring)."""
+    if neighbours is None:
+        from registration.reliability import SYSTEMATIC_NEIGHBOURS as neighbours
+    return math.sqrt(float(noise_mm) ** 2 + (neighbours + 1) * float(surface_discrepancy_mm) ** 2)

@@ -14,6 +14,14 @@ targets). They are carried over to the twin's surface vertices and targets:
 The amplitude prior is zero-mean (the undeformed, preoperative shape) with standard deviation
 ``max(|min|, |max|) / 2`` of the amplitudes seen over the model's snapshots
 (:attr:`ReducedModel.mode_bounds`): every snapshot lies within two prior standard deviations.
+
+The model's surface discrepancy (per-axis standard deviation, mm, the part of the model error
+that enters the observation model, :mod:`surgplan.twin.noise`) is
+``meta["surface_discrepancy_mm"]`` (:func:`surgplan.case_rom.build_default_case_rom`: the
+larger of the same-kind held-out and the other-physics surface-fit RMS over sqrt 3); a model
+built before that figure was stored falls back to its same-kind held-out surface-fit RMS over
+sqrt 3 (``meta["model_discrepancy"]``), which understates other physics
+(:func:`surface_discrepancy_from_meta`).
 """
 
 from __future__ import annotations
@@ -30,7 +38,12 @@ from registration import farthest_point_sample
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisError, BasisMismatchError
 
-__all__ = ["basis_from_reduced_model", "transfer_modes", "MAX_RBF_CENTRES"]
+__all__ = [
+    "basis_from_reduced_model",
+    "surface_discrepancy_from_meta",
+    "transfer_modes",
+    "MAX_RBF_CENTRES",
+]
 
 #: Most model points used as centres of the interpolant.
 MAX_RBF_CENTRES = 1500
@@ -79,6 +92,27 @@ def transfer_modes(
     interp = rbf(query_mm[~same]).reshape(-1, k, 3).transpose(1, 0, 2)
     out[:, ~same] = interp
     return out
+
+
+def surface_discrepancy_from_meta(meta: Mapping[str, Any] | None) -> tuple[float, str]:
+    """The model's surface discrepancy (per-axis std, mm) and where it came from.
+
+    ``meta["surface_discrepancy_mm"]`` when stored; else the largest ``surface_fit_surface_rms_mm``
+    of ``meta["model_discrepancy"]`` over sqrt 3 (same-kind held-out loads only); else 0.
+    """
+    meta = meta or {}
+    if "surface_discrepancy_mm" in meta:
+        return float(meta["surface_discrepancy_mm"]), str(
+            meta.get("discrepancy_source", "meta surface_discrepancy_mm")
+        )
+    rows = [r for r in meta.get("model_discrepancy", ()) if "surface_fit_surface_rms_mm" in r]
+    if rows:
+        d = max(float(r["surface_fit_surface_rms_mm"]) for r in rows) / np.sqrt(3.0)
+        return float(d), (
+            "same-kind held-out loads only (model built before other-physics loads were "
+            "measured: understates real patients; re-run surgplan rom)"
+        )
+    return 0.0, "none stored"
 
 
 def _prior_std(bounds: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -172,5 +206,11 @@ def basis_from_reduced_model(
             if stiffness_spread_mm is None
             else stiffness_spread_mm
         ),
-        meta={"source": "biomech.rom", "kind": str(getattr(rom, "kind", "")), "rom_meta": meta},
+        meta={
+            "source": "biomech.rom",
+            "kind": str(getattr(rom, "kind", "")),
+            "rom_meta": meta,
+            "surface_discrepancy_mm": surface_discrepancy_from_meta(meta)[0],
+            "surface_discrepancy_source": surface_discrepancy_from_meta(meta)[1],
+        },
     )

@@ -25,13 +25,22 @@ from surgplan.twin.assimilation import SLIP_SPACING, assimilate
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import PointsError, TwinError
 from surgplan.twin.fit import deformed_fit_verdict
-from surgplan.twin.noise import ProcessNoise, sensor_covariance
+from surgplan.twin.noise import (
+    ProcessNoise,
+    observation_covariance,
+    sensor_covariance,
+    systematic_noise_mm,
+)
 from surgplan.twin.recommend import ANTERIOR_LPS, candidate_patches, expected_radii
 from surgplan.twin.state import Recommendation, TwinState
 from surgplan.twin.surface import Foot, build_twin_surface
-from surgplan.twin.targets import estimate_targets, target_jacobians
+from surgplan.twin.targets import (
+    estimate_targets,
+    rigid_deformation_covariance,
+    target_jacobians,
+)
 from surgplan.twin.units import check_point_units
-from surgplan.twin.verdict import combine_verdicts, deformation_check
+from surgplan.twin.verdict import combine_verdicts, deformation_check, with_systematic_noise
 
 __all__ = ["Twin"]
 
@@ -98,6 +107,17 @@ class Twin:
         Candidate patch radius, mm.
     seed : int, keyword-only
         Seed of the rigid global search.
+    model_noise_mm : float, optional, keyword-only
+        Deformable mode: per-axis standard deviation of the reduced model's surface
+        discrepancy, added to the sensor noise in the observation model and the verdict
+        (:mod:`surgplan.twin.noise`); default ``basis.meta["surface_discrepancy_mm"]``, else 0.
+        Rigid mode ignores it (its residuals hold the whole deformation: the rigid verdict
+        refuses a deformed organ, as registration's).
+    rigid_deformation : {"fitted", "prior", "none"}, keyword-only
+        Rigid mode: the target covariance term for the deformation the rigid twin leaves out
+        (:func:`surgplan.twin.targets.rigid_deformation_covariance`): ``"fitted"`` the amplitude
+        prior through the targets' modes less what the rigid pose absorbs, ``"prior"`` the
+        whole prior ``Phi_t A Phi_t^T``, ``"none"`` no term. Deformable mode ignores it.
     """
 
     def __init__(
@@ -120,6 +140,8 @@ class Twin:
         view_direction: ArrayLike = ANTERIOR_LPS,
         patch_radius_mm: float = 20.0,
         seed: int = 0,
+        model_noise_mm: float | None = None,
+        rigid_deformation: Literal["fitted", "prior", "none"] = "fitted",
     ) -> None:
         if mode not in ("deformable", "rigid"):
             raise TwinError(f"mode must be 'deformable' or 'rigid', got {mode!r}")
@@ -128,6 +150,19 @@ class Twin:
         self.basis = basis.rigid() if mode == "rigid" else basis
         self.surface = build_twin_surface(self.basis, surface)
         self.noise_cov = sensor_covariance(noise_mm)
+        if rigid_deformation not in ("fitted", "prior", "none"):
+            raise TwinError(
+                f"rigid_deformation must be 'fitted', 'prior' or 'none', got {rigid_deformation!r}"
+            )
+        self.rigid_deformation = rigid_deformation
+        if mode == "rigid":
+            self.model_noise_mm = 0.0
+        else:
+            m = basis.meta.get("surface_discrepancy_mm", 0.0) if model_noise_mm is None else model_noise_mm
+            self.model_noise_mm = float(m)
+            if not (math.isfinite(self.model_noise_mm) and self.model_noise_mm >= 0):
+                raise TwinError(f"model_noise_mm must be finite and >= 0, got {model_noise_mm!r}")
+        self._unmodelled: NDArray[np.float64] | None = None
         self.process_noise = process_noise or ProcessNoise()
         self.criteria = criteria
         self.verdict_window = int(verdict_window)
@@ -203,11 +238,13 @@ class Twin:
         pts, dropped = _clean(points)
         first = self._P is None
         check_point_units(pts, self.basis.extent_mm, lower=first)
-        cov = self.noise_cov if noise_mm is None else sensor_covariance(noise_mm)
+        sensor = self.noise_cov if noise_mm is None else sensor_covariance(noise_mm)
+        sensor_iso = float(np.sqrt(np.trace(sensor) / 3.0))
+        cov = observation_covariance(sensor, self.model_noise_mm)
         noise_iso = float(np.sqrt(np.trace(cov) / 3.0))
         if first and len(pts) < 6:
             raise PointsError(f"the first batch needs at least 6 finite points, got {len(pts)}")
-        P = self._prior(pts, noise_iso)
+        P = self._prior(pts, sensor_iso)
         res = assimilate(
             pts, self.surface, self.centre_mm, self._T_model_tracker, self._a, P, sensor_cov=cov
         )
@@ -219,9 +256,9 @@ class Twin:
         self._n_points += len(pts)
         self._n_updates += 1
         self._slide_window(pts, res.feet)
-        verdict = self._verdict(cov, noise_iso)
+        verdict = self._verdict(cov, noise_iso, sensor_iso)
         targets = estimate_targets(self.basis, res.T_model_tracker, res.amplitudes,
-                                   res.covariance, self.centre_mm)  # fmt: skip
+                                   res.covariance, self.centre_mm, self._unmodelled)  # fmt: skip
         self.state = TwinState(
             T_tracker_model=np.linalg.inv(res.T_model_tracker),
             amplitudes=res.amplitudes.copy(),
@@ -261,7 +298,9 @@ class Twin:
             vertex=np.concatenate([old.vertex[keep], new_feet.vertex]),
         )
 
-    def _verdict(self, cov: NDArray[np.float64], noise_iso: float) -> Any:
+    def _verdict(
+        self, cov: NDArray[np.float64], noise_iso: float, sensor_iso: float | None = None
+    ) -> Any:
         """The twin's verdict on the verdict window at the current state.
 
         Window points keep their feet: a carried-over point is searched again (one warm pass
@@ -294,9 +333,28 @@ class Twin:
             q, r, x, n, noise_mm=noise_iso, spacing_mm=self.surface.model.spacing_mm,
             criteria=self.criteria,
         )  # fmt: skip
+        if self.model_noise_mm > 0:
+            sens = noise_iso if sensor_iso is None else sensor_iso
+            fit = with_systematic_noise(
+                fit, systematic_noise_mm(sens, self.model_noise_mm), self.criteria
+            )
+        if self.mode == "rigid" and self.rigid_deformation != "none":
+            self._unmodelled = self._rigid_unmodelled(q, r, x, n, feet, noise_iso)
         return combine_verdicts(
             fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict
         )
+
+    def _rigid_unmodelled(self, q: NDArray, r: NDArray, x: NDArray, n: NDArray, feet: Foot,
+                          noise_iso: float) -> NDArray[np.float64]:  # fmt: skip
+        """Rigid mode: covariance of the deformation left out, on the window's inliers."""
+        crit = self.criteria or ReliabilityCriteria()
+        thr = crit.inlier_threshold_mm(noise_iso, self.surface.model.spacing_mm)
+        dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
+        inl = dist <= thr
+        return rigid_deformation_covariance(
+            self.full_basis, self.centre_mm, q[inl], n[inl], feet.face[inl], feet.beta[inl],
+            absorbed=self.rigid_deformation == "fitted",
+        )  # fmt: skip
 
     def _next_prior(self) -> NDArray[np.float64]:
         """The next update's prior covariance: the posterior plus process noise."""
@@ -313,7 +371,8 @@ class Twin:
             raise TwinError(
                 f"recommend_target {self._rec_target!r} is not a target: {self.basis.target_names}"
             )
-        return self._recommendation(self.noise_cov, self.state.targets)
+        obs = observation_covariance(self.noise_cov, self.model_noise_mm)
+        return self._recommendation(obs, self.state.targets)
 
     def _recommendation(self, cov: NDArray[np.float64], targets: tuple) -> Recommendation | None:
         """The best patch for the recommended target (``None`` without targets or patches)."""
@@ -353,7 +412,8 @@ class Twin:
         return expected_radii(
             self.surface, self._patches, T_model_tracker=self._T_model_tracker,
             amplitudes=self._a, covariance=self._next_prior(), centre_mm=self.centre_mm,
-            target_jacobian=J[i], model_variance_mm2=var, sensor_cov=self.noise_cov,
+            target_jacobian=J[i], model_variance_mm2=var,
+            sensor_cov=observation_covariance(self.noise_cov, self.model_noise_mm),
             n_points=self._rec_points if n_points is None else int(n_points),
         )  # fmt: skip
 

@@ -13,6 +13,14 @@ Checks, each recorded with its measured value and threshold:
   mirrored organ, wrong local minimum), the twin inherits those failures, marked as the rigid
   fit's, unless its own deformed residuals are within noise *and* the deformation is
   plausible. Deformation may explain a shape mismatch; it must not make a wrong fit look good.
+
+The noise of the fit checks is the noise a *correct* deformable fit leaves: the sensor's plus
+the reduced model's surface discrepancy (:mod:`surgplan.twin.noise`): the effective noise for
+the inlier and RMS checks, and for the systematic-residual check the noise whose
+neighbour-average matches a correct fit's, :func:`with_systematic_noise`. The discrepancy is
+a few tenths of a millimetre: a wrong organ, a mirrored one or a wrong minimum leaves
+residuals of millimetres, and the implausible-deformation and rigid-fit checks do not depend
+on the noise at all.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2
 
-from registration import FailedCheck, Verdict, VerdictCheck
+from registration import FailedCheck, ReliabilityCriteria, Verdict, VerdictCheck
 
 __all__ = [
     "TwinCheck",
@@ -35,6 +43,7 @@ __all__ = [
     "combine_verdicts",
     "SHAPE_CHECKS",
     "PLAUSIBLE_QUANTILE",
+    "with_systematic_noise",
 ]
 
 #: Quantile of ``chi2_k`` beyond which the amplitudes are implausible.
@@ -178,3 +187,25 @@ def combine_verdicts(
                 if TwinCheck(f.check.value) in SHAPE_CHECKS
             ]
     return TwinVerdict(tuple(own))
+
+
+def with_systematic_noise(
+    fit: Verdict, noise_mm: float, criteria: ReliabilityCriteria | None = None
+) -> Verdict:
+    """``fit`` with its systematic-residual check judged against ``noise_mm`` instead.
+
+    Registration's :func:`~registration.reliability.assess` takes one noise for every check;
+    the twin's systematic check takes its own (:func:`surgplan.twin.noise.
+    systematic_noise_mm`), never smaller than the one ``fit`` was judged with, so only a
+    failure of that check can change (pass, or fail against the new threshold).
+    """
+    c = criteria or ReliabilityCriteria()
+    limit = c.systematic_sigma * float(noise_mm) + c.systematic_floor_mm
+    out = []
+    for f in fit.failed_checks:
+        if f.check is VerdictCheck.SYSTEMATIC_RESIDUAL:
+            if f.value <= limit:
+                continue
+            f = FailedCheck(f.check, f.value, float(limit), float(noise_mm))
+        out.append(f)
+    return Verdict(tuple(out))
