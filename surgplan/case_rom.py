@@ -398,8 +398,10 @@ def _held_out(
                 loads_f = load_case_for(prm, free, training.patch_radius_mm,
                                         training.pressure_region)  # fmt: skip
                 u_f = solve_tissue(prob["fe"], prob["materials"], loads_f, degree=1)
-                other.append({"kind": "ligaments released"}
-                             | _surface_fit(rom, u_f.evaluate_displacement_mm(pts), n_s))
+                other.append(
+                    {"kind": "ligaments released"}
+                    | _surface_fit(rom, u_f.evaluate_displacement_mm(pts), n_s)
+                )
     return disc, spread, other
 
 
@@ -442,8 +444,12 @@ def build_default_case_rom(
       fitted by least squares to the full FE surface displacement (the twin's situation: the
       error the basis leaves inside the organ); ``"stiffness_spread"``,
       the displacement difference of full FE solves of the first held-out case with Young's
-      modulus x0.7 and x1.3 against the nominal one; and their per-axis standard deviations for
-      the twin, ``"discrepancy_mm"`` (largest surface-fit interior RMS / sqrt 3) and
+      modulus x0.7 and x1.3 against the nominal one; ``"model_discrepancy_other_physics"``,
+      the surface-fit errors on physics the model was not built with (those two stiffness
+      solves, and the first held-out load with the ligaments released); and their per-axis
+      standard deviations for the twin, ``"discrepancy_mm"`` / ``"surface_discrepancy_mm"``
+      (largest surface-fit interior / surface RMS / sqrt 3 over the same-kind held-out AND the
+      other-physics cases: same-kind held-out loads alone understate a real patient) and
       ``"stiffness_spread_mm"`` (largest interior RMS / sqrt 3).
 
     Parameters are those of :func:`build_case_rom`.

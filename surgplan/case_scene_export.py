@@ -3,7 +3,9 @@
 :func:`export_scene` writes the case as a 3D Slicer scene (``surgplan export --scene``): the
 scan, the segmentation, the surfaces as models and the registration outputs recorded as
 artifacts (:func:`registration_outputs`); :func:`export_case_gltf` writes its surfaces as binary
-glTF (``--gltf``). Destinations, structure selection and display styles are those of
+glTF (``--gltf``; a live session's twin at one moment is :mod:`surgplan.session_gltf`'s, written
+in the same styles by :func:`write_case_gltf`). Destinations, structure selection and display
+styles are those of
 :mod:`surgplan.export` (:func:`~surgplan.export.require_outside_case`,
 :func:`~surgplan.export.structure_names`, :func:`~surgplan.export.display_style`), so a model
 in Slicer, a glTF mesh and the segment of the same structure look alike.
@@ -36,6 +38,7 @@ __all__ = [
     "export_case_gltf",
     "export_scene",
     "registration_outputs",
+    "write_case_gltf",
 ]
 
 #: Artifact kinds (``case.json`` ``artifacts``) put into a scene as markups and as transforms;
@@ -206,7 +209,9 @@ def case_surfaces(case: Case, structures: Sequence[str] = ()) -> dict[str, pv.Po
         raise ExportError(
             f"case {case.root} has no surfaces; build them with 'surgplan mesh CASE' first"
         )
-    names = structure_names(case, structures) if structures else list(surfaces)
+    names = list(dict.fromkeys(structures)) or list(surfaces)
+    # a structure with a surface needs no label map (cases built with ``import-model``)
+    structure_names(case, [name for name in names if name not in surfaces])
     missing = [name for name in names if name not in surfaces]
     if missing:
         raise ExportError(
@@ -245,12 +250,23 @@ def export_case_gltf(
     GltfExportError
         A bad destination (not ``.glb``, missing folder) or an unusable surface.
     """
-    from surgplan.gltf_export import export_gltf
-
     out = Path(out_path)
     case = Case.open(case_folder)
     require_outside_case(case, out)
-    meshes = case_surfaces(case, structures)
+    return write_case_gltf(case, out, case_surfaces(case, structures))
+
+
+def write_case_gltf(
+    case: Case, out: str | os.PathLike[str], meshes: Mapping[str, pv.PolyData]
+) -> GltfExport:
+    """Write ``meshes`` (LPS mm, by structure name) as ``.glb`` in the case's display styles.
+
+    The colours and opacities are :func:`display_style`'s, so the glTF of the case
+    (:func:`export_case_gltf`) and of a session's twin (:mod:`surgplan.session_gltf`) look alike.
+    ``out`` is not checked against the case folder here (the callers do).
+    """
+    from surgplan.gltf_export import export_gltf
+
     styles: Mapping[str, tuple[tuple[float, float, float], float]] = {
         name: display_style(case, name) for name in meshes
     }

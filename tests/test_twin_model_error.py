@@ -108,8 +108,12 @@ def test_deformable_mode_ignores_rigid_deformation(organ, basis, truth) -> None:
     pts = posed_swabs(organ, basis.surface_displacement_mm(a), T, n_points=500,
                       noise_mm=NOISE, seed=22)  # fmt: skip
     r = [
-        [t.radius95_mm for t in Twin(basis, noise_mm=NOISE, T_tracker_model=T,
-                                     rigid_deformation=how).update(pts).targets]  # fmt: skip
+        [
+            t.radius95_mm
+            for t in Twin(basis, noise_mm=NOISE, T_tracker_model=T, rigid_deformation=how)
+            .update(pts)
+            .targets
+        ]  # fmt: skip
         for how in ("fitted", "none")
     ]
     np.testing.assert_allclose(r[0], r[1])
@@ -151,8 +155,11 @@ def test_unmodelled_surface_bump_passes_with_the_model_noise(organ, basis, truth
     c = v.mean(axis=0)
     ext = np.ptp(v, axis=0)
     # a smooth field outside the polynomial basis (3rd-order in the surface coordinates)
-    bump = 0.4 * np.sqrt(2.0) * np.sin(2 * np.pi * (v - c)[:, [0]] / ext[0] * 1.5) * np.array(
-        [0.0, 0.0, 1.0]
+    bump = (
+        0.4
+        * np.sqrt(2.0)
+        * np.sin(2 * np.pi * (v - c)[:, [0]] / ext[0] * 1.5)
+        * np.array([0.0, 0.0, 1.0])
     )
     u = basis.surface_displacement_mm(a) + bump
     pts = posed_swabs(organ, u, T, n_points=600, noise_mm=NOISE, seed=23)
@@ -161,7 +168,9 @@ def test_unmodelled_surface_bump_passes_with_the_model_noise(organ, basis, truth
 
 
 def test_mirrored_wrong_organ_outliers_too_few_stay_flagged_with_model_noise(
-    organ, basis, truth  # noqa: ANN001
+    organ,
+    basis,
+    truth,  # noqa: ANN001
 ) -> None:
     import pyvista as pv
 
@@ -183,3 +192,13 @@ def test_mirrored_wrong_organ_outliers_too_few_stay_flagged_with_model_noise(
     few = posed_swabs(organ, u, T, n_points=80, noise_mm=NOISE, seed=11)
     s = Twin(basis, T_tracker_model=T, **kw).update(few)
     assert s.verdict.checks == (TwinCheck.TOO_FEW_POINTS,)
+
+
+def test_explained_inlier_floor() -> None:
+    from surgplan.twin.verdict import explained_inlier_floor
+
+    f = explained_inlier_floor(500, 3.0)
+    # 500 points, P(|z| < 3) = 0.9973: at most a handful off the surface by noise alone
+    assert 0.98 < f < 0.9973
+    assert explained_inlier_floor(0) == 0.0
+    assert explained_inlier_floor(2000, 3.0) > f  # more points, tighter

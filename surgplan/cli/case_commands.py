@@ -143,7 +143,8 @@ EXPORT_OUTPUTS = ("label", "mesh", "scene", "gltf", "dicom", "dicom_seg", "rtstr
 @path_option(
     "--gltf",
     help="Binary glTF out (OUT.glb) of the surfaces in their colours and opacities, in metres, "
-    "+Y up (superior), +Z anterior, +X patient left.",
+    "+Y up (superior), +Z anterior, +X patient left. With --session ID --at SECONDS: the "
+    "session's deformed, registered twin at that moment, in tracker space.",
 )
 @path_option(
     "--dicom",
@@ -159,19 +160,42 @@ EXPORT_OUTPUTS = ("label", "mesh", "scene", "gltf", "dicom", "dicom_seg", "rtstr
     "--rtstruct",
     help="DICOM RT Structure Set out (OUT.dcm), on the de-identified series of --dicom.",
 )
+@click.option(
+    "--session",
+    default=None,
+    help="With --gltf: a recorded live session of CASE (see 'surgplan sessions CASE').",
+)
+@click.option(
+    "--at",
+    "at_s",
+    type=float,
+    default=None,
+    help="With --session: seconds since the session's first message; the last twin state "
+    "logged at or before then is exported.",
+)
 @json_option
 def export_command(
-    case: Path, structure: tuple[str, ...], json_output: bool, **outputs: Path | None
+    case: Path,
+    structure: tuple[str, ...],
+    session: str | None,
+    at_s: float | None,
+    json_output: bool,
+    **outputs: Path | None,
 ) -> None:
     """Export one structure (--label, --mesh) or the whole case (one output per call).
 
     Outputs never go inside CASE. The DICOM exports share the case's own UIDs, generated on
     the first DICOM export and kept in case.json, so a SEG or RTSTRUCT always references the
     series that --dicom writes (before or after it); no original identifier is written.
+
+    --gltf OUT.glb --session ID --at SECONDS writes the twin of live session ID at that
+    moment: the organ deformed by the state's amplitudes and posed by its T_tracker_model
+    (tracker space), the case's other structures moved by the same deformation field.
     """
     from surgplan.errors import SurgplanError
 
     with command_context(json_output) as ctx:
+        _check_session_options(session, at_s, outputs.get("gltf") is not None)
         given = [name for name in EXPORT_OUTPUTS if outputs[name] is not None]
         if len(given) != 1:
             options = ", ".join(f"--{name.replace('_', '-')}" for name in EXPORT_OUTPUTS)
@@ -183,9 +207,34 @@ def export_command(
         elif kind == "dicom" and structure:
             raise SurgplanError("--dicom writes the scan; --structure does not apply")
         with progress_bar(f"exporting {kind.replace('_', '-')}"):
-            result = _export(case, kind, outputs[kind], structure)  # type: ignore[arg-type]
+            if session is not None:
+                from surgplan.session_gltf import export_session_gltf
+
+                result = export_session_gltf(
+                    case, outputs[kind], session=session, at_s=at_s, structures=structure
+                )
+            else:
+                result = _export(case, kind, outputs[kind], structure)  # type: ignore[arg-type]
         ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
+
+
+def _check_session_options(session: str | None, at_s: float | None, gltf: bool) -> None:
+    """Refuse --session without --gltf or --at, --at without --session, a negative time."""
+    import math
+
+    from surgplan.errors import SurgplanError
+
+    if at_s is not None and session is None:
+        raise SurgplanError("--at SECONDS goes with --session ID (and --gltf OUT.glb)")
+    if session is None:
+        return
+    if not gltf:
+        raise SurgplanError("--session ID goes with --gltf OUT.glb (and --at SECONDS)")
+    if at_s is None:
+        raise SurgplanError("--session ID needs --at SECONDS (seconds since its first message)")
+    if not (math.isfinite(at_s) and at_s >= 0.0):
+        raise SurgplanError(f"--at must be seconds >= 0 since the session's start, got {at_s:g}")
 
 
 def _export(case: Path, kind: str, out: Path, structure: tuple[str, ...]) -> Any:

@@ -113,8 +113,9 @@ def rigid_deformation_covariance(
     M = full_basis.target_modes.transpose(1, 2, 0).copy()  # (T, 3, k)
     if absorbed and q_mm is not None and len(q_mm) >= 6:
         tri = full_basis.faces[face]  # (N, 3) vertex ids
-        phi = np.einsum("nb,kbnj->knj", beta,
-                        full_basis.surface_modes[:, tri.T, :])  # fmt: skip  (k, N, 3)
+        phi = np.einsum(
+            "nb,kbnj->knj", beta, full_basis.surface_modes[:, tri.T, :]
+        )  # fmt: skip  (k, N, 3)
         G = np.einsum("knj,nj->nk", phi, normals)
         J = np.concatenate([np.cross(q_mm - centre_mm, normals), normals], axis=1)
         H = J.T @ J

@@ -158,7 +158,9 @@ class Twin:
         if mode == "rigid":
             self.model_noise_mm = 0.0
         else:
-            m = basis.meta.get("surface_discrepancy_mm", 0.0) if model_noise_mm is None else model_noise_mm
+            m = model_noise_mm
+            if m is None:
+                m = basis.meta.get("surface_discrepancy_mm", 0.0)
             self.model_noise_mm = float(m)
             if not (math.isfinite(self.model_noise_mm) and self.model_noise_mm >= 0):
                 raise TwinError(f"model_noise_mm must be finite and >= 0, got {model_noise_mm!r}")
@@ -340,9 +342,14 @@ class Twin:
             )
         if self.mode == "rigid" and self.rigid_deformation != "none":
             self._unmodelled = self._rigid_unmodelled(q, r, x, n, feet, noise_iso)
+        crit = self.criteria or ReliabilityCriteria()
+        thr = crit.inlier_threshold_mm(noise_iso, self.surface.model.spacing_mm)
+        dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
         return combine_verdicts(
-            fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict
-        )
+            fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict,
+            inlier_fraction=float(np.mean(dist <= thr)) if len(r) else None,
+            n_points=len(r), inlier_sigma=crit.inlier_sigma,
+        )  # fmt: skip
 
     def _rigid_unmodelled(self, q: NDArray, r: NDArray, x: NDArray, n: NDArray, feet: Foot,
                           noise_iso: float) -> NDArray[np.float64]:  # fmt: skip

@@ -13,6 +13,13 @@ Checks, each recorded with its measured value and threshold:
   mirrored organ, wrong local minimum), the twin inherits those failures, marked as the rigid
   fit's, unless its own deformed residuals are within noise *and* the deformation is
   plausible. Deformation may explain a shape mismatch; it must not make a wrong fit look good.
+  Explaining it means the deformed fit leaves no more outliers than the observation model
+  itself produces: its inlier count must reach the 0.1 % binomial quantile of ``n`` points
+  each inside the inlier threshold (``inlier_sigma`` effective noise standard deviations)
+  with the Gaussian probability ``erf(inlier_sigma / sqrt 2)`` (:func:`explained_inlier_floor`,
+  the same 99.9 % level as the plausibility check). A deformed fit that keeps 13 % of the
+  points off the surface has not explained why the rigid fit missed them (a mirrored organ
+  or a wrong minimum that deformation half-fits), whatever its residuals on the rest.
 
 The noise of the fit checks is the noise a *correct* deformable fit leaves: the sensor's plus
 the reduced model's surface discrepancy (:mod:`surgplan.twin.noise`): the effective noise for
@@ -44,6 +51,7 @@ __all__ = [
     "SHAPE_CHECKS",
     "PLAUSIBLE_QUANTILE",
     "with_systematic_noise",
+    "explained_inlier_floor",
 ]
 
 #: Quantile of ``chi2_k`` beyond which the amplitudes are implausible.
@@ -161,8 +169,26 @@ def deformation_check(
     return TwinFailedCheck(TwinCheck.IMPLAUSIBLE_DEFORMATION, d2, limit)
 
 
+@functools.lru_cache(maxsize=256)
+def explained_inlier_floor(
+    n_points: int, inlier_sigma: float = 3.0, quantile: float = PLAUSIBLE_QUANTILE
+) -> float:
+    """Smallest inlier fraction of ``n_points`` consistent with Gaussian residuals alone."""
+    from scipy.stats import binom
+
+    if n_points <= 0:
+        return 0.0
+    p0 = math.erf(inlier_sigma / math.sqrt(2.0))
+    return float(binom.ppf(1.0 - quantile, n_points, p0)) / n_points
+
+
 def combine_verdicts(
-    fit: Verdict, deformation: TwinFailedCheck | None, rigid: Verdict | None
+    fit: Verdict,
+    deformation: TwinFailedCheck | None,
+    rigid: Verdict | None,
+    inlier_fraction: float | None = None,
+    n_points: int = 0,
+    inlier_sigma: float = 3.0,
 ) -> TwinVerdict:
     """The twin's verdict from its own fit checks, the deformation check and the rigid fit's.
 
@@ -174,12 +200,20 @@ def combine_verdicts(
         :func:`deformation_check`'s outcome.
     rigid : registration.Verdict or None
         Verdict of the rigid fit that started the twin (``None``: started from a given pose).
+    inlier_fraction, n_points, inlier_sigma : optional
+        The deformed fit's inlier fraction over ``n_points`` and the inlier threshold in
+        effective noise standard deviations: the rigid fit's shape failures are cleared only
+        when it reaches :func:`explained_inlier_floor` (``None``: not required).
     """
     own = [TwinFailedCheck.from_registration(f, "twin") for f in fit.failed_checks]
     if deformation is not None:
         own.append(deformation)
     if rigid is not None:
         shape_ok = not any(f.check in SHAPE_CHECKS for f in own)
+        if inlier_fraction is not None and n_points > 0:
+            shape_ok = shape_ok and inlier_fraction >= explained_inlier_floor(
+                int(n_points), float(inlier_sigma)
+            )
         if not (shape_ok and deformation is None):
             own += [
                 TwinFailedCheck.from_registration(f, "rigid")
