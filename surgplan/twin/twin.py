@@ -118,6 +118,10 @@ class Twin:
         (:func:`surgplan.twin.targets.rigid_deformation_covariance`): ``"fitted"`` the amplitude
         prior through the targets' modes less what the rigid pose absorbs, ``"prior"`` the
         whole prior ``Phi_t A Phi_t^T``, ``"none"`` no term. Deformable mode ignores it.
+    explained_inliers : bool, keyword-only
+        The rigid fit's shape failures are cleared only when the deformed fit's inlier
+        fraction is what Gaussian residuals alone give (:func:`surgplan.twin.verdict.
+        explained_inlier_floor`); ``False``: registration's inlier fraction suffices.
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class Twin:
         seed: int = 0,
         model_noise_mm: float | None = None,
         rigid_deformation: Literal["fitted", "prior", "none"] = "fitted",
+        explained_inliers: bool = True,
     ) -> None:
         if mode not in ("deformable", "rigid"):
             raise TwinError(f"mode must be 'deformable' or 'rigid', got {mode!r}")
@@ -155,6 +160,7 @@ class Twin:
                 f"rigid_deformation must be 'fitted', 'prior' or 'none', got {rigid_deformation!r}"
             )
         self.rigid_deformation = rigid_deformation
+        self.explained_inliers = bool(explained_inliers)
         if mode == "rigid":
             self.model_noise_mm = 0.0
         else:
@@ -347,7 +353,9 @@ class Twin:
         dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
         return combine_verdicts(
             fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict,
-            inlier_fraction=float(np.mean(dist <= thr)) if len(r) else None,
+            inlier_fraction=(
+                float(np.mean(dist <= thr)) if len(r) and self.explained_inliers else None
+            ),
             n_points=len(r), inlier_sigma=crit.inlier_sigma,
         )  # fmt: skip
 
