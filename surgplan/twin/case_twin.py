@@ -125,6 +125,10 @@ class CaseModel:
     surface_discrepancy_mm : float
         Per-axis standard deviation of the model's error on the organ surface, mm (the
         observation model's share of it).
+    surface_model : registration.SurfaceModel or None
+        The organ surface as :func:`registration.prepare_surface` prepares it (largest piece,
+        long edges split: the same geometry); ``vertices_mm`` and ``faces`` are its own, so
+        the twin uses it as it is instead of preparing the surface again.
     """
 
     case_dir: Path
@@ -139,6 +143,7 @@ class CaseModel:
     stiffness_spread_mm: float
     meta: dict[str, Any] = field(default_factory=dict)
     surface_discrepancy_mm: float = 0.0
+    surface_model: Any = None
 
     def modes_at(self, points_mm: ArrayLike) -> NDArray[np.float64]:
         """(k, N, 3) modes at any model points (exact P1 inside the organ), mm."""
@@ -347,9 +352,13 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
         )
     rom = _load_rom(case)
     _check_same_mesh(case, rom)
-    organ = pv.read(case.file(surfaces[structure].path)).triangulate()
-    v = np.asarray(organ.points, np.float64)
-    faces = np.asarray(organ.regular_faces, np.int64)
+    from registration import prepare_surface
+
+    # The registration model of the organ: a CT case's surface has long edges that
+    # prepare_surface splits (same geometry), so the basis lives on the prepared vertices.
+    organ = prepare_surface(pv.read(case.file(surfaces[structure].path)), name=structure)
+    v = np.asarray(organ.vertices, np.float64)
+    faces = np.asarray(organ.faces, np.int64)
     _check_same_organ(np.asarray(rom.points_mm[: rom.n_surface], float), v, structure)
     from biomech.rom import modes_at
 
@@ -387,6 +396,7 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
             "surface_discrepancy_source": surface_source,
         },
         surface_discrepancy_mm=surface_disc,
+        surface_model=organ,
     )
 
 
@@ -432,5 +442,6 @@ def twin_from_case(
     NoReducedModelError, BasisMismatchError, BasisError, surgplan.errors.CaseError
         As :func:`load_case_model`.
     """
-    basis = case_basis(case_dir, structure=structure)
-    return Twin(basis, mode=mode, noise_mm=noise_mm, **twin_options)
+    model = load_case_model(case_dir, structure=structure)
+    twin_options.setdefault("surface", model.surface_model)
+    return Twin(model.basis(), mode=mode, noise_mm=noise_mm, **twin_options)
