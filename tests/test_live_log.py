@@ -50,6 +50,7 @@ def recorded(request, tmp_path_factory):
         for p in pts[61:71]:
             c.send(point_msg(p[None]))
             c.ack()
+        srv.wait_idle()  # the pointer stream starts a batch of its own: >= 3 states
         for p in pts[71:]:
             c.send(pointer_msg(p))
             c.ack()

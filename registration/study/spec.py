@@ -47,7 +47,17 @@ from pydantic import (
 
 from registration.errors import RegistrationError
 
-__all__ = ["StudySpecError", "TargetSpec", "ModelSpec", "StudySpec", "load_spec", "expand_trials"]
+__all__ = [
+    "StudySpecError",
+    "TargetSpec",
+    "ModelSpec",
+    "StudySpec",
+    "load_spec",
+    "expand_trials",
+    "read_study_file",
+    "field_path",
+    "describe_error",
+]
 
 SENSORS = ("swabs", "scan")
 CASES = ("good", "wrong_organ", "mirrored", "too_few", "planar", "outliers30", "wrong_minimum")
@@ -203,21 +213,28 @@ PROTOCOL_KEYS = tuple(_Protocol.model_fields)
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a dotted field path (``models[0].surface``)."""
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "<top level>"
 
 
-def _describe(error: Any) -> str:
-    """One pydantic error as ``what was expected, got what``."""
+def describe_error(error: Any, *, file_kind: str = "study", detailed: bool = True) -> str:
+    """One pydantic error as ``what was expected, got what``.
+
+    ``file_kind`` names the file in the unknown-field message (``"not part of a <file_kind>
+    file"``); ``detailed=False`` reports every other error as pydantic's message and the input.
+    """
     kind, value = error["type"], error.get("input")
     msg = error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return "unknown field (a typo?); not part of a study file"
+        return f"unknown field (a typo?); not part of a {file_kind} file"
     if kind == "missing":
         return "required field missing"
+    if not detailed:
+        return f"{msg}, got {value!r}"
     if kind in _RANGE_ERRORS:
         return f"value {value!r} out of range: {msg[0].lower()}{msg[1:]}"
     if kind == "value_error":
@@ -258,7 +275,7 @@ def parse_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> StudySpe
         raw = _StudyFile.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise _err(source, _field_path(first["loc"]), _describe(first)) from None
+        raise _err(source, field_path(first["loc"]), describe_error(first)) from None
     if "wrong_organ" in raw.protocol.case and any(m.decoy_surface is None for m in raw.models):
         raise _err(source, "models.decoy_surface", "required by case 'wrong_organ'")
     models = tuple(
@@ -294,8 +311,20 @@ def load_spec(path: str | Path) -> StudySpec:
         Missing file, parse error or invalid field (the message names the field).
     """
     p = Path(path)
+    return parse_spec(read_study_file(p), base_dir=p.parent, source=str(p))
+
+
+def read_study_file(path: str | Path, *, error: type[Exception] = StudySpecError) -> Any:
+    """Parse a study file (``.toml``, ``.yaml``/``.yml`` or ``.json``) into plain data.
+
+    Raises
+    ------
+    Exception
+        ``error`` (:class:`StudySpecError` by default): missing file or parse error.
+    """
+    p = Path(path)
     if not p.is_file():
-        raise StudySpecError(f"study file not found: {p}")
+        raise error(f"study file not found: {p}")
     text = p.read_text(encoding="utf-8")
     try:
         if p.suffix == ".toml":
@@ -307,10 +336,10 @@ def load_spec(path: str | Path) -> StudySpec:
         elif p.suffix == ".json":
             data = json.loads(text)
         else:
-            raise StudySpecError(f"{p}: expected a .toml, .yaml, .yml or .json study file")
+            raise error(f"{p}: expected a .toml, .yaml, .yml or .json study file")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise StudySpecError(f"{p}: cannot parse: {exc}") from exc
-    return parse_spec(data, base_dir=p.parent, source=str(p))
+        raise error(f"{p}: cannot parse: {exc}") from exc
+    return data
 
 
 def expand_trials(spec: StudySpec) -> list[dict]:

@@ -11,7 +11,7 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,23 +47,25 @@ def _emit(obj: dict[str, Any], json_output: bool, text: str | None = None) -> No
     sys.stdout.flush()
 
 
+def _client(ev: dict[str, Any]) -> str:
+    return ev.get("client", "")
+
+
+#: One line of text per event kind (updates: ``--json`` only).
+_EVENT_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
+    "listening": lambda ev: f"listening on {ev['host']}:{ev['port']} (session {ev['session']})",
+    "client_connected": lambda ev: f"client {_client(ev)} connected",
+    "client_closed": lambda ev: f"client {_client(ev)} closed ({ev.get('reason')})",
+    "client_refused": lambda ev: f"client {_client(ev)} refused: {ev.get('reason')}",
+    "client_error": lambda ev: f"client {_client(ev)} error [{ev['problem']}]: {ev['message']}",
+    "update_failed": lambda ev: f"update failed: {ev['message']}",
+    "stopped": lambda ev: f"stopped after {ev['accepted']} messages, {ev['updates']} updates",
+}
+
+
 def _event_text(ev: dict[str, Any]) -> str | None:
-    kind, client = ev["event"], ev.get("client", "")
-    if kind == "listening":
-        return f"listening on {ev['host']}:{ev['port']} (session {ev['session']})"
-    if kind == "client_connected":
-        return f"client {client} connected"
-    if kind == "client_closed":
-        return f"client {client} closed ({ev.get('reason')})"
-    if kind == "client_refused":
-        return f"client {client} refused: {ev.get('reason')}"
-    if kind == "client_error":
-        return f"client {client} error [{ev['problem']}]: {ev['message']}"
-    if kind == "update_failed":
-        return f"update failed: {ev['message']}"
-    if kind == "stopped":
-        return f"stopped after {ev['accepted']} messages, {ev['updates']} updates"
-    return None  # updates: --json only
+    text = _EVENT_TEXT.get(ev["event"])
+    return None if text is None else text(ev)
 
 
 async def _run_live(server: Any) -> None:

@@ -14,13 +14,17 @@ radius95 and its components, mm) and ``"recommendation"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
 from surgplan.cli.common import command_context, json_option, progress_bar
 from surgplan.errors import SurgplanError
+
+type ProgressFn = Callable[[int, int], None]
 
 
 @click.command("register")
@@ -304,36 +308,51 @@ def study_command(
             )
             return
         spec = _registration_spec(spec_path)
-        total = len(expand_trials(spec))
-        with progress_bar(f"study {spec.name}", total) as advance:
-            last = [0]
-
-            def on_progress(done: int, _total: int) -> None:
-                advance(done - last[0])
-                last[0] = done
-
-            outputs = run_study(
+        outputs = _run_with_progress(
+            f"study {spec.name}",
+            len(expand_trials(spec)),
+            lambda on_progress: run_study(
                 spec,
                 out_dir,
                 scheduler=scheduler,
                 n_workers=workers,
                 table_format=table_format,
                 progress=on_progress,
-            )
+            ),
+        )
         summary = json.loads(outputs.summary.read_text())
         ctx.report.update(
             {
-                "table": str(outputs.table),
-                "summary": str(outputs.summary),
-                "plots": [str(p) for p in outputs.plots],
-                "n_trials": outputs.n_trials,
-                "n_computed": outputs.n_computed,
-                "n_reused": outputs.n_reused,
+                **_outputs_report(outputs),
                 "good_cases": summary["good_cases"],
                 "bad_cases": summary["bad_cases"],
                 "time_s": ctx.elapsed_s(),
             }
         )
+
+
+def _run_with_progress[T](label: str, total: int, run: Callable[[ProgressFn], T]) -> T:
+    """``run(on_progress)`` under a progress bar of ``total`` trials; its result."""
+    with progress_bar(label, total) as advance:
+        last = [0]
+
+        def on_progress(done: int, _total: int) -> None:
+            advance(done - last[0])
+            last[0] = done
+
+        return run(on_progress)
+
+
+def _outputs_report(outputs: Any) -> dict:
+    """The report keys every study shares: its files and trial counts."""
+    return {
+        "table": str(outputs.table),
+        "summary": str(outputs.summary),
+        "plots": [str(p) for p in outputs.plots],
+        "n_trials": outputs.n_trials,
+        "n_computed": outputs.n_computed,
+        "n_reused": outputs.n_reused,
+    }
 
 
 def _registration_spec(spec_path: Path) -> object:
@@ -359,27 +378,18 @@ def _twin_study(
     from surgplan.twin_study import expand_twin_trials, load_twin_spec, run_twin_study
 
     spec = load_twin_spec(spec_path)
-    total = len(expand_twin_trials(spec))
-    with progress_bar(f"twin study {spec.name}", total) as advance:
-        last = [0]
-
-        def on_progress(done: int, _total: int) -> None:
-            advance(done - last[0])
-            last[0] = done
-
-        outputs = run_twin_study(
+    outputs = _run_with_progress(
+        f"twin study {spec.name}",
+        len(expand_twin_trials(spec)),
+        lambda on_progress: run_twin_study(
             spec, out_dir, scheduler=scheduler, n_workers=workers, table_format=table_format,
             progress=on_progress,
-        )  # fmt: skip
+        ),
+    )  # fmt: skip
     summary = json.loads(outputs.summary.read_text())
     return {
         "kind": summary["kind"],
-        "table": str(outputs.table),
-        "summary": str(outputs.summary),
-        "plots": [str(p) for p in outputs.plots],
-        "n_trials": outputs.n_trials,
-        "n_computed": outputs.n_computed,
-        "n_reused": outputs.n_reused,
+        **_outputs_report(outputs),
         **{
             k: summary[k]
             for k in ("tre_mm", "deformable_over_rigid", "calibration", "verdict", "recommendation")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -60,6 +59,7 @@ from pydantic import (
     model_validator,
 )
 
+from registration.study.spec import describe_error, field_path, read_study_file
 from surgplan.errors import SurgplanError
 
 __all__ = [
@@ -232,23 +232,6 @@ class _StudyFile(_Schema):
         return _resolve(v, info)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "<top level>"
-
-
-def _describe(error: Any) -> str:
-    kind, value = error["type"], error.get("input")
-    msg = error["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return "unknown field (a typo?); not part of a twin study file"
-    if kind == "missing":
-        return "required field missing"
-    return f"{msg}, got {value!r}"
-
-
 def parse_twin_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> TwinStudySpec:
     """Validate a twin study dictionary; paths are relative to ``base_dir``.
 
@@ -264,7 +247,8 @@ def parse_twin_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> Twi
     except ValidationError as exc:
         first = exc.errors()[0]
         raise TwinStudySpecError(
-            f"{source}: field '{_field_path(first['loc'])}': {_describe(first)}"
+            f"{source}: field '{field_path(first['loc'])}': "
+            f"{describe_error(first, file_kind='twin study', detailed=False)}"
         ) from None
     if "wrong_organ" in raw.protocol.case and raw.decoy_surface is None:
         raise TwinStudySpecError(f"{source}: field 'decoy_surface': required by case 'wrong_organ'")
@@ -291,24 +275,7 @@ def read_spec_data(path: str | Path) -> dict[str, Any]:
     TwinStudySpecError
         Missing file or parse error.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise TwinStudySpecError(f"study file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise TwinStudySpecError(f"{p}: expected a .toml, .yaml, .yml or .json study file")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise TwinStudySpecError(f"{p}: cannot parse: {exc}") from exc
-    return data
+    return read_study_file(path, error=TwinStudySpecError)
 
 
 def spec_kind(path: str | Path) -> str:

@@ -28,25 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from registration.study.runner import _stats
+
 __all__ = ["SUCCESS_TRE_MM", "plot_twin_study", "summarise_twin_study"]
 
 #: A trial's fit counts as successful when its tumour TRE is below this, mm (as the
 #: registration study's ``SUCCESS_TRE_MM``): false alarms are also reported on those only.
 SUCCESS_TRE_MM = 5.0
-
-
-def _stats(x: Any) -> dict[str, Any]:
-    x = np.asarray(x, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return {"n": 0}
-    return {
-        "n": int(len(x)),
-        "mean": float(x.mean()),
-        "median": float(np.median(x)),
-        "p95": float(np.percentile(x, 95)),
-        "max": float(x.max()),
-    }
 
 
 def _targets(table: dict[str, np.ndarray], mode: str) -> list[str]:
