@@ -185,6 +185,8 @@ class Case:
             )
         try:
             data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise CaseError(f"cannot read {manifest_path}: not UTF-8 text (corrupt?)") from None
         except (OSError, json.JSONDecodeError) as error:
             raise CaseError(f"cannot read {manifest_path}: {error}") from None
         version = data.get("schema_version") if isinstance(data, dict) else None
