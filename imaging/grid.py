@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from imaging.errors import LabelMapError
+from imaging.errors import ImageReadError, LabelMapError
 
 #: Absolute tolerance on origin (mm), spacing (mm) and direction cosines for "same grid".
 GRID_ATOL = 1e-3
@@ -55,3 +55,31 @@ def require_same_grid(reference: sitk.Image, other: sitk.Image, what: str) -> No
 def voxel_volume_ml(image: sitk.Image) -> float:
     """Volume of one voxel in millilitres (spacing in mm; 1 mL = 1000 mm^3)."""
     return float(np.prod(image.GetSpacing())) / 1000.0
+
+
+#: Tolerance on ``D^T D = I`` for an image's direction matrix.
+DIRECTION_ORTHO_ATOL = 1e-4
+
+
+def require_orthonormal_direction(image: sitk.Image, what: str) -> None:
+    """Raise :class:`ImageReadError` naming ``what`` unless ``image``'s direction is orthonormal.
+
+    A sheared or scaled direction matrix (from a hand-written NRRD ``space directions`` or an
+    MHA ``TransformMatrix``) would make every physical position, volume and mesh wrong.
+
+    Parameters
+    ----------
+    image
+        The image to check.
+    what
+        How to name the image in the message (a file name).
+    """
+    dim = image.GetDimension()
+    direction = np.array(image.GetDirection(), dtype=float).reshape(dim, dim)
+    off = float(np.max(np.abs(direction.T @ direction - np.eye(dim))))
+    if not np.isfinite(off) or off > DIRECTION_ORTHO_ATOL:
+        raise ImageReadError(
+            f"{what} has a direction matrix that is not orthonormal (max |D^T D - I| = "
+            f"{off:.4g}, tolerance {DIRECTION_ORTHO_ATOL}); its axes are sheared or scaled: "
+            "resample it onto an orthogonal grid first"
+        )

@@ -10,10 +10,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from imaging.dicom import read_dicom_series
 from imaging.errors import ImageReadError
+from imaging.grid import require_orthonormal_direction
+from imaging.nifti_check import check_nifti_file
 
 #: File endings read as single-file images, and the kind each is recorded as.
 IMAGE_SUFFIXES: dict[str, str] = {
@@ -28,11 +31,24 @@ IMAGE_SUFFIXES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class LoadedScan:
-    """A scan read from disk, stripped of all metadata but its geometry."""
+    """A scan read from disk, stripped of all metadata but its geometry.
+
+    Attributes
+    ----------
+    image : SimpleITK.Image
+        The voxels (finite) and geometry (LPS mm, orthonormal directions).
+    source_kind : str
+        ``"dicom"``, ``"nifti"``, ``"nrrd"`` or ``"mha"``.
+    modality : str or None
+        DICOM Modality defined term (``"OT"`` for an unknown value); ``None`` for image files.
+    notes : tuple of str
+        What the import changed and the user should know (e.g. a gantry tilt resampled).
+    """
 
     image: sitk.Image
     source_kind: str
     modality: str | None
+    notes: tuple[str, ...] = ()
 
 
 def image_suffix(path: str | os.PathLike[str]) -> str:
@@ -69,7 +85,8 @@ def read_image_file(path: str | os.PathLike[str]) -> sitk.Image:
     Raises
     ------
     ImageReadError
-        Missing file, unknown ending, or a file that cannot be decoded.
+        Missing file, unknown ending, a file that cannot be decoded, a truncated NIfTI
+        (plain or gzip), a sheared NIfTI sform, or a direction matrix that is not orthonormal.
     """
     path = Path(path)
     if not path.is_file():
@@ -77,11 +94,42 @@ def read_image_file(path: str | os.PathLike[str]) -> sitk.Image:
     if not image_suffix(path):
         known = ", ".join(IMAGE_SUFFIXES)
         raise ImageReadError(f"cannot read {path.name}: unknown image type (expected {known})")
+    if image_suffix(path) in (".nii", ".nii.gz"):
+        check_nifti_file(path)  # ITK zero-fills truncated voxels and coerces a sheared sform
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise ImageReadError(f"cannot read image {path}: {detail}") from None
+    require_orthonormal_direction(image, f"image {path.name}")
+    return image
+
+
+def count_non_finite(image: sitk.Image) -> int:
+    """Number of NaN or infinite voxel values (every component counts; 0 for integer types)."""
+    array = sitk.GetArrayViewFromImage(image)
+    if not np.issubdtype(array.dtype, np.inexact):
+        return 0
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def require_finite(image: sitk.Image, what: str) -> None:
+    """Raise :class:`ImageReadError` naming ``what`` and the count if any voxel is NaN or inf.
+
+    Parameters
+    ----------
+    image
+        The image to check.
+    what
+        How to name it in the message (a file name, or "the DICOM series").
+    """
+    bad = count_non_finite(image)
+    if bad:
+        total = int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel()
+        raise ImageReadError(
+            f"{what} holds {bad} NaN or infinite voxel value(s) of {total}; every voxel "
+            "must be a finite number"
+        )
 
 
 def load_scan(source: str | os.PathLike[str], *, series_uid: str | None = None) -> LoadedScan:
@@ -102,23 +150,34 @@ def load_scan(source: str | os.PathLike[str], *, series_uid: str | None = None) 
     Raises
     ------
     ImageReadError, DicomSeriesError
-        For anything that cannot be read as one 3-D scan.
+        For anything that cannot be read as one 3-D scan of finite voxel values.
     """
     source = Path(source)
+    notes: tuple[str, ...] = ()
     if source.is_dir():
         volume = read_dicom_series(source, series_uid=series_uid)
         image, kind, modality = volume.image, "dicom", volume.modality
+        what = "the DICOM series"  # folder names of real exports carry patient names
+        if volume.gantry_tilt_deg > 0:
+            notes = (
+                f"gantry tilt of {volume.gantry_tilt_deg:.2f} deg: slices resampled onto an "
+                f"orthogonal grid ({volume.slice_spacing_mm:.3f} mm along the slice normal)",
+            )
     else:
         image, kind, modality = (
             read_image_file(source),
             IMAGE_SUFFIXES.get(image_suffix(source)),
             None,
         )
+        what = f"image {source.name}"
     if image.GetDimension() != 3:
-        raise ImageReadError(f"{source} is a {image.GetDimension()}-D image; a 3-D scan is needed")
+        raise ImageReadError(f"{what} is a {image.GetDimension()}-D image; a 3-D scan is needed")
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(f"{source} has vector pixels; a scalar (grey-value) scan is needed")
-    return LoadedScan(image=strip_metadata(image), source_kind=kind or "image", modality=modality)
+        raise ImageReadError(f"{what} has vector pixels; a scalar (grey-value) scan is needed")
+    require_finite(image, what)
+    return LoadedScan(
+        image=strip_metadata(image), source_kind=kind or "image", modality=modality, notes=notes
+    )
 
 
 def write_image(image: sitk.Image, path: str | os.PathLike[str], *, compress: bool = True) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from imaging.errors import ImageReadError, LabelMapError
-from imaging.image_io import read_image_file, strip_metadata
+from imaging.image_io import count_non_finite, read_image_file, strip_metadata
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -202,7 +202,8 @@ def read_label_image(path: str | os.PathLike[str]) -> sitk.Image:
     Raises
     ------
     LabelMapError
-        If the file cannot be read, or holds non-integer values or values outside 0..65535.
+        If the file cannot be read, or holds NaN, infinite or non-integer values, or values
+        outside 0..65535.
     """
     try:
         image = read_image_file(path)
@@ -217,6 +218,12 @@ def read_label_image(path: str | os.PathLike[str]) -> sitk.Image:
         )
     array = sitk.GetArrayViewFromImage(image)
     if not np.issubdtype(array.dtype, np.integer):
+        bad = count_non_finite(image)
+        if bad:
+            raise LabelMapError(
+                f"label map {Path(path).name} holds {bad} NaN or infinite value(s) of "
+                f"{array.size}; expected integer labels"
+            )
         if not np.all(np.mod(array, 1) == 0):
             raise LabelMapError(f"label map {Path(path).name} holds non-integer values")
     if array.min() < 0 or array.max() > 65535:

@@ -2,15 +2,19 @@
 
 The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation -> model"):
 
-1. binary mask of one label, padded by one voxel so structures touching the image border close;
+1. binary mask of one label, cropped to its bounding box and padded by one voxel (so structures
+   touching the image border close);
 2. ``vtkDiscreteFlyingEdges3D`` (marching cubes at the 0/1 midpoint, Schroeder et al., "Flying
    edges", IEEE LDAV 2015) on the voxel grid with its spacing.  Marching cubes output is always
    a 2-manifold; ``vtkSurfaceNets3D`` was tried and rejected because it emits non-manifold edges
    where voxels touch only along an edge (7 such edges on the TotalSegmentator liver);
 3. windowed-sinc smoothing (Taubin, Zhang & Golub, "Optimal surface smoothing as filter
    design", ECCV 1996) -- a low-pass filter that, unlike Laplacian smoothing, barely shrinks;
-4. quadric decimation with volume preservation (Garland & Heckbert 1997; Lindstrom & Turk 1998)
-   down to a target triangle count;
+4. quadric decimation (Garland & Heckbert 1997) down to a target triangle count with
+   ``fast-simplification`` (a C++ port of Forstmann's Fast-Quadric-Mesh-Simplification, about 8x
+   faster than ``vtkQuadricDecimation`` on a liver), falling back to VTK's volume-preserving
+   quadric decimation (Lindstrom & Turk 1998) and then to topology-preserving decimate-pro when
+   the result is not closed and manifold;
 5. mapping voxel-index space to LPS with the image origin, spacing **and** direction matrix,
    then cleaning and orienting the normals outward (positive signed volume).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import fast_simplification
 import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
@@ -43,6 +48,8 @@ __all__ = [
 
 #: Triangle budget used when ``decimate=True`` and no ``target_triangles`` is given.
 DEFAULT_MAX_TRIANGLES = 50_000
+#: Largest relative volume change accepted from fast-simplification before VTK's decimation.
+_DECIMATION_VOLUME_TOLERANCE = 0.002
 
 _INTEGER_PIXEL_IDS = {
     sitk.sitkUInt8,
@@ -191,11 +198,13 @@ def array_to_surface(
     binary = np.asarray(binary)
     if binary.ndim != 3 or not binary.any():
         raise MeshingError(f"{what}: expected a non-empty 3-D 0/1 array, got shape {binary.shape}")
-    padded = np.pad((binary != 0).astype(np.uint8), 1)
+    cropped, first_zyx = _crop_to_box(binary)
+    padded = np.pad(cropped, 1)
     spacing = np.asarray(spacing_mm, dtype=np.float64)
     direction = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    # physical point of voxel index (-1, -1, -1): the padded image's origin
-    origin = np.asarray(origin_mm, dtype=np.float64) - direction @ spacing
+    # physical point of voxel index first - (1, 1, 1): the cropped, padded array's origin
+    first_xyz = np.asarray(first_zyx[::-1], dtype=np.float64) - 1.0
+    origin = np.asarray(origin_mm, dtype=np.float64) + direction @ (first_xyz * spacing)
 
     poly = _contour(padded, spacing)
     if smoothing_iterations > 0:
@@ -208,6 +217,19 @@ def array_to_surface(
     points = np.asarray(poly.points, dtype=np.float64) @ direction.T + origin
     surface = pv.PolyData(points, faces=poly.faces)
     return _finalise(surface, what=what)
+
+
+def _crop_to_box(binary: NDArray[np.generic]) -> tuple[NDArray[np.uint8], tuple[int, int, int]]:
+    """0/1 uint8 array cropped to the non-zero bounding box, and its first (z, y, x) index."""
+    inside = binary != 0
+    lo, hi = [], []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(inside.any(axis=others))
+        lo.append(int(hit[0]))
+        hi.append(int(hit[-1]) + 1)
+    box = inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    return box.astype(np.uint8), (lo[0], lo[1], lo[2])
 
 
 def is_thin_structure(mask: sitk.Image, *, label: int = 1, max_radius_voxels: float = 2.5) -> bool:
@@ -447,9 +469,29 @@ def _windowed_sinc(poly: pv.PolyData, iterations: int, pass_band: float) -> pv.P
 
 
 def _decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """Quadric decimation to ``target_triangles``, keeping the surface closed and manifold."""
     n = poly.n_cells
     if n <= target_triangles:
         return poly
+    points, faces = fast_simplification.simplify(
+        np.asarray(poly.points, dtype=np.float32),
+        np.asarray(poly.regular_faces, dtype=np.int32),
+        target_count=target_triangles,
+    )
+    out = pv.PolyData.from_regular_faces(np.asarray(points, dtype=np.float64), faces)
+    before = signed_volume_mm3(poly)
+    if (
+        out.n_cells
+        and sum(edge_defects(out)) == 0
+        and abs(signed_volume_mm3(out) - before) <= _DECIMATION_VOLUME_TOLERANCE * abs(before)
+    ):
+        return out
+    return _vtk_decimate(poly, target_triangles)
+
+
+def _vtk_decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """VTK's volume-preserving quadric decimation, else topology-preserving decimate-pro."""
+    n = poly.n_cells
     decimator = vtk.vtkQuadricDecimation()
     decimator.SetInputData(poly)
     decimator.SetTargetReduction(1.0 - target_triangles / n)

@@ -54,6 +54,8 @@ __all__ = [
     "write_itk_transform",
     "read_itk_transform",
     "read_transform_txt",
+    "check_transform_destination",
+    "check_rigid",
     "lps_to_ras",
     "orientation_lps_to_ras",
     "orientation_ras_to_lps",
@@ -61,6 +63,12 @@ __all__ = [
 
 #: Suffixes :func:`read_points` reads as point lists (besides :data:`MESH_SUFFIXES`).
 POINT_FILE_SUFFIXES = (".csv", ".xyz", ".txt", ".ply", ".mrk.json", ".json")
+#: Largest coordinate magnitude accepted from a points file, mm (100 m: no patient, no room).
+MAX_COORDINATE_MM = 1.0e5
+#: Suffixes of ITK transform files :func:`write_itk_transform` writes.
+TRANSFORM_SUFFIXES = (".tfm", ".txt")
+#: Tolerance on the singular values of a rigid transform's 3x3 part (``|s - 1|``).
+RIGID_TOLERANCE = 1.0e-3
 
 
 def _read_text(p: Path, expected: str) -> str:
@@ -110,7 +118,7 @@ def _read_ply_points(p: Path) -> NDArray[np.float64]:
     return pts
 
 
-def read_points(path: str | Path) -> NDArray[np.float64]:
+def read_points(path: str | Path, *, max_points: int | None = None) -> NDArray[np.float64]:
     """Read points (LPS mm) from a point list, a 3D Slicer markups file or a mesh's vertices.
 
     CSV: comma-separated, an optional header line, the first three columns are x, y, z. XYZ/TXT:
@@ -124,6 +132,9 @@ def read_points(path: str | Path) -> NDArray[np.float64]:
     ----------
     path : str or pathlib.Path
         Points file.
+    max_points : int, optional, keyword-only
+        Refuse a file with more points than this; a text file is refused from its line
+        count, before it is parsed.
 
     Returns
     -------
@@ -133,11 +144,32 @@ def read_points(path: str | Path) -> NDArray[np.float64]:
     Raises
     ------
     PointFileError
-        Missing or binary file, unknown extension, unparsable content or no points.
+        Missing or binary file, unknown extension, unparsable content, no points, more than
+        ``max_points`` points, or finite coordinates beyond :data:`MAX_COORDINATE_MM`.
     """
     p = Path(path)
     if not p.is_file():
         raise PointFileError(f"points file not found: {p}")
+    if max_points is not None and p.name.lower().endswith((".csv", ".xyz", ".txt")):
+        with p.open("rb") as fh:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b""))
+        _check_count(p, lines, max_points, "lines")
+    pts = _read_any_points(p)
+    if max_points is not None:
+        _check_count(p, len(pts), max_points, "points")
+    return _plausible_coordinates(p, pts)
+
+
+def _check_count(p: Path, n: int, max_points: int, what: str) -> None:
+    if n > max_points:
+        raise PointFileError(
+            f"{p}: {n:,} {what}; at most {max_points:,} points are accepted (subsample the "
+            "points: a few thousand constrain a registration fully)"
+        )
+
+
+def _read_any_points(p: Path) -> NDArray[np.float64]:
+    """The points of ``p`` by its format (see :func:`read_points`)."""
     name = p.name.lower()
     if name.endswith(".json"):
         pts = read_slicer_markups(p)[0]
@@ -152,6 +184,102 @@ def read_points(path: str | Path) -> NDArray[np.float64]:
         return _read_text_points(p)
     known = ", ".join(POINT_FILE_SUFFIXES + MESH_SUFFIXES)
     raise PointFileError(f"{p}: unknown points format (expected one of {known})")
+
+
+def _plausible_coordinates(p: Path, pts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``pts`` if every finite coordinate is within :data:`MAX_COORDINATE_MM`, else an error."""
+    with np.errstate(invalid="ignore"):
+        huge = np.isfinite(pts) & (np.abs(pts) > MAX_COORDINATE_MM)
+    if huge.any():
+        row = int(np.flatnonzero(huge.any(axis=1))[0])
+        raise PointFileError(
+            f"{p}: {int(huge.any(axis=1).sum())} point(s) have coordinates beyond "
+            f"{MAX_COORDINATE_MM:g} mm (first: point {row}, {pts[row].tolist()}); expected "
+            "patient coordinates in mm"
+        )
+    return pts
+
+
+def check_transform_destination(path: str | Path) -> Path:
+    """Check, before any work, that an ITK transform file can be written at ``path``.
+
+    The suffix must be one of :data:`TRANSFORM_SUFFIXES`, ``path`` must not be a folder, and
+    the folder it goes into (or, when missing, its nearest existing parent, where the folders
+    will be created) must accept a new file: a temporary file is created there and removed.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file ``--write-transform`` names.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    PointFileError
+        Wrong suffix, a folder, or a location where no file can be created.
+    """
+    import tempfile
+
+    p = Path(path)
+    if p.suffix.lower() not in TRANSFORM_SUFFIXES:
+        raise PointFileError(f"{p}: ITK transform files end in .tfm or .txt")
+    if p.is_dir():
+        raise PointFileError(f"{p}: is a folder; expected a transform file name")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise PointFileError(f"{p}: cannot write here ({parent} is a file, not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=parent, prefix=".surgplan-write-check."):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PointFileError(f"{p}: cannot write in {parent} ({reason})") from exc
+    return p
+
+
+def check_rigid(T: ArrayLike, *, name: str) -> NDArray[np.float64]:
+    """``T`` as a 4x4 rigid transform (rotation + translation in mm), or a :class:`PointFileError`.
+
+    Parameters
+    ----------
+    T : array_like, shape (4, 4)
+        Candidate transform.
+    name : str
+        Where it came from (the file), for the message.
+
+    Returns
+    -------
+    numpy.ndarray, shape (4, 4)
+
+    Raises
+    ------
+    PointFileError
+        Not finite, a wrong last row, a singular, scaled, sheared or mirrored 3x3 part
+        (singular values not within :data:`RIGID_TOLERANCE` of 1, or a negative determinant).
+    """
+    try:
+        M = as_transform(T, name=name)
+    except RegistrationError as exc:
+        raise PointFileError(str(exc)) from exc
+    sv = np.linalg.svd(M[:3, :3], compute_uv=False)
+    if np.any(np.abs(sv - 1.0) > RIGID_TOLERANCE):
+        what = (
+            "singular"
+            if sv[-1] < 1e-9
+            else f"scaled or sheared (scale {sv[0]:.6g} to {sv[-1]:.6g})"
+        )
+        raise PointFileError(
+            f"{name}: not a rigid transform: its 3x3 part is {what}; expected a rotation and a "
+            "translation in mm (check the file's units and that it is a registration)"
+        )
+    if np.linalg.det(M[:3, :3]) < 0:
+        raise PointFileError(f"{name}: not a rigid transform: it mirrors (determinant < 0)")
+    return M
 
 
 def write_itk_transform(path: str | Path, T_model_points: ArrayLike) -> Path:
@@ -176,10 +304,12 @@ def write_itk_transform(path: str | Path, T_model_points: ArrayLike) -> Path:
     import SimpleITK as sitk
 
     T = as_transform(T_model_points, name="T_model_points")
-    inv = np.linalg.inv(T)
     p = Path(path)
-    if p.suffix not in (".tfm", ".txt"):
+    if p.suffix not in TRANSFORM_SUFFIXES:
         raise PointFileError(f"{p}: ITK transform files end in .tfm or .txt")
+    if abs(np.linalg.det(T[:3, :3])) < 1e-12:
+        raise PointFileError(f"{p}: T_model_points is singular; nothing written")
+    inv = np.linalg.inv(T)
     tx = sitk.AffineTransform(3)
     tx.SetMatrix(inv[:3, :3].ravel().tolist())
     tx.SetTranslation(inv[:3, 3].tolist())

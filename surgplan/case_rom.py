@@ -169,7 +169,8 @@ def _store(
         validation_max_vertex_error_mm=tuple(errors),
         defaults=defaults,
     )
-    with case.transaction() as tx:
+    # built on the mesh and surfaces read before the lock: refused if they changed meanwhile
+    with case.transaction(depends_on=["volume_mesh", "surfaces"]) as tx:
         rom.save(tx.path(result.path))
         tx.record_artifact("rom", "linear", result.path, {**result._meta(), **(extra_meta or {})})
     return result

@@ -129,6 +129,8 @@ def write_case_segmentation(
     manifest: Manifest,
     label_file: Callable[[str], Path],
     names: Sequence[str] | None = None,
+    *,
+    relpath: str = SEGMENTATION_RELPATH,
 ) -> SegmentationEntry:
     """Write (atomically) a ``.seg.nrrd`` of the case's structures and describe it.
 
@@ -138,18 +140,20 @@ def write_case_segmentation(
         Destination file; its folder must exist.
     manifest, label_file, names
         As for :func:`case_segments`.
+    relpath
+        The path inside the case that the returned entry records.
 
     Returns
     -------
     SegmentationEntry
-        Path (as given), number of layers, and each segment's label value, layer and colour.
+        ``relpath``, number of layers, and each segment's label value, layer and colour.
     """
     segments = case_segments(manifest, label_file, names)
     written = write_slicer_segmentation(path, segments)
     header = slicerio.read_segmentation(str(written), skip_voxels=True)
     layers = {field["name"]: int(field.get("layer", 0)) for field in header["segments"]}
     return SegmentationEntry(
-        path=Path(path).as_posix(),
+        path=relpath,
         n_layers=max(layers.values()) + 1,
         segments={
             s.name: SegmentEntry(
@@ -183,6 +187,5 @@ def stage_segmentation(tx: CaseTransaction) -> SegmentationEntry | None:
         tx.manifest.segmentation = None
         return None
     entry = write_case_segmentation(tx.path(SEGMENTATION_RELPATH), tx.manifest, tx.current_path)
-    entry = entry.model_copy(update={"path": SEGMENTATION_RELPATH})
     tx.manifest.segmentation = entry
     return entry

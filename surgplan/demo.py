@@ -28,6 +28,7 @@ from imaging.mesh_io import read_surface
 from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
+from surgplan.errors import SurgplanError
 from surgplan.intraop_demo import intraop_demo
 from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
 from surgplan.registration_demo import RegistrationDemoResult, registration_demo
@@ -180,6 +181,7 @@ def run_demo(
     """
     step = on_step or (lambda text: None)
     out = Path(out_dir)
+    _check_inputs(out, liver_models)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     case_dir = out / "case"
     sample = ensure_sample_data()
@@ -230,6 +232,24 @@ def run_demo(
         passed=passed,
         intraop=intraop,
     )
+
+
+#: The real liver models the demo's second retraction reads.
+LIVER_MODEL_FILES = ("liver.vtk", "liver_tumours.vtk", "hepatic_veins.vtk")
+
+
+def _check_inputs(out: Path, liver_models: str | os.PathLike[str] | None) -> None:
+    """Refuse an ``out`` that is a file and corrupt liver models before any output exists."""
+    if out.exists() and not out.is_dir():
+        raise SurgplanError(f"{out}: is a file; expected a folder for the demo's outputs")
+    if liver_models is None or not Path(liver_models, "liver.vtk").is_file():
+        return
+    for name in LIVER_MODEL_FILES:
+        path = Path(liver_models, name)
+        if not path.is_file():
+            raise SurgplanError(f"liver models {liver_models}: {name} is missing")
+        if read_surface(path).n_cells == 0:
+            raise SurgplanError(f"liver model {path}: holds no surface cells")
 
 
 def _build_case(case_dir: Path, sample: SampleData, step: Callable[[str], None]) -> MeshResult:

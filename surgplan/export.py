@@ -117,7 +117,8 @@ def export_structure(
         surface = read_surface(case.file(entry.path))
     else:
         surface = label_to_surface(read_image_file(label_path))
-    write_surface(surface, out)
+    with atomic_path(out) as tmp:
+        write_surface(surface, tmp)
     return ExportResult(structure=name, kind="mesh", output=out)
 
 

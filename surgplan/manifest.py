@@ -8,6 +8,13 @@ The manifest's JSON Schema is generated from these pydantic models
 ``surgplan/schemas/case.schema.json`` (:func:`schema_path`); every ``case.json`` names it in its
 ``$schema`` key (:data:`SCHEMA_ID`, the schema's ``$id``). Manifests written by older versions
 of the schema are migrated on load (:func:`migrate_manifest`), one version step at a time.
+
+Every path the manifest holds is a :data:`CasePath`: relative, forward slashes, no ``..``, no
+empty or hidden (``.``) component, not ``case.json`` itself. A manifest naming a file outside
+the case (``../../victim.txt``, ``/etc/passwd``) is refused when it is read, so no command ever
+writes or deletes a file outside the case because of it. Schema 3 adds ``revision`` (the
+commit counter), ``files`` (the sha256 and size of every file a step wrote, recorded by the
+same atomic commit, see :mod:`surgplan.case`) and an artifact's further ``files``.
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 #: Version of the manifest schema written by this code.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Identifier of the manifest's JSON Schema: its ``$id``, and ``case.json``'s ``$schema``.
-SCHEMA_ID = "urn:surgplan:schema:case:2"
+SCHEMA_ID = "urn:surgplan:schema:case:3"
+#: Name of the manifest file inside a case folder.
+MANIFEST_NAME = "case.json"
 #: The JSON Schema dialect the generated schema is written in.
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -49,10 +58,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def check_case_path(value: str) -> str:
+    """Return ``value`` if it is a safe path relative to the case folder, else raise.
+
+    Parameters
+    ----------
+    value
+        A path as the manifest holds it, e.g. ``"labels/liver.nrrd"``.
+
+    Returns
+    -------
+    str
+        ``value`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        For an absolute path, a backslash, ``..``, an empty or hidden component, or
+        ``case.json`` itself (the message names the path and the rule).
+    """
+    parts = value.split("/")
+    if value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        reason = "is absolute"
+    elif "\\" in value or "\x00" in value:
+        reason = "holds a backslash or NUL"
+    elif any(part in ("", ".", "..") for part in parts):
+        reason = "has an empty, '.' or '..' component"
+    elif any(part.startswith(".") for part in parts):
+        reason = "has a hidden ('.') component, reserved for the case's own bookkeeping"
+    elif value == MANIFEST_NAME:
+        reason = "names the manifest itself"
+    else:
+        return value
+    raise ValueError(f"path {value!r} {reason}; it must be relative and stay inside the case")
+
+
+#: A path relative to the case folder that stays inside it (see :func:`check_case_path`).
+CasePath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(check_case_path)]
+
+
+class FileEntry(_Strict):
+    """Checksum of one file of the case, recorded by the commit that wrote it."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(ge=0)
+
+
 class ImageEntry(_Strict):
     """The case's scan, stored de-identified as NRRD."""
 
-    path: str
+    path: CasePath
     size: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     origin_mm: tuple[float, float, float]
@@ -72,7 +127,7 @@ class StructureEntry(_Strict):
     """
 
     name: str
-    label_path: str
+    label_path: CasePath
     method: str
     seed_lps_mm: list[tuple[float, float, float]] | None = None
     source_label_value: int | None = None
@@ -96,7 +151,7 @@ class SegmentEntry(_Strict):
 class SegmentationEntry(_Strict):
     """The case's 3D Slicer segmentation (``.seg.nrrd``), one segment per structure."""
 
-    path: str
+    path: CasePath
     n_layers: int = Field(ge=1)
     segments: dict[str, SegmentEntry]
 
@@ -105,7 +160,7 @@ class SurfaceEntry(_Strict):
     """A closed surface mesh of one structure (VTP, LPS mm)."""
 
     name: str
-    path: str
+    path: CasePath
     volume_ml: float
     area_mm2: float
     n_points: int
@@ -118,9 +173,9 @@ class SurfaceEntry(_Strict):
 class VolumeMeshEntry(_Strict):
     """The tetrahedral finite-element mesh with one cell region per structure."""
 
-    path: str
-    msh_path: str | None = None
-    boundary_path: str | None = None
+    path: CasePath
+    msh_path: CasePath | None = None
+    boundary_path: CasePath | None = None
     regions: dict[str, int]
     quality: dict[str, Any]
 
@@ -149,11 +204,16 @@ class DicomUidsEntry(_Strict):
 
 
 class Artifact(_Strict):
-    """Any other product stored in the case (FE results, reduced models, sessions...)."""
+    """Any other product stored in the case (FE results, reduced models, sessions...).
+
+    ``files`` lists the artifact's further files besides ``path`` (an FE result's XDMF and
+    HDF5), removed with it.
+    """
 
     kind: str
     name: str
-    path: str
+    path: CasePath
+    files: list[CasePath] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(default_factory=utc_now)
 
@@ -163,14 +223,16 @@ class Manifest(_Strict):
 
     ``surgplan_version`` is the version of the software that last wrote the file (null in a
     manifest migrated from schema version 1, which did not record it, until it is next saved).
-    ``dicom_uids`` is absent (null) until the case's first DICOM export.
+    ``dicom_uids`` is absent (null) until the case's first DICOM export. ``revision`` counts
+    the commits; ``files`` holds the checksum of every file a commit wrote (files written in
+    place, such as a live session's SQLite log, have none).
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_id: Literal["urn:surgplan:schema:case:2"] = Field(SCHEMA_ID, alias="$schema")
+    schema_id: Literal["urn:surgplan:schema:case:3"] = Field(SCHEMA_ID, alias="$schema")
     format: Literal["surgplan-case"] = "surgplan-case"
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     surgplan_version: str | None = Field(default_factory=surgplan_version)
     created_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
@@ -181,6 +243,22 @@ class Manifest(_Strict):
     volume_mesh: VolumeMeshEntry | None = None
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
     dicom_uids: DicomUidsEntry | None = None
+    revision: int = Field(0, ge=0)
+    files: dict[CasePath, FileEntry] = Field(default_factory=dict)
+
+    def referenced_paths(self) -> list[str]:
+        """Every path an entry names (scan, label maps, segmentation, meshes, artifacts)."""
+        paths = [] if self.image is None else [self.image.path]
+        paths += [s.label_path for s in self.structures.values()]
+        if self.segmentation is not None:
+            paths.append(self.segmentation.path)
+        paths += [s.path for s in self.surfaces.values()]
+        if self.volume_mesh is not None:
+            vm = self.volume_mesh
+            paths += [p for p in (vm.path, vm.msh_path, vm.boundary_path) if p is not None]
+        for artifact in self.artifacts.values():
+            paths += [artifact.path, *artifact.files]
+        return list(dict.fromkeys(paths))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON-ready dict written to ``case.json`` (``$schema`` first)."""
@@ -212,14 +290,37 @@ def schema_text() -> str:
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Schema 1 -> 2: adds ``$schema``, ``surgplan_version`` (unknown) and ``segmentation``."""
-    migrated = {"$schema": SCHEMA_ID, **data, "schema_version": 2}
+    migrated = {"$schema": "urn:surgplan:schema:case:2", **data, "schema_version": 2}
     migrated.setdefault("surgplan_version", None)
     migrated.setdefault("segmentation", None)
     return migrated
 
 
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 -> 3: adds ``revision`` (0) and ``files`` (none recorded yet)."""
+    migrated = {**data, "schema_version": 3}
+    if migrated.get("$schema") == "urn:surgplan:schema:case:2":
+        migrated["$schema"] = SCHEMA_ID  # any other value stays, for validation to refuse
+    migrated.setdefault("revision", 0)
+    migrated.setdefault("files", {})
+    artifacts = migrated.get("artifacts")
+    if isinstance(artifacts, dict):
+        migrated["artifacts"] = {k: _v3_artifact(a) for k, a in artifacts.items()}
+    return migrated
+
+
+def _v3_artifact(artifact: Any) -> Any:
+    """An FE result's XDMF and its HDF5 become the artifact's further ``files``."""
+    if not isinstance(artifact, dict) or "files" in artifact:
+        return artifact
+    xdmf = artifact.get("meta", {}).get("xdmf") if isinstance(artifact.get("meta"), dict) else None
+    if artifact.get("kind") != "fe_result" or not isinstance(xdmf, str):
+        return artifact
+    return {**artifact, "files": [xdmf, str(Path(xdmf).with_suffix(".h5").as_posix())]}
+
+
 #: Migration from each older schema version to the next one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate_manifest(data: Any) -> Any:

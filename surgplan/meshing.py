@@ -309,7 +309,9 @@ def build_meshes(
             inner=inner_names,
             target_edge_mm=edge_mm,
         )
-    with case.transaction() as tx:
+    # built from the structures (and model surfaces) read before the lock: refused if changed
+    depends_on = ["image", "structures", *(f"surfaces/{n}" for n in names if n not in rebuilt)]
+    with case.transaction(depends_on=depends_on) as tx:
         for name in rebuilt:  # a model structure's surface stays as imported
             write_surface(surfaces[name], tx.path(surface_relpath(name)))
             tx.manifest.surfaces[name] = entries[name]

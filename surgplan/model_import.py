@@ -166,7 +166,8 @@ def import_model(
     metrics = surface_metrics(surface)
     relpath = surface_relpath(structure)
     created = not case.exists
-    with case.transaction() as tx:
+    # checked against the scan and structures read before the lock: refused if they changed
+    with case.transaction(depends_on=["image", f"structures/{structure}"]) as tx:
         write_surface(surface, tx.path(relpath))
         # no label map: the surface's own volume stands for the label map's
         entry = surface_entry(structure, metrics, label_volume_ml=metrics.volume_ml)

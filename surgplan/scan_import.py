@@ -39,7 +39,11 @@ class ImportResult:
     direction : tuple of float
         The 9 direction cosines, row-major.
     dropped_structures : tuple of str
-        Structures removed because the new scan lies on a different grid.
+        Structures removed because the new scan differs from the case's previous one.
+    dropped : tuple of str
+        Everything removed for that reason (``structures/liver``, ``surfaces/liver``,
+        ``volume_mesh``, ``artifacts/rom/linear``...); not in :meth:`to_dict` (the JSON
+        contract), the CLI says it on stderr.
     """
 
     case: Path
@@ -50,6 +54,7 @@ class ImportResult:
     origin_mm: tuple[float, ...]
     direction: tuple[float, ...]
     dropped_structures: tuple[str, ...]
+    dropped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan import --json`` (direction rounded to 6 places)."""
@@ -75,8 +80,11 @@ def import_scan(
     """Create or update a case from a DICOM folder or an image file.
 
     The scan is stored as NRRD with geometry only: no DICOM tag, and so no patient identifier,
-    reaches the case. Re-importing a scan on a different grid drops the case's structures,
-    segmentation, surfaces and volume mesh, which no longer match it.
+    reaches the case. Re-importing a different scan (other voxels, on the same grid or not)
+    drops everything derived from the old anatomy: structures, segmentation, surfaces (also
+    imported models), volume mesh, FE results, reduced models, registrations and the DICOM
+    export UIDs, their files deleted in the same commit; live-session logs and the pointer
+    calibration are kept. Re-importing the same scan changes nothing derived.
 
     Parameters
     ----------
@@ -97,7 +105,7 @@ def import_scan(
     scan = load_scan(source, series_uid=series_uid)
     image = scan.image
     with case.transaction() as tx:
-        dropped = _drop_if_regridded(case, tx, image)
+        dropped = _drop_if_other_scan(case, tx, image)
         write_image(image, tx.path(SCAN_RELPATH))
         tx.manifest.image = _image_entry(scan)
     return ImportResult(
@@ -108,25 +116,48 @@ def import_scan(
         spacing_mm=tuple(float(v) for v in image.GetSpacing()),
         origin_mm=tuple(float(v) for v in image.GetOrigin()),
         direction=tuple(float(v) for v in image.GetDirection()),
-        dropped_structures=tuple(dropped),
+        dropped_structures=tuple(
+            sorted(n.removeprefix("structures/") for n in dropped if n.startswith("structures/"))
+        ),
+        dropped=tuple(dropped),
     )
 
 
-def _drop_if_regridded(case: Case, tx: CaseTransaction, image: sitk.Image) -> list[str]:
-    """Remove structures, the segmentation, surfaces and the volume mesh if the grid changes."""
-    old = tx.manifest.image
-    if old is None or not case.exists:
+#: Artifact kinds that do not depend on the scan (kept when another scan is imported).
+SCAN_INDEPENDENT_ARTIFACTS = ("session", "pointer")
+
+
+def _same_scan(old: sitk.Image, new: sitk.Image) -> bool:
+    """Same grid and the same voxel values."""
+    if not same_grid(old, new) or old.GetPixelID() != new.GetPixelID():
+        return False
+    return bool(np.array_equal(sitk.GetArrayViewFromImage(old), sitk.GetArrayViewFromImage(new)))
+
+
+def _drop_if_other_scan(case: Case, tx: CaseTransaction, image: sitk.Image) -> list[str]:
+    """Drop everything derived from the old scan if ``image`` is another one; what was dropped.
+
+    Works on the manifest read under the lock (``tx.manifest``); the files of the dropped
+    entries are deleted by the commit (they are no longer named).
+    """
+    m = tx.manifest
+    if m.image is None:
         return []
-    if same_grid(read_image_file(case.file(old.path)), image):
+    old_path = case.file(m.image.path)
+    if old_path.is_file() and _same_scan(read_image_file(old_path), image):
         return []
-    dropped = sorted(tx.manifest.structures)
-    for entry in tx.manifest.structures.values():
-        tx.remove(entry.label_path)
-    for surface in tx.manifest.surfaces.values():
-        tx.remove(surface.path)
-    tx.manifest.structures.clear()
-    tx.manifest.surfaces.clear()
-    tx.manifest.volume_mesh = None
+    dropped = [f"structures/{n}" for n in m.structures] + [f"surfaces/{n}" for n in m.surfaces]
+    dropped += ["segmentation"] * (m.segmentation is not None)
+    dropped += ["volume_mesh"] * (m.volume_mesh is not None)
+    dropped += ["dicom_uids"] * (m.dicom_uids is not None)
+    derived = [k for k, a in m.artifacts.items() if a.kind not in SCAN_INDEPENDENT_ARTIFACTS]
+    dropped += [f"artifacts/{k}" for k in derived]
+    m.structures.clear()
+    m.surfaces.clear()
+    m.volume_mesh = None
+    m.dicom_uids = None
+    for key in derived:
+        del m.artifacts[key]
     stage_segmentation(tx)  # no structure left: removes labels/segmentation.seg.nrrd
     return dropped
 

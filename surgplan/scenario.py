@@ -28,7 +28,8 @@ Region types: ``sphere``, ``plane`` (``point_mm``, ``normal``, ``tolerance_mm``)
 ``near_surface`` (a surface of the case, by name), ``points`` (``points_mm``, ``distance_mm``).
 
 Every table is a pydantic model with ``extra="forbid"``: an unknown key (``[[retractor]]`` for
-``[[retractors]]``) is refused, as is a string where a table is expected. Physical ranges are
+``[[retractors]]``) is refused, as is a string where a table is expected, and at least one
+``[[supports]]`` table is required. Physical ranges are
 checked here, before any mesh is read (:data:`MAX_DISPLACEMENT_MM`, :data:`MAX_PRESSURE_KPA`,
 :data:`MAX_REGION_RADIUS_MM`); materials are checked by :class:`biomech.materials.Material`.
 Every problem is reported by :func:`read_scenario` as one :class:`ScenarioError` that names the
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from biomech.loads import (
     AllBoundary,
@@ -206,6 +207,15 @@ class Scenario(_Strict):
     pressures: list[PressureSpec] = Field(default_factory=list)
     gravity: GravitySpec | None = None
 
+    @model_validator(mode="after")
+    def _held(self) -> Scenario:
+        if not self.supports:
+            raise ValueError(
+                "at least one [[supports]] table (a fixed region) is required: without one "
+                "the organ is free to move and the deformation is meaningless"
+            )
+        return self
+
     @field_validator("materials")
     @classmethod
     def _known_materials(cls, table: dict[str, str | MaterialSpec]) -> dict[str, Any]:
@@ -245,7 +255,9 @@ def _describe(path: Path, error: ValidationError) -> str:
     parts = []
     for e in error.errors():
         msg = e["msg"].removeprefix("Value error, ")
-        got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+        shown = repr(e["input"])
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        got = "" if e["type"] == "missing" or not e["loc"] else f" (got {shown})"
         parts.append(f"{_field_path(e['loc'])}: {msg}{got}")
     return f"invalid scenario {path}: " + "; ".join(parts)
 

@@ -20,7 +20,8 @@ import SimpleITK as sitk
 from imaging.grid import require_same_grid, voxel_volume_ml
 from imaging.image_io import read_image_file, write_image
 from imaging.labels import validate_structure_name
-from imaging.segmentation import segment_organ, segment_preset, segment_tumour, segment_vessels
+from imaging.segmentation import segment_preset, segment_tumour, segment_vessels
+from imaging.segmentation.organ import segment_organ_checked
 from surgplan.case import Case, CaseTransaction
 from surgplan.case_segmentation import SEGMENTATION_RELPATH, stage_segmentation
 from surgplan.errors import SurgplanError
@@ -72,6 +73,9 @@ class SegmentResult:
         Voxels in the label map.
     seeds_lps_mm : tuple of tuple of float
         The seeds used, LPS mm.
+    checks : dict or None
+        The plausibility checks the result passed (``CheckedSegmentation.to_dict()``: each
+        check's value and range, the parameter set used, those rejected), for organs.
     """
 
     structure: str
@@ -80,6 +84,7 @@ class SegmentResult:
     volume_ml: float
     n_voxels: int
     seeds_lps_mm: tuple[tuple[float, ...], ...]
+    checks: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan segment --json``."""
@@ -91,6 +96,7 @@ class SegmentResult:
             "volume_ml": self.volume_ml,
             "n_voxels": self.n_voxels,
             "seeds_lps_mm": [list(s) for s in self.seeds_lps_mm],
+            "checks": self.checks,
         }
 
 
@@ -221,9 +227,13 @@ def segment_structure(
     if method in ("organ", "tumour") and len(seeds) > 1:
         raise SegmentRequestError(f"method {method!r} takes one seed, got {len(seeds)}")
     case = Case.open(case_folder)
+    _require_ct(case, method)
     image = read_image_file(case.require_image())
-    mask = _segment(image, name, method, seeds, within=_restriction(case, image, method))
-    with case.transaction() as tx:
+    within = _restriction(case, image, method)
+    mask, checks = _segment(image, name, method, seeds, within=within)
+    # computed from the scan (and the liver) read before the lock: refused if they changed
+    depends_on = ["image"] + ["structures/liver"] * (within is not None)
+    with case.transaction(depends_on=depends_on) as tx:
         entry = _stage_structure(tx, name, mask, method, seed_lps_mm=seeds or None)
         stage_segmentation(tx)
     return SegmentResult(
@@ -233,7 +243,20 @@ def segment_structure(
         volume_ml=entry.volume_ml,
         n_voxels=entry.n_voxels,
         seeds_lps_mm=tuple(seeds),
+        checks=checks,
     )
+
+
+def _require_ct(case: Case, method: str) -> None:
+    """Refuse the HU-threshold methods on a scan whose DICOM modality is not CT (MR, US...)."""
+    entry = case.manifest.image
+    modality = entry.modality if entry is not None else None
+    if modality is not None and modality != "CT":
+        raise SegmentRequestError(
+            f"the case's scan is modality {modality}, not CT: method {method!r} thresholds CT "
+            "Hounsfield units and would give a meaningless mask; import a segmentation made "
+            "for this scan with --labels instead"
+        )
 
 
 def _checked_method(name: str, method: str | None) -> str:
@@ -257,14 +280,16 @@ def _segment(
     seeds: Sequence[tuple[float, ...]],
     *,
     within: sitk.Image | None,
-) -> sitk.Image:
+) -> tuple[sitk.Image, dict[str, Any] | None]:
+    """The mask, and for organs the checks it passed (a failing organ raises)."""
     if method == "organ":
-        return segment_organ(image, seeds[0], organ=ORGAN_OF_NAME.get(name, name))
+        checked = segment_organ_checked(image, seeds[0], organ=ORGAN_OF_NAME.get(name, name))
+        return checked.mask, checked.to_dict()
     if method == "tumour":
-        return segment_tumour(image, seeds[0], within=within)
+        return segment_tumour(image, seeds[0], within=within), None
     if method == "vessels":
-        return segment_vessels(image, seeds, within=within)
-    return segment_preset(image, method)
+        return segment_vessels(image, seeds, within=within), None
+    return segment_preset(image, method), None
 
 
 def import_label_map(
@@ -302,7 +327,7 @@ def import_label_map(
     found = read_structures(labels_path, names_path, image)
     chosen = _chosen(found, structures, Path(labels_path))
     imported: dict[str, ImportedStructure] = {}
-    with case.transaction() as tx:
+    with case.transaction(depends_on=["image"]) as tx:
         for item in chosen:
             entry = _stage_structure(
                 tx,

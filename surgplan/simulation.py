@@ -193,11 +193,13 @@ def simulate_case(case_dir: str | Path, scenario_path: str | Path) -> Simulation
         max_von_mises_kpa=float(out.cell_data["von_mises_kpa"].max()),
         xdmf=f"fe/{name}.xdmf",
     )
-    with prob.case.transaction() as tx:
+    # solved on the mesh and surfaces read before the lock: refused if they changed meanwhile
+    with prob.case.transaction(depends_on=["volume_mesh", "surfaces"]) as tx:
         res.write_vtu(str(tx.path(result.path)))
         tx.path(f"fe/{name}.h5")
         res.write_xdmf(str(tx.path(result.xdmf)))
         meta = {k: v for k, v in result.to_dict().items() if k not in ("artifact", "path")}
         meta["scenario"] = scn.model_dump(mode="json", exclude_unset=True)
-        tx.record_artifact("fe_result", name, result.path, meta)
+        files = [result.xdmf, f"fe/{name}.h5"]
+        tx.record_artifact("fe_result", name, result.path, meta, files=files)
     return result

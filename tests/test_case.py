@@ -44,8 +44,8 @@ def test_committed_files_and_manifest(tmp_path: Path) -> None:
     assert reopened.artifacts["fe_result/retraction"].meta == {"max_displacement_mm": 4.2}
     assert (tmp_path / "c" / "fe" / "result.txt").read_text() == "42"
     manifest = json.loads((tmp_path / "c" / "case.json").read_text())
-    assert manifest["format"] == "surgplan-case" and manifest["schema_version"] == 2
-    assert manifest["$schema"] == "urn:surgplan:schema:case:2"
+    assert manifest["format"] == "surgplan-case" and manifest["schema_version"] == 3
+    assert manifest["$schema"] == "urn:surgplan:schema:case:3"
     assert manifest["surgplan_version"] == importlib.metadata.version("surgplan")
 
 
@@ -108,7 +108,10 @@ with case.transaction() as tx:
 """
 
 
-def test_second_process_is_refused_while_first_writes(tmp_path: Path) -> None:
+def test_second_process_is_refused_while_first_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("surgplan.case.LOCK_WAIT_S", 0.0)  # refused at once, not after waiting
     folder = tmp_path / "c"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_SCRIPT, str(folder)],
@@ -140,6 +143,7 @@ def test_writer_that_opened_a_removed_lock_file_does_not_share_the_case(
     B then holds a lock on a deleted file while C creates and locks a new one. B must notice
     and contend for the new file (refused, C holds it), not write alongside C.
     """
+    monkeypatch.setattr("surgplan.case.LOCK_WAIT_S", 0.0)  # refused at once, not after waiting
     folder = tmp_path / "c"
     with Case.open_or_new(folder).transaction() as tx:
         tx.path("a.txt").write_text("0")

@@ -74,8 +74,9 @@ def test_truncated_file_is_named(real_dicom: Path, tmp_path: Path) -> None:
     victim = tmp_path / files[7].name
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ImageReadError, match=f"{files[7].name}.*truncated"):
+    with pytest.raises(ImageReadError, match="file 8 of 20 is truncated") as caught:
         read_dicom_series(tmp_path)
+    assert files[7].name not in str(caught.value)  # names of real exports carry identities
 
 
 def test_two_series_need_a_choice(real_dicom: Path, tmp_path: Path) -> None:

@@ -315,7 +315,7 @@ def test_uids_are_generated_once_recorded_and_reused(dicom) -> None:
     assert "referenced_series_uid" not in dicom["series"]
     assert dicom["unchanged_by_later_exports"]  # later exports do not touch the case
     data = json.loads((dicom["case"] / "case.json").read_text())
-    assert data["dicom_uids"] == uids.model_dump() and data["schema_version"] == 2
+    assert data["dicom_uids"] == uids.model_dump() and data["schema_version"] == 3
     seg1 = pydicom.dcmread(dicom["root"] / "seg.dcm")
     seg2 = pydicom.dcmread(dicom["root"] / "seg2.dcm")
     assert seg1.SOPInstanceUID == seg2.SOPInstanceUID and seg1.StudyInstanceUID == uids.study

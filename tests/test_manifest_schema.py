@@ -99,7 +99,7 @@ def test_shipped_schema_is_the_generated_one() -> None:
     schema = manifest_json_schema()
     assert schema["$id"] == SCHEMA_ID
     assert schema["properties"]["$schema"]["const"] == SCHEMA_ID
-    assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION == 2
+    assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION == 3
 
 
 def test_schema_is_shipped_as_package_data() -> None:
@@ -141,7 +141,7 @@ def test_every_older_version_has_a_migration() -> None:
     assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
 
 
-def test_version_1_manifest_is_migrated_on_load_and_saved_as_version_2(tmp_path: Path) -> None:
+def test_version_1_manifest_is_migrated_on_load_and_saved_as_version_3(tmp_path: Path) -> None:
     folder = tmp_path / "c"
     folder.mkdir()
     text = json.dumps(V1_MANIFEST, indent=2) + "\n"
@@ -149,7 +149,7 @@ def test_version_1_manifest_is_migrated_on_load_and_saved_as_version_2(tmp_path:
     case = Case.open(folder)
     assert (folder / "case.json").read_text() == text  # opening changes nothing on disk
     manifest = case.manifest
-    assert (manifest.schema_version, manifest.schema_id) == (2, SCHEMA_ID)
+    assert (manifest.schema_version, manifest.schema_id) == (3, SCHEMA_ID)
     assert manifest.surgplan_version is None and manifest.segmentation is None
     assert manifest.created_at == "2026-05-01T10:00:00+00:00"
     assert manifest.structures["liver"].n_voxels == 262110
@@ -159,7 +159,7 @@ def test_version_1_manifest_is_migrated_on_load_and_saved_as_version_2(tmp_path:
     with case.transaction() as tx:
         tx.path("notes.txt").write_text("x")
     saved = json.loads((folder / "case.json").read_text())
-    assert saved["schema_version"] == 2 and saved["$schema"] == SCHEMA_ID
+    assert saved["schema_version"] == 3 and saved["$schema"] == SCHEMA_ID
     assert saved["surgplan_version"] == VERSION
     assert saved["structures"]["liver"] == {
         **V1_MANIFEST["structures"]["liver"],
@@ -170,12 +170,12 @@ def test_version_1_manifest_is_migrated_on_load_and_saved_as_version_2(tmp_path:
     _validator().validate(saved)
 
 
-def test_version_2_manifest_loads_unchanged(phantom_case: Path) -> None:
+def test_current_manifest_loads_unchanged(phantom_case: Path) -> None:
     data = json.loads((phantom_case / "case.json").read_text(encoding="utf-8"))
     assert Case.open(phantom_case).manifest.to_json_dict() == data
 
 
 def test_newer_version_is_refused_with_a_hint(tmp_path: Path) -> None:
-    (tmp_path / "case.json").write_text(json.dumps({**V1_MANIFEST, "schema_version": 3}))
-    with pytest.raises(CaseError, match="schema_version 3 was written by a newer surgplan"):
+    (tmp_path / "case.json").write_text(json.dumps({**V1_MANIFEST, "schema_version": 4}))
+    with pytest.raises(CaseError, match="schema_version 4 was written by a newer surgplan"):
         Case.open(tmp_path)

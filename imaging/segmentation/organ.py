@@ -31,13 +31,14 @@ Method (all parameters in mm and derived from the image, none tuned to one seed)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from imaging.errors import SegmentationError
+from imaging.segmentation._body import find_body
 from imaging.segmentation._intensity import (
     ball_values,
     mask_to_grid,
@@ -45,6 +46,18 @@ from imaging.segmentation._intensity import (
     working_grid,
 )
 from imaging.segmentation._seed import check_in_body, seed_index
+from imaging.segmentation.checks import (
+    Attempt,
+    Check,
+    CheckedSegmentation,
+    SegmentationCheckError,
+    ShapeLimits,
+    VolumeLimits,
+    failed,
+    growth_curve,
+    organ_checks,
+    refusal,
+)
 from imaging.segmentation.cleanup import component_at_index, fill_holes, radius_voxels
 
 
@@ -159,15 +172,40 @@ def _include_enclosed(
     return fill_holes(out, slice_wise=True)
 
 
+#: Plausible volumes of the organs (adult, mL) and their largest share of the body in a scan.
+ORGAN_VOLUMES: dict[str, VolumeLimits] = {
+    "liver": VolumeLimits(min_ml=300.0, max_ml=3500.0, max_body_fraction=0.5, height_mm=160.0),
+    "spleen": VolumeLimits(min_ml=40.0, max_ml=1500.0, max_body_fraction=0.2, height_mm=110.0),
+    "kidney": VolumeLimits(min_ml=40.0, max_ml=450.0, max_body_fraction=0.1, height_mm=110.0),
+}
+#: Plausible shapes of the organs: least compactness and largest jump of the growth curve.
+ORGAN_SHAPES: dict[str, ShapeLimits] = {
+    "liver": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
+    "spleen": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
+    "kidney": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
+}
+
+
+def parameter_sets(model: OrganModel) -> list[tuple[str, OrganModel]]:
+    """The parameter sets :func:`segment_organ_checked` tries in turn.
+
+    The organ's own model, then a window narrowed to 70 % (fewer neighbours of similar
+    intensity), then that window with a finer split and a wider opening (cuts thick leaks).
+    """
+    narrow = replace(model, k_low=0.7 * model.k_low, k_high=0.7 * model.k_high)
+    split = replace(narrow, split_h_mm=0.5 * model.split_h_mm, open_mm=1.5 * model.open_mm)
+    return [("default", model), ("narrow_window", narrow), ("narrow_window_fine_split", split)]
+
+
 def segment_organ(
     image: sitk.Image, seed_lps_mm: Sequence[float], *, organ: str = "liver"
 ) -> sitk.Image:
-    """Segment a solid organ from one seed inside it.
+    """Segment a solid organ from one seed inside it; the mask of :func:`segment_organ_checked`.
 
     Parameters
     ----------
     image : SimpleITK.Image
-        3D CT in HU, LPS physical space (mm).
+        3D CT (HU) or MR, LPS physical space (mm).
     seed_lps_mm : sequence of 3 float
         A point inside the organ parenchyma, LPS (mm).
     organ : str
@@ -182,34 +220,96 @@ def segment_organ(
     Raises
     ------
     SegmentationError
-        If the organ is unknown, the seed lies outside the image or in air (< -300 HU), or
-        nothing organ-like is found at the seed.
+        As :func:`segment_organ_checked`.
+    """
+    return segment_organ_checked(image, seed_lps_mm, organ=organ).mask
+
+
+def segment_organ_checked(
+    image: sitk.Image, seed_lps_mm: Sequence[float], *, organ: str = "liver"
+) -> CheckedSegmentation:
+    """Segment a solid organ from one seed and check the result before returning it.
+
+    Each of :func:`parameter_sets` is tried in turn until a result passes every check of
+    :func:`imaging.segmentation.checks.organ_checks` (seed neighbourhood inside, volume for
+    the body's size, share of the body, outside the body, on the image border, one piece,
+    compactness, growth-curve jump).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        3D CT (HU) or MR, LPS physical space (mm).
+    seed_lps_mm : sequence of 3 float
+        A point inside the organ parenchyma, LPS (mm).
+    organ : str
+        One of :data:`ORGANS`.
+
+    Returns
+    -------
+    CheckedSegmentation
+        The mask (``sitkUInt8`` 0/1 on the grid of ``image``), the checks and their values,
+        the parameter set used and the ones rejected before it.
+
+    Raises
+    ------
+    SegmentationCheckError
+        If no parameter set gives a result that passes; the message names the failed checks
+        and their values.
+    SegmentationError
+        If the organ is unknown or the seed lies outside the image or in air (CT < -300 HU).
     """
     if organ not in ORGANS:
         raise SegmentationError(f"unknown organ {organ!r}; expected one of {sorted(ORGANS)}")
-    model = ORGANS[organ]
     _check_image(image)
     idx_in = seed_index(image, seed_lps_mm)
     check_in_body(image, idx_in, seed_lps_mm)
 
-    work = working_grid(image, model.work_spacing_mm)
+    work = working_grid(image, ORGANS[organ].work_spacing_mm)
     work = sitk.Cast(image, sitk.sitkFloat32) if work is None else work
-    smooth = sitk.SmoothingRecursiveGaussian(work, model.smoothing_mm)
     idx = seed_index(work, seed_lps_mm)
+    body = find_body(work)
+    rejected: list[Attempt] = []
+    smooth_of: dict[float, sitk.Image] = {}
+    for name, model in parameter_sets(ORGANS[organ]):
+        if model.smoothing_mm not in smooth_of:
+            smooth_of[model.smoothing_mm] = sitk.SmoothingRecursiveGaussian(
+                work, model.smoothing_mm
+            )
+        smooth = smooth_of[model.smoothing_mm]
+        organ_mask, window = _segment_once(smooth, idx, model)
+        if organ_mask is None:
+            rejected.append(Attempt(name, (Check("seed_region_ml", 0.0, lower=0.0),)))
+            continue
+        curve = growth_curve(smooth, idx, window.centre, window.lower, window.upper, model.open_mm)
+        checks = organ_checks(
+            organ_mask, idx, body, ORGAN_VOLUMES[organ], ORGAN_SHAPES[organ], curve
+        )
+        bad = failed(checks)
+        if not bad:
+            return CheckedSegmentation(
+                mask=mask_to_grid(organ_mask, image),
+                structure=organ,
+                parameters=name,
+                checks=checks,
+                rejected=tuple(rejected),
+            )
+        rejected.append(Attempt(name, tuple(bad)))
+    raise SegmentationCheckError(refusal(organ, seed_lps_mm, rejected), rejected)
+
+
+def _segment_once(
+    smooth: sitk.Image, idx: tuple[int, int, int], model: OrganModel
+) -> tuple[sitk.Image | None, _Window]:
+    """Steps 2-7 of the method on the smoothed working image; ``None`` if nothing grows."""
     organ_mask, window = _grow_iteratively(smooth, idx, model)
     if organ_mask is None:
-        raise SegmentationError(
-            f"no {organ} found at seed {tuple(seed_lps_mm)} mm: the seed's neighbourhood "
-            f"({window.centre:.0f} +/- {window.sigma:.0f} HU) does not form a region; expected "
-            f"a seed inside the {organ} parenchyma"
-        )
+        return None, window
     organ_mask = _open_to_seed_component(fill_holes(organ_mask), smooth, idx, window, model)
     organ_mask = _boundary_rim(smooth, organ_mask, window.centre, window.lower, window.upper, model)
     organ_mask = sitk.BinaryMorphologicalClosing(
-        organ_mask, radius_voxels(work, model.close_mm), sitk.sitkBall
+        organ_mask, radius_voxels(smooth, model.close_mm), sitk.sitkBall
     )
-    organ_mask = fill_holes(organ_mask, slice_wise=True)
-    return mask_to_grid(organ_mask, image)
+    return fill_holes(organ_mask, slice_wise=True), window
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ from imaging.segmentation.organ import _check_image
 
 #: Bone threshold (HU): cortical and dense cancellous bone lie above it.
 BONE_MIN_HU = 220.0
+#: Hysteresis level (HU): voxels above it connected to ones above ``BONE_MIN_HU`` are bone too
+#: (cancellous bone and thin ribs that partial volume in thick slices brings below 220 HU).
+BONE_LOW_HU = 110.0
 #: Air threshold (HU): lung parenchyma and bowel gas lie below it.
 AIR_MAX_HU = -400.0
 #: Connected pieces smaller than this (mm^3) are dropped as noise.
@@ -32,7 +35,12 @@ def _drop_small(mask: np.ndarray, voxel_mm3: float) -> np.ndarray:
 
 
 def _bone(arr: np.ndarray, voxel_mm3: float) -> np.ndarray:
-    return _drop_small(arr > BONE_MIN_HU, voxel_mm3)
+    """Hysteresis: the pieces above ``BONE_LOW_HU`` holding a voxel above ``BONE_MIN_HU``."""
+    labels, n = ndi.label(arr > BONE_LOW_HU)
+    if n == 0:
+        return np.zeros(arr.shape, bool)
+    cores = np.unique(labels[arr > BONE_MIN_HU])
+    return _drop_small(np.isin(labels, cores[cores > 0]), voxel_mm3)
 
 
 def _air(arr: np.ndarray, voxel_mm3: float) -> np.ndarray:
@@ -64,7 +72,8 @@ def segment_preset(image: sitk.Image, name: str) -> sitk.Image:
     image : SimpleITK.Image
         3D CT in HU, LPS physical space (mm).
     name : str
-        ``"bone"`` (> ``BONE_MIN_HU``, marrow enclosed by cortex filled, specks below
+        ``"bone"`` (> ``BONE_LOW_HU`` and connected to > ``BONE_MIN_HU``: hysteresis, marrow
+        enclosed by cortex filled, specks below
         ``MIN_PIECE_MM3`` removed) or ``"air"`` (< ``AIR_MAX_HU`` inside the body: lungs and
         bowel gas, without the outside air connected to the in-plane image border).
 

@@ -75,6 +75,12 @@ PROTOCOL_DEFAULTS: dict[str, list[Any]] = {
 MAX_POINTS = 1_000_000
 MAX_NOISE_MM = 20.0
 MAX_TRANSLATION_MM = 1000.0
+#: Most trials a study may expand to (each is one registration; the table holds one row each).
+MAX_TRIALS = 200_000
+#: Most simulated points summed over all trials (the work of the whole study): 1e8 points is
+#: about an hour of registration on a few workers. (A trial's memory is bounded by
+#: :data:`MAX_POINTS`: a worker peaked at about 400 bytes per point, 0.4 GB for 1e6 points.)
+MAX_TOTAL_POINTS = 100_000_000
 
 
 class StudySpecError(RegistrationError):
@@ -206,6 +212,25 @@ class _StudyFile(_Schema):
     models: Annotated[list[_Model], Field(min_length=1)]
     protocol: _Protocol = _Protocol()
 
+    @model_validator(mode="after")
+    def _bounded_work(self) -> _StudyFile:
+        combos = len(self.models) * self.repeats
+        for key in PROTOCOL_DEFAULTS:
+            combos *= len(getattr(self.protocol, key))
+        if combos > MAX_TRIALS:
+            raise ValueError(
+                f"the study expands to {combos:,} trials (models x protocol values x repeats); "
+                f"at most {MAX_TRIALS:,} are run in one study"
+            )
+        total = combos // len(self.protocol.n_points) * sum(self.protocol.n_points)
+        if total > MAX_TOTAL_POINTS:
+            raise ValueError(
+                f"the study simulates {total:,} points in all (trials x n_points); at most "
+                f"{MAX_TOTAL_POINTS:,} (fewer repeats or points: a few hundred points per trial "
+                "measure accuracy)"
+            )
+        return self
+
 
 #: Keys of the protocol grid, in the order trials are expanded.
 PROTOCOL_KEYS = tuple(_Protocol.model_fields)
@@ -238,6 +263,8 @@ def describe_error(error: Any, *, file_kind: str = "study", detailed: bool = Tru
     if kind in _RANGE_ERRORS:
         return f"value {value!r} out of range: {msg[0].lower()}{msg[1:]}"
     if kind == "value_error":
+        return msg
+    if kind == "value_error" and not error["loc"]:
         return msg
     if kind in ("model_type", "dict_type"):
         return f"expected a table (mapping), got {value!r}"
@@ -322,24 +349,33 @@ def read_study_file(path: str | Path, *, error: type[Exception] = StudySpecError
     Exception
         ``error`` (:class:`StudySpecError` by default): missing file or parse error.
     """
+    import yaml
+
     p = Path(path)
     if not p.is_file():
         raise error(f"study file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    if p.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise error(f"{p}: expected a .toml, .yaml, .yml or .json study file")
+    raw = p.read_bytes()
+    if b"\x00" in raw:
+        raise error(f"{p}: binary content (NUL byte at offset {raw.index(b'\x00')}); expected text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{p}: not a text file (byte {exc.start} is not UTF-8)") from exc
     try:
         if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise error(f"{p}: expected a .toml, .yaml, .yml or .json study file")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise error(f"{p}: cannot parse: {exc}") from exc
-    return data
+            return tomllib.loads(text)
+        if p.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise error(f"{p}: cannot parse YAML{line}: {problem}") from exc
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise error(f"{p}: cannot parse: {' '.join(str(exc).split())}") from exc
 
 
 def expand_trials(spec: StudySpec) -> list[dict]:

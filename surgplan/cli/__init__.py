@@ -3,7 +3,8 @@
 Each ``*_commands`` module defines click commands and a ``register(group: click.Group)``
 function that adds them (``group.add_command(...)``). Click (not Typer) is used because the
 contract needs repeated multi-value options such as ``--seed X Y Z`` given several times.
-Command bodies run inside :func:`surgplan.cli.common.command_context`.
+Command bodies run inside :func:`surgplan.cli.common.command_context`; the group is a
+:class:`~surgplan.cli.error_boundary.SurgplanGroup`, so click's usage errors are one line too.
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ import click
 from surgplan.cli import (
     biomech_commands,
     case_commands,
+    credibility_commands,
     demo_command,
     live_commands,
     model_commands,
     registration_commands,
+    viewer_commands,
 )
+from surgplan.cli.error_boundary import SurgplanGroup
 
 
 @click.group(
     name="surgplan",
+    cls=SurgplanGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="surgplan")
@@ -35,6 +40,8 @@ registration_commands.register(cli)
 biomech_commands.register(cli)
 model_commands.register(cli)
 live_commands.register(cli)
+credibility_commands.register(cli)
+viewer_commands.register(cli)
 
 
 def main() -> None:

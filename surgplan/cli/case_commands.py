@@ -27,7 +27,14 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
 
     with command_context(json_output) as ctx:
         with progress_bar("importing scan"):
-            ctx.report.update(import_scan(source, case, series_uid=series).to_dict())
+            result = import_scan(source, case, series_uid=series)
+        if result.dropped:
+            click.echo(
+                "note: the new scan differs from the case's previous one; dropped what was "
+                f"derived from it: {', '.join(result.dropped)}",
+                err=True,
+            )
+        ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
@@ -206,6 +213,7 @@ def export_command(
                 raise SurgplanError(f"--{kind} exports one structure: give one --structure NAME")
         elif kind == "dicom" and structure:
             raise SurgplanError("--dicom writes the scan; --structure does not apply")
+        _refuse_output_inside_case(case, outputs[kind])  # type: ignore[arg-type]
         with progress_bar(f"exporting {kind.replace('_', '-')}"):
             if session is not None:
                 from surgplan.session_gltf import export_session_gltf
@@ -217,6 +225,14 @@ def export_command(
                 result = _export(case, kind, outputs[kind], structure)  # type: ignore[arg-type]
         ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
+
+
+def _refuse_output_inside_case(case: Path, out: Path) -> None:
+    """Refuse any export written inside CASE: the case's files change only by its steps."""
+    from surgplan.case import Case
+    from surgplan.export import require_outside_case
+
+    require_outside_case(Case.open(case), out)
 
 
 def _check_session_options(session: str | None, at_s: float | None, gltf: bool) -> None:

@@ -4,7 +4,8 @@ Each command body runs inside :func:`command_context`. The command fills ``ctx.r
 dict) or sets ``ctx.result`` (any JSON-serialisable value, e.g. a list). On success the value is
 printed as one JSON document on stdout with ``--json``, or as a readable summary otherwise. Any
 project error (:data:`surgplan.errors.PROJECT_ERRORS`) becomes ``error: <message>`` on one line
-of stderr and exit code 2; no traceback is shown for input the user controls.
+of stderr and exit code 2; no traceback is shown for input the user controls. The decision and
+the capture of library output live in :mod:`surgplan.cli.error_boundary`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,22 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from surgplan.errors import PROJECT_ERRORS
+from surgplan.cli.error_boundary import EXIT_USER_ERROR, error_boundary
+
+__all__ = [
+    "EXIT_USER_ERROR",
+    "CommandContext",
+    "case_argument",
+    "command_context",
+    "json_option",
+    "path_option",
+    "progress_bar",
+    "stderr_console",
+    "to_jsonable",
+]
 
 #: Longest nested value shown in the readable (non-JSON) summary, characters.
 SUMMARY_WIDTH = 160
-#: Exit code for errors caused by bad input or an impossible request.
-EXIT_USER_ERROR = 2
 
 stderr_console = Console(stderr=True)
 
@@ -138,20 +149,13 @@ def command_context(json_output: bool) -> Iterator[CommandContext]:
     Raises
     ------
     SystemExit
-        With code 2 after printing ``error: ...`` when a project error escapes the body.
+        With code 2 after printing one ``error: ...`` line when an error caused by the input
+        escapes the body, 1 after a traceback and a bug-report line for anything else
+        (:mod:`surgplan.cli.error_boundary`).
     """
     ctx = CommandContext(json_output=json_output)
-    try:
+    with error_boundary():
         yield ctx
-    except PROJECT_ERRORS as error:
-        stderr_console.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(EXIT_USER_ERROR)
-    except MemoryError:
-        stderr_console.print(
-            "error: not enough memory for this request (reduce the image or mesh size)",
-            markup=False,
-        )
-        sys.exit(EXIT_USER_ERROR)
     value = ctx.result if ctx.result is not None else ctx.report
     if json_output:
         sys.stdout.write(json.dumps(to_jsonable(value)) + "\n")

@@ -21,10 +21,15 @@ from typing import Any
 import click
 import numpy as np
 
+from registration.point_units import MM_PER_UNIT
 from surgplan.cli.common import command_context, json_option, progress_bar
 from surgplan.errors import SurgplanError
 
 type ProgressFn = Callable[[int, int], None]
+
+#: Most measured points ``register`` accepts (refused before parsing the file beyond a line
+#: count). The issue's 1e7 points ran > 9 min at 3.8 GB; a few thousand constrain a pose fully.
+MAX_REGISTER_POINTS = 1_000_000
 
 
 @click.command("register")
@@ -102,6 +107,13 @@ type ProgressFn = Callable[[int, int], None]
     "which Slicer reads as the transform from parent; the JSON's T_model_points maps the points "
     "into model space. In Slicer, put the points under this transform to see them on the model.",
 )
+@click.option(
+    "--units",
+    type=click.Choice(sorted(MM_PER_UNIT)),
+    default=None,
+    help="Length unit of --points (converted to mm). Without it the points must be mm, and "
+    "points whose extent does not fit the model's in mm are refused.",
+)
 @json_option
 def register_command(
     model_path: Path | None,
@@ -115,6 +127,7 @@ def register_command(
     noise_mm: float,
     seed: int,
     write_transform: Path | None,
+    units: str | None,
     json_output: bool,
 ) -> None:
     """Register measured points to an organ surface and say whether to trust it.
@@ -122,13 +135,16 @@ def register_command(
     The JSON's T_model_points maps the points into model space; the --write-transform file holds
     its inverse, T_points_model (= T_tracker_model), as ITK and 3D Slicer expect.
     """
-    from registration.io import read_points, read_transform_txt, write_itk_transform
-    from registration.model import load_surface
+    from registration.io import check_transform_destination, read_points, write_itk_transform
+    from registration.point_units import check_point_extent
     from registration.surface import register_surface
 
     with command_context(json_output) as ctx:
         if (model_path is None) == (case_path is None):
             raise SurgplanError("give exactly one of --model (a surface) or --case (a case)")
+        if write_transform is not None:
+            check_transform_destination(write_transform)  # before any work
+        _probe_meshes(model_path, points_path, targets_path)
         if case_path is not None:
             for flag, value in (("--init-max-rotation-deg", init_max_rotation_deg),
                                 ("--targets", targets_path)):  # fmt: skip
@@ -147,13 +163,20 @@ def register_command(
                     seed=seed,
                     init_path=init_path,
                     write_transform=write_transform,
+                    units=units,
                 )  # fmt: skip
             )
             return
-        model = load_surface(model_path)
-        points = read_points(points_path)
-        T_init = read_transform_txt(init_path) if init_path is not None else None
-        targets = read_points(targets_path) if targets_path is not None else None
+        points = _measured_points(points_path, units)
+        T_init = _initial_pose(init_path)
+        targets = (
+            read_points(targets_path, max_points=MAX_REGISTER_POINTS)
+            if targets_path is not None
+            else None
+        )
+        model = _model_surface(model_path)
+        if units is None:
+            check_point_extent(points, model.vertices, name=str(points_path))
         res = register_surface(
             points,
             model,
@@ -174,6 +197,41 @@ def register_command(
             ctx.report["transform_file"] = str(
                 write_itk_transform(write_transform, res.T_model_points)
             )
+
+
+def _probe_meshes(*paths: Path | None) -> None:
+    """Read every legacy VTK file given first in a child process (its reader can crash)."""
+    from imaging.mesh_io import probe_mesh_file
+
+    for path in paths:
+        if path is not None:
+            probe_mesh_file(path)
+
+
+def _model_surface(model_path: Path) -> Any:
+    """The ``--model`` surface, read by imaging's validating reader, prepared for registration."""
+    from imaging.mesh_io import read_surface
+    from registration.model import prepare_surface
+
+    return prepare_surface(read_surface(model_path), name=model_path.name.split(".")[0])
+
+
+def _measured_points(points_path: Path, units: str | None) -> np.ndarray:
+    """The ``--points``, at most :data:`MAX_REGISTER_POINTS`, in mm (``--units``)."""
+    from registration.io import read_points
+    from registration.point_units import to_mm
+
+    points = read_points(points_path, max_points=MAX_REGISTER_POINTS)
+    return to_mm(points, units) if units is not None else points
+
+
+def _initial_pose(init_path: Path | None) -> np.ndarray | None:
+    """The ``--init`` pose, which must be rigid (a rotation and a translation in mm)."""
+    from registration.io import check_rigid, read_transform_txt
+
+    if init_path is None:
+        return None
+    return check_rigid(read_transform_txt(init_path), name=str(init_path))
 
 
 def _fit_report(twin: object, points: np.ndarray, noise_mm: float, global_search: bool) -> dict:
@@ -218,19 +276,22 @@ def _fit_report(twin: object, points: np.ndarray, noise_mm: float, global_search
 
 def _register_case(
     case_path: Path, structure: str, points_path: Path, *, deformable: bool, noise_mm: float,
-    seed: int, init_path: Path | None, write_transform: Path | None,
+    seed: int, init_path: Path | None, write_transform: Path | None, units: str | None,
 ) -> dict:  # fmt: skip
     """``register --case``: the twin's update on the points and its report (module docstring)."""
-    from registration.io import read_points, read_transform_txt, write_itk_transform
+    from registration.io import write_itk_transform
+    from registration.point_units import check_point_extent
     from surgplan.twin.case_twin import twin_from_case
 
-    points = read_points(points_path)
-    T_init = read_transform_txt(init_path) if init_path is not None else None
+    points = _measured_points(points_path, units)
+    T_init = _initial_pose(init_path)
     twin = twin_from_case(
         case_path, structure=structure, mode="deformable" if deformable else "rigid",
         noise_mm=noise_mm, seed=seed,
         T_tracker_model=None if T_init is None else np.linalg.inv(T_init),
     )  # fmt: skip
+    if units is None:
+        check_point_extent(points, twin.basis.vertices_mm, name=str(points_path))
     state = twin.update(points)
     report = _fit_report(twin, points, noise_mm, global_search=T_init is None)
     report |= {
@@ -302,12 +363,18 @@ def study_command(
     from surgplan.twin_study import KIND, spec_kind
 
     with command_context(json_output) as ctx:
+        _check_study_out(out_dir)
         if spec_kind(spec_path) == KIND:
+            if scheduler is not None:
+                _check_scheduler(scheduler)
             ctx.report.update(
                 _twin_study(spec_path, out_dir, scheduler, workers, table_format, ctx.elapsed_s)
             )
             return
         spec = _registration_spec(spec_path)
+        _probe_meshes(*_spec_surfaces(spec))
+        if scheduler is not None:
+            _check_scheduler(scheduler)
         outputs = _run_with_progress(
             f"study {spec.name}",
             len(expand_trials(spec)),
@@ -329,6 +396,50 @@ def study_command(
                 "time_s": ctx.elapsed_s(),
             }
         )
+
+
+def _check_study_out(out_dir: Path) -> None:
+    """``--out`` must be a folder (or not exist yet): refused before any trial runs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SurgplanError(f"--out {out_dir}: is a file; expected a folder for the study outputs")
+    parent = out_dir
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SurgplanError(f"--out {out_dir}: {parent} is a file, not a folder")
+
+
+def _check_scheduler(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a ``--scheduler`` address that is malformed or accepts no connection."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if parts.scheme not in ("tcp", "tls") or not host or port is None:
+        raise SurgplanError(
+            f"--scheduler {address!r}: expected a Dask scheduler address such as "
+            "tcp://127.0.0.1:8786"
+        )
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SurgplanError(
+            f"--scheduler {address}: cannot connect ({reason}); is a Dask scheduler running there?"
+        ) from exc
+
+
+def _spec_surfaces(spec: Any) -> list[Path]:
+    """Every surface file a registration study spec reads (models, decoys, target surfaces)."""
+    files = []
+    for model in spec.models:
+        files += [model.surface, model.decoy_surface]
+        files += [t.surface for t in model.targets]
+    return [Path(f) for f in files if f is not None]
 
 
 def _run_with_progress[T](label: str, total: int, run: Callable[[ProgressFn], T]) -> T:

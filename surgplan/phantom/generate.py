@@ -15,6 +15,7 @@ from surgplan.phantom import anatomy as anat
 from surgplan.phantom.anatomy import Anatomy
 from surgplan.phantom.ct import HU, LABEL_NAMES, Painter, blur_and_noise, label_map
 from surgplan.phantom.errors import PhantomError
+from surgplan.phantom.mr import T1, mr_formation
 from surgplan.phantom.sdf import FloatArray, Grid, Segment, intersect, segments_on_grid
 from surgplan.phantom.vessels import VesselTrees, grow_vessel_trees
 
@@ -145,6 +146,7 @@ def generate_phantom(
     spacing_mm: tuple[float, float, float] = DEFAULT_SPACING_MM,
     noise_hu: float = 12.0,
     psf_sigma_mm: float = 1.0,
+    modality: str = "ct",
 ) -> Phantom:
     """Generate the synthetic abdominal CT phantom (deterministic: same arguments, same bits).
 
@@ -159,6 +161,11 @@ def generate_phantom(
         Standard deviation of the white Gaussian noise, HU.
     psf_sigma_mm
         Standard deviation of the Gaussian point-spread function, mm.
+    modality
+        ``"ct"`` (default: int16 HU, portal-venous phase) or ``"mr"``: a T1-weighted-like
+        image without a physical scale (uint16, :data:`surgplan.phantom.mr.T1`), with a bias
+        field and Rician noise whose channel sigma is ``noise_hu`` in signal units; the
+        anatomy, labels, masks and seeds are the same as the CT's.
 
     Returns
     -------
@@ -171,16 +178,22 @@ def generate_phantom(
         If a parameter is out of range.
     """
     spacing = _check_parameters(seed, spacing_mm, noise_hu, psf_sigma_mm)
+    if modality not in ("ct", "mr"):
+        raise PhantomError(f"modality must be 'ct' or 'mr', got {modality!r}")
     seed = int(seed)
     size = tuple(int(round(f / s)) for f, s in zip(FIELD_OF_VIEW_MM, spacing, strict=True))
     grid = Grid(ORIGIN_MM, spacing, (size[0], size[1], size[2]))
     body = Anatomy.from_seed(seed)
     trees = grow_vessel_trees(body, seed=seed)
     sdf, bone_parts = _structure_sdfs(grid, body, trees)
-    hu = _paint_ct(grid, body, sdf, bone_parts)
     noise_rng = np.random.default_rng([seed, 3])
-    hu = blur_and_noise(hu, grid, psf_sigma_mm=psf_sigma_mm, noise_hu=noise_hu, rng=noise_rng)
-    ct = np.clip(np.rint(hu), *HU_RANGE).astype(np.int16)
+    if modality == "mr":
+        signal = _paint_ct(grid, body, sdf, bone_parts, values=T1)
+        ct = mr_formation(signal, grid, psf_sigma_mm=psf_sigma_mm, noise=noise_hu, rng=noise_rng)
+    else:
+        hu = _paint_ct(grid, body, sdf, bone_parts)
+        hu = blur_and_noise(hu, grid, psf_sigma_mm=psf_sigma_mm, noise_hu=noise_hu, rng=noise_rng)
+        ct = np.clip(np.rint(hu), *HU_RANGE).astype(np.int16)
 
     # --- ground truth ---------------------------------------------------------------------------
     shape = grid.shape_zyx
@@ -193,6 +206,8 @@ def generate_phantom(
 
     seeds = _seeds(grid, masks, labels, trees)
     parameters = _parameters(seed, grid, noise_hu, psf_sigma_mm, trees)
+    if modality == "mr":
+        parameters.update(modality="mr", contrast_phase="none", t1=dict(T1), hu=None)
     return Phantom(
         ct=_image(ct, grid),
         labels=_image(labels, grid),
@@ -260,39 +275,48 @@ def _structure_sdfs(
 
 
 def _paint_ct(
-    grid: Grid, body: Anatomy, sdf: dict[str, FloatArray], bone: dict[str, FloatArray]
+    grid: Grid,
+    body: Anatomy,
+    sdf: dict[str, FloatArray],
+    bone: dict[str, FloatArray],
+    values: dict[str, float] = HU,
 ) -> FloatArray:
-    """Noise-free HU of the phantom, painted outside in (later structures cover earlier ones)."""
+    """Noise-free image of the phantom, painted outside in (later structures cover earlier).
+
+    ``values`` gives each tissue's intensity: :data:`HU` (CT) or the MR table ``T1``.
+    """
     x, y, z = grid.axes()
-    paint = Painter(grid, HU["air"])
-    paint.paint(sdf["body"], HU["fat"])
-    paint.paint(body.muscle_wall(x, y, 0.0 * z[:1]), HU["muscle"])
-    paint.paint(body.cavity(x, y, 0.0 * z[:1]), HU["visceral_fat"])
-    paint.paint(body.paraspinal(x, y, 0.0 * z[:1]), HU["muscle"])
-    paint.paint(segments_on_grid(grid, list(anat.PSOAS)), HU["muscle"])
-    paint.paint(body.diaphragm(x, y, z), HU["muscle"])
-    paint.paint(body.lungs(x, y, z), HU["lung"])
-    paint.paint(anat.spinal_canal(x, y, 0.0 * z[:1]), HU["spinal_canal"])
-    paint.paint(body.vertebral_column(x, y, 0.0 * z[:1]), HU["disc"])
-    paint.paint(sdf["kidney_right"], HU["kidney"])
-    paint.paint(sdf["kidney_left"], HU["kidney"])
-    paint.paint(sdf["spleen"], HU["spleen"])
-    paint.paint(sdf["stomach"], HU["bowel_wall"])
+    paint = Painter(grid, values["air"])
+    paint.paint(sdf["body"], values["fat"])
+    paint.paint(body.muscle_wall(x, y, 0.0 * z[:1]), values["muscle"])
+    paint.paint(body.cavity(x, y, 0.0 * z[:1]), values["visceral_fat"])
+    paint.paint(body.paraspinal(x, y, 0.0 * z[:1]), values["muscle"])
+    paint.paint(segments_on_grid(grid, list(anat.PSOAS)), values["muscle"])
+    paint.paint(body.diaphragm(x, y, z), values["muscle"])
+    paint.paint(body.lungs(x, y, z), values["lung"])
+    paint.paint(anat.spinal_canal(x, y, 0.0 * z[:1]), values["spinal_canal"])
+    paint.paint(body.vertebral_column(x, y, 0.0 * z[:1]), values["disc"])
+    paint.paint(sdf["kidney_right"], values["kidney"])
+    paint.paint(sdf["kidney_left"], values["kidney"])
+    paint.paint(sdf["spleen"], values["spleen"])
+    paint.paint(sdf["stomach"], values["bowel_wall"])
     lumen = sdf["stomach"] + anat.STOMACH_WALL_MM
-    paint.paint(lumen, HU["fluid"])
+    paint.paint(lumen, values["fluid"])
     gas_level_y = anat.STOMACH[0][1] - 8.0  # supine: gas floats to the front (smaller y)
-    paint.paint(intersect(lumen, np.broadcast_to(y - gas_level_y, lumen.shape)), HU["bowel_gas"])
-    paint.paint(sdf["colon"], HU["bowel_wall"])
-    paint.paint(sdf["colon"] + anat.COLON_WALL_MM, HU["bowel_gas"])
-    paint.paint(sdf["liver"], HU["liver"])
-    paint.paint(sdf["tumour"], HU["tumour"])
-    paint.paint(sdf["hepatic_veins"], HU["hepatic_veins"])
-    paint.paint(sdf["portal_vein"], HU["portal_vein"])
-    paint.paint(sdf["ivc"], HU["ivc"])
-    paint.paint(sdf["aorta"], HU["aorta"])
-    paint.paint(sdf["bone"], HU["cortical_bone"])
-    paint.paint(np.minimum(bone["vertebrae"], bone["arches"]) + 2.0, HU["cancellous_bone"])
-    paint.paint(np.minimum(bone["processes"] + 1.5, bone["ribs"] + 2.0), HU["rib_marrow"])
+    paint.paint(
+        intersect(lumen, np.broadcast_to(y - gas_level_y, lumen.shape)), values["bowel_gas"]
+    )
+    paint.paint(sdf["colon"], values["bowel_wall"])
+    paint.paint(sdf["colon"] + anat.COLON_WALL_MM, values["bowel_gas"])
+    paint.paint(sdf["liver"], values["liver"])
+    paint.paint(sdf["tumour"], values["tumour"])
+    paint.paint(sdf["hepatic_veins"], values["hepatic_veins"])
+    paint.paint(sdf["portal_vein"], values["portal_vein"])
+    paint.paint(sdf["ivc"], values["ivc"])
+    paint.paint(sdf["aorta"], values["aorta"])
+    paint.paint(sdf["bone"], values["cortical_bone"])
+    paint.paint(np.minimum(bone["vertebrae"], bone["arches"]) + 2.0, values["cancellous_bone"])
+    paint.paint(np.minimum(bone["processes"] + 1.5, bone["ribs"] + 2.0), values["rib_marrow"])
     return paint.hu
 
 

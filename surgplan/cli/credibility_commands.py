@@ -1,0 +1,58 @@
+"""``surgplan credibility``: the ASME V&V 40-style credibility report of a case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from surgplan.cli.common import case_argument, command_context, json_option, progress_bar
+
+
+@click.command("credibility")
+@case_argument
+@click.option(
+    "--context",
+    "context",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Context-of-use TOML (question, use, model risk, planned acquisition, validation "
+    "grid); default: liver resection guidance.",
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option("--trials", default=24, show_default=True, help="Validation trials.")
+@click.option("--quick-verify", is_flag=True, help="Code verification on the quick levels.")
+@click.option(
+    "--verify-json",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read a kept `surgplan verify --json` output instead of rerunning it.",
+)
+@json_option
+def credibility_command(
+    case: Path, context: Path | None, out: Path, trials: int, quick_verify: bool,
+    verify_json: Path | None, json_output: bool,
+) -> None:  # fmt: skip
+    """Write OUT/credibility.html and OUT/credibility.json for CASE's twin.
+
+    Code verification, calculation verification on the case's mesh, validation on virtual
+    patients of the case, calibration of the predicted 95 % radius and its sources of doubt,
+    applicability, and the verdict against the evidence the model risk requires. With --json:
+    the verdict, headline figures and file paths.
+    """
+    from surgplan.credibility import build_credibility
+
+    with command_context(json_output) as ctx:
+        with progress_bar("credibility") as advance:
+            result = build_credibility(
+                case, out, context=context, trials=trials, quick_verify=quick_verify,
+                verify_json=verify_json, step=lambda text: advance(0, text),
+            )  # fmt: skip
+        ctx.report.update(result.to_dict())
+
+
+def register(group: click.Group) -> None:
+    """Add ``credibility`` to ``group``."""
+    group.add_command(credibility_command)

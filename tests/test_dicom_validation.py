@@ -1,0 +1,205 @@
+"""Issue 16 reproducers for DICOM import: nothing odd is accepted in silence, no name is echoed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from click.testing import CliRunner
+
+from imaging.dicom import read_dicom_series
+from imaging.dicom_terms import safe_modality
+from imaging.errors import DicomSeriesError, ImageReadError
+from surgplan.cli import cli
+from tests.dicom_factory import field, write_series
+
+#: A folder and file names as real exports make them: after the patient.
+SECRET = "DOE^JOHN"
+
+
+def _named(k: int) -> str:
+    return f"DOE_JOHN_19700101_{k:03d}.dcm"
+
+
+def _folder(tmp_path: Path) -> Path:
+    return tmp_path / f"{SECRET} CT 2024"
+
+
+def _no_names(message: str) -> None:
+    assert "DOE" not in message and "JOHN" not in message, message
+
+
+def test_gantry_tilt_is_resampled_with_the_shear(tmp_path: Path) -> None:
+    # slices 2 mm apart along the normal, each shifted 1 mm in y: |step| 2.236 mm, 26.57 deg
+    files = write_series(tmp_path / "tilt", n_slices=8, step_mm=(0.0, 1.0, 2.0))
+    plain = sitk.ImageSeriesReader()
+    plain.SetFileNames([str(f) for f in files])
+    assert plain.Execute().GetSpacing()[2] == pytest.approx(np.sqrt(5.0), abs=1e-3)  # the bug
+    volume = read_dicom_series(tmp_path / "tilt")
+    image = volume.image
+    assert volume.gantry_tilt_deg == pytest.approx(np.degrees(np.arctan(0.5)), abs=1e-3)
+    assert image.GetSpacing() == pytest.approx((0.7, 0.8, 2.0))
+    # 7 slices x 1 mm drift along y = 8.75 rows of 0.8 mm: 9 more rows to hold every slice
+    assert image.GetSize() == (10, 12 + 9, 8)
+    np.testing.assert_allclose(image.GetDirection(), np.eye(3).ravel(), atol=1e-9)
+    array = sitk.GetArrayFromImage(image).astype(float)  # (z, y, x)
+    checked = 0
+    for k in range(8):
+        for j in range(image.GetSize()[1]):
+            true_row = j - k * 1.0 / 0.8  # where this output row falls in slice k
+            if 0 <= true_row <= 11:
+                point = np.array(image.TransformIndexToPhysicalPoint((4, j, k)))
+                assert array[k, j, 4] == pytest.approx(field(point), abs=1.01), (k, j)
+                checked += 1
+    assert checked > 80
+    assert array.min() == pytest.approx(field(np.array(files_origin())), abs=1.01)
+
+
+def files_origin() -> tuple[float, float, float]:
+    """The factory's default first-voxel position (the field's minimum on the default grid)."""
+    return (-4.0, -5.0, 10.0)
+
+
+def test_untilted_series_keeps_simpleitk_geometry(tmp_path: Path) -> None:
+    write_series(tmp_path / "s", n_slices=5)
+    volume = read_dicom_series(tmp_path / "s")
+    assert volume.gantry_tilt_deg == 0.0
+    assert volume.image.GetSize() == (10, 12, 5)
+    assert volume.image.GetSpacing() == pytest.approx((0.7, 0.8, 2.0))
+    point = np.array(volume.image.TransformIndexToPhysicalPoint((3, 4, 2)))
+    value = sitk.GetArrayViewFromImage(volume.image)[2, 4, 3]
+    assert value == pytest.approx(field(point), abs=0.51)
+
+
+def test_slices_off_a_straight_line_are_refused(tmp_path: Path) -> None:
+    files = write_series(tmp_path / "s", n_slices=6, step_mm=(0.0, 1.0, 2.0))
+    ds = pydicom.dcmread(files[3])
+    ds.ImagePositionPatient[1] += 3.0
+    ds.save_as(files[3])
+    with pytest.raises(DicomSeriesError, match="do not lie on a straight line"):
+        read_dicom_series(tmp_path / "s")
+
+
+def test_non_orthogonal_orientation_is_refused_not_replaced(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    write_series(folder, orientation=(1, 0, 0, 0.2, 0.98, 0), name=_named)
+    with pytest.raises(ImageReadError, match="file 1 of 6: ImageOrientationPatient is not ") as e:
+        read_dicom_series(folder)
+    assert "dot product 0.2000" in str(e.value)
+    _no_names(str(e.value))
+
+
+def test_one_rgb_slice_is_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, name=_named)
+    ds = pydicom.dcmread(files[2])
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = np.full((12, 10, 3), 200, np.uint8).tobytes()
+    ds.save_as(files[2])
+    with pytest.raises(ImageReadError, match=r"file 3 of 6 is a colour image \(3 samples") as e:
+        read_dicom_series(folder)
+    _no_names(str(e.value))
+
+
+def test_truncated_final_jpeg2000_slice_is_refused_not_dropped(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, n_slices=5, jpeg2000=True, name=_named)
+    complete = read_dicom_series(folder)  # the JPEG 2000 series itself reads
+    assert complete.image.GetSize() == (10, 12, 5)
+    data = files[-1].read_bytes()
+    files[-1].write_bytes(data[: len(data) - 40])
+    # pydicom warns naming the file: captured (pytest turns a leaked warning into an error)
+    with pytest.raises(ImageReadError, match="file 5 of 5 is truncated") as e:
+        read_dicom_series(folder)
+    _no_names(str(e.value))
+
+
+def test_jpeg2000_frame_without_end_marker_is_refused(tmp_path: Path) -> None:
+    files = write_series(tmp_path / "s", n_slices=3, jpeg2000=True)
+    ds = pydicom.dcmread(files[1])
+    frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = pydicom.encaps.encapsulate([frame[: len(frame) // 2]])
+    ds.save_as(files[1])
+    with pytest.raises(ImageReadError, match="file 2 of 3 is truncated: its compressed frame"):
+        read_dicom_series(tmp_path / "s")
+
+
+def test_uncompressed_truncated_and_duplicate_messages_name_no_file(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, name=_named)
+    data = files[4].read_bytes()
+    files[4].write_bytes(data[:-50])
+    with pytest.raises(ImageReadError, match="file 5 of 6 is truncated: pixel data") as e:
+        read_dicom_series(folder)
+    _no_names(str(e.value))
+    files[4].write_bytes(data)
+    ds = pydicom.dcmread(files[4])
+    ds.ImagePositionPatient = pydicom.dcmread(files[3]).ImagePositionPatient
+    ds.save_as(files[4])
+    with pytest.raises(DicomSeriesError, match="two slices at the same position") as e:
+        read_dicom_series(folder)
+    _no_names(str(e.value))
+
+
+def test_two_series_error_lists_no_uid_and_choice_by_number(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    first = write_series(folder, n_slices=4, name=_named)
+    write_series(folder / "b", n_slices=3, modality="MR", name=_named)
+    uids = {str(pydicom.dcmread(f).SeriesInstanceUID) for f in [first[0], *folder.glob("b/*")]}
+    with pytest.raises(DicomSeriesError, match="holds 2 DICOM series; choose one") as e:
+        read_dicom_series(folder)
+    message = str(e.value)
+    assert "1: CT, 4 files; 2: MR, 3 files" in message
+    assert not any(uid in message for uid in uids)
+    _no_names(message)
+    assert read_dicom_series(folder, series_uid="2").image.GetSize() == (10, 12, 3)
+    with pytest.raises(DicomSeriesError, match="choose --series 1..2") as e:
+        read_dicom_series(folder, series_uid="1.2.3.4")
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("CT", "CT"), ("mr", "MR"), (" US ", "US"), ("ZZSECRET^ALICE", "OT"), ("", None)],
+)
+def test_modality_is_copied_only_from_the_defined_terms(value: str, kept: str | None) -> None:
+    assert safe_modality(value) == kept
+
+
+def test_secret_modality_never_reaches_the_case(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    write_series(folder, modality="ZZSECRET^ALICE", name=_named)
+    case = tmp_path / "case"
+    result = CliRunner().invoke(cli, ["import", str(folder), str(case), "--json"])
+    assert result.exit_code == 0, result.stderr
+    text = (case / "case.json").read_text()
+    assert "ZZSECRET" not in text and "ALICE" not in text and "ZZSECRET" not in result.stdout
+    assert json.loads(text)["image"]["modality"] == "OT"
+
+
+@pytest.mark.parametrize("modality", ["MR", "US"])
+def test_hu_preset_segmentation_refuses_a_non_ct_scan(tmp_path: Path, modality: str) -> None:
+    write_series(tmp_path / "s", modality=modality)
+    case = tmp_path / "case"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["import", str(tmp_path / "s"), str(case)]).exit_code == 0
+    before = (case / "case.json").read_bytes()
+    result = runner.invoke(cli, ["segment", str(case), "--structure", "bone"])
+    assert result.exit_code == 2
+    assert f"modality {modality}, not CT" in result.stderr
+    assert result.stderr.count("error:") == 1
+    assert (case / "case.json").read_bytes() == before
+
+
+def test_cli_error_for_a_broken_series_names_no_file_or_folder(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, n_slices=5, jpeg2000=True, name=_named)
+    files[-1].write_bytes(files[-1].read_bytes()[:-40])
+    result = CliRunner().invoke(cli, ["import", str(folder), str(tmp_path / "case"), "--json"])
+    assert result.exit_code == 2
+    assert "file 5 of 5 is truncated" in result.stderr
+    _no_names(result.stderr + result.stdout)

@@ -1,0 +1,399 @@
+"""The viewer follows a real live server: frames, overlay, verdict, reconnection, bad input.
+
+A real :class:`~surgplan.live.LiveServerThread` (synthetic rigid twin on an empty case, as in
+``tests/test_live_server.py``) is fed tracked points by a raw test client; a second raw client
+("spy") records what the server published, which the viewer's actors must equal. The window
+is a plain ``QMainWindow`` with a ``pyvistaqt.QtInteractor`` under a private Xvfb display
+(``tests/viewer_display.py``). Malformed streams and coalescing are checked against a scripted
+socket server with :class:`~surgplan.viewer.live_client.LiveClient` alone (no Qt).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from surgplan.live import LiveServerThread, open_session
+from surgplan.live.codec import (
+    PointMessage,
+    PolyDataMessage,
+    StringMessage,
+    TransformMessage,
+    encode_message,
+)
+from surgplan.live.frames import F_LPS_RAS
+from surgplan.viewer.live_client import LiveClient
+from surgplan.viewer.live_frame import LiveFrameError, frame_from_messages
+from surgplan.viewer.twin_overlay import TARGET_RGB, UNTRUSTED_RGB
+from tests.test_live_helpers import RawClient, config, make_case, point_msg, scan_msg, scan_points
+from tests.viewer_display import qapp_args, xvfb_display  # noqa: F401  (fixtures)
+
+FLIP = np.array([-1.0, -1.0, 1.0])
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class Spy:
+    """A raw client recording each published update: {update: {device: message}}."""
+
+    def __init__(self, address):
+        self.client = RawClient(address)
+        self.updates: dict[int, dict] = {}
+        self._parts: dict = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                got = self.client.recv()
+                if got is None:
+                    return
+                h, m = got
+                self._parts[h.device_name] = m
+                if h.device_name == "TwinStatus":
+                    self.updates[json.loads(m.text)["update"]] = self._parts
+                    self._parts = {}
+        except OSError:
+            return
+
+    def wait(self, update: int, timeout_s: float = 30.0) -> dict:
+        end = time.monotonic() + timeout_s
+        while update not in self.updates:
+            if time.monotonic() > end:
+                raise TimeoutError(f"update {update} not published")
+            time.sleep(0.01)
+        return self.updates[update]
+
+    def close(self):
+        self.client.close()
+
+
+def _status(parts: dict) -> dict:
+    return json.loads(parts["TwinStatus"].text)
+
+
+def _make_window(qtbot):
+    from pyvistaqt import QtInteractor
+    from PySide6.QtWidgets import QMainWindow
+
+    window = QMainWindow()
+    plotter = QtInteractor(window)
+    window.setCentralWidget(plotter.interactor)
+    window.resize(640, 520)
+    window.show()
+    qtbot.addWidget(window)
+    return window, plotter
+
+
+def _pixel(plotter, img: np.ndarray, world) -> np.ndarray:
+    """RGB of the screenshot at the projection of the world point (mm)."""
+    import vtk
+
+    c = vtk.vtkCoordinate()
+    c.SetCoordinateSystemToWorld()
+    c.SetValue(*map(float, world))
+    x, y = c.GetComputedDisplayValue(plotter.renderer)
+    h = img.shape[0]
+    return img[h - 1 - int(round(y)), int(round(x)), :3].astype(int)
+
+
+def _red(img: np.ndarray) -> np.ndarray:
+    """Pixels of the target's red hue, the verdict text's rows (top 15 %) left out."""
+    rgb = img[int(0.15 * img.shape[0]) :, :, :3].astype(int)
+    return rgb[..., 0] - np.maximum(rgb[..., 1], rgb[..., 2]) > 80
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    case = make_case(tmp_path_factory.mktemp("viewer_live") / "case")
+    session, _ = open_session(case, config("rigid"))
+    srv = LiveServerThread(session, port=0)
+    srv.start()
+    yield case, srv, session
+    srv.stop()
+    session.log.close()
+
+
+@pytest.fixture
+def window(qtbot):
+    window, plotter = _make_window(qtbot)
+    yield window, plotter
+    plotter.close()
+
+
+# --- following the real server -------------------------------------------------------------------
+
+
+def test_follow_overlay_targets_region_screenshot_then_untrusted(server, window, qtbot) -> None:
+    from surgplan.viewer.live_view import attach_live
+
+    case, srv, _ = server
+    win, plotter = window
+    ctl = attach_live(win, plotter, case, *srv.address)
+    spy = Spy(srv.address)
+    feeder = RawClient(srv.address)
+    try:
+        qtbot.waitUntil(lambda: "connected" in ctl.status_text, timeout=10_000)
+        qtbot.waitUntil(lambda: len(srv.server._clients) == 3, timeout=10_000)
+        feeder.send(scan_msg(scan_points(200, seed=1)))
+        n1 = feeder.ack()["seq"]
+        assert n1 >= 1
+        parts = spy.wait(1)
+        qtbot.waitUntil(lambda: ctl.overlay.frame is not None, timeout=30_000)
+        st = _status(parts)
+        assert st["trustworthy"] and st["frame"] == "tracker_RAS"
+        # the organ actor shows the published polydata (RAS on the wire, LPS in the viewer)
+        organ = ctl.overlay.actors["live_organ"].mapper.dataset
+        published = parts["OrganInTracker"].points * FLIP
+        np.testing.assert_allclose(np.asarray(organ.points), published, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(
+            np.asarray(organ.faces).reshape(-1, 4)[:, 1:], parts["OrganInTracker"].triangles
+        )
+        T = F_LPS_RAS @ parts["ModelToTracker"].matrix @ F_LPS_RAS
+        np.testing.assert_allclose(ctl.overlay.frame.T_tracker_model, T, atol=0)
+        # one predicted-error sphere per target, of the published radius about its position
+        for i, t in enumerate(st["targets"]):
+            sphere = ctl.overlay.actors[f"live_target_{i}"].mapper.dataset
+            centre = np.array(t["position_mm"]) * FLIP
+            r = np.linalg.norm(np.asarray(sphere.points) - centre, axis=1)
+            np.testing.assert_allclose(r, t["radius95_mm"], rtol=1e-6)
+            assert tuple(ctl.overlay.actors[f"live_target_{i}"].prop.color.float_rgb) == pytest.approx(TARGET_RGB)
+        # the recommended region: as many vertices as the published patch, around its centre
+        rec = st["recommendation"]
+        ids = ctl.overlay.frame.region_vertex_ids()
+        assert len(ids) == rec["n_vertices"] > 0
+        region = ctl.overlay.actors["live_region"].mapper.dataset
+        assert region.n_cells > 0
+        used = np.unique(np.asarray(region.faces).reshape(-1, 4)[:, 1:])
+        assert set(used) <= set(ids)
+        centre = np.array(rec["patch_centre_mm"]) * FLIP
+        assert np.linalg.norm(published[ids] - centre, axis=1).max() < 30.0
+        assert ctl.overlay.text.startswith("TRUSTED (update 1)")
+        assert "TRUSTED" in ctl.verdict_label.text()
+        # screenshot: the target's colour where the target projects, on a grey-free background
+        qtbot.wait(50)
+        img = plotter.screenshot(return_img=True)
+        tumour = np.array(st["targets"][0]["position_mm"]) * FLIP
+        rgb = _pixel(plotter, img, tumour)
+        assert rgb[0] - max(rgb[1], rgb[2]) > 80, rgb
+        assert _red(img).sum() > 100
+        corner = img[5, -5, :3].astype(int)
+        assert abs(corner[0] - corner[1]) < 10, corner  # the background is not red
+
+        # a second batch moves the organ: the actor shows the new publication
+        feeder.send(point_msg(scan_points(30, seed=2)))
+        parts2 = spy.wait(2)
+        qtbot.waitUntil(lambda: ctl.overlay.frame.update == 2, timeout=30_000)
+        published2 = parts2["OrganInTracker"].points * FLIP
+        assert np.abs(published2 - published).max() > 1e-3  # it did move
+        organ = ctl.overlay.actors["live_organ"].mapper.dataset
+        np.testing.assert_allclose(np.asarray(organ.points), published2, rtol=0, atol=1e-6)
+
+        # outliers: an untrusted fit greys the overlay out and the text says why
+        rng = np.random.default_rng(0)
+        feeder.send(point_msg(rng.normal(0.0, 100.0, (80, 3))))
+        parts3 = spy.wait(3)
+        st3 = _status(parts3)
+        assert not st3["trustworthy"]
+        qtbot.waitUntil(lambda: ctl.overlay.frame.update == 3, timeout=30_000)
+        for name, actor in ctl.overlay.actors.items():
+            if name != "live_verdict":
+                assert tuple(actor.prop.color.float_rgb) == pytest.approx(UNTRUSTED_RGB), name
+        assert ctl.overlay.text.startswith("UNTRUSTED (update 3): ")
+        assert st3["reason"] in ctl.overlay.text
+        assert st3["reason"] in ctl.verdict_label.text()
+        qtbot.wait(50)
+        img = plotter.screenshot(return_img=True)
+        assert _red(img).sum() == 0  # no target colour left anywhere in the 3D view
+    finally:
+        feeder.close()
+        spy.close()
+        ctl.close()
+    assert "stopped" in ctl.client.state.state
+    assert ctl.client.stats.malformed == 0
+
+
+def test_server_drop_reconnect_resume(tmp_path, window, qtbot) -> None:
+    from surgplan.viewer.live_view import attach_live
+
+    case = make_case(tmp_path / "case")
+    session, _ = open_session(case, config("rigid"))
+    srv = LiveServerThread(session, port=0)
+    srv.start()
+    host, port = srv.address
+    win, plotter = window
+    ctl = attach_live(win, plotter, case, host, port)
+    srv2 = None
+    try:
+        qtbot.waitUntil(lambda: "connected" in ctl.status_text, timeout=10_000)
+        feeder = RawClient(srv.address)
+        feeder.send(scan_msg(scan_points(200, seed=1)))
+        feeder.ack()
+        qtbot.waitUntil(lambda: ctl.overlay.frame is not None, timeout=30_000)
+        feeder.close()
+        srv.stop()  # the session drops
+        session.log.close()
+        qtbot.waitUntil(lambda: "reconnecting" in ctl.status_text, timeout=10_000)
+        first = next(s for s in ctl.states if s.state == "reconnecting")
+        assert first.reason == "the server closed the connection" and first.attempt == 1
+        qtbot.waitUntil(lambda: "connection refused" in ctl.status_text.lower(), timeout=10_000)
+        assert "dropped (the server closed the connection)" in ctl.status_text
+        assert ctl.client.stats.connections == 1
+        # the server comes back on the same port (the session resumed): frames resume
+        resumed, _ = open_session(case, resume=session.session_id)
+        srv2 = LiveServerThread(resumed, host=host, port=port)
+        srv2.start()
+        qtbot.waitUntil(lambda: "live: connected" in ctl.status_text, timeout=15_000)
+        assert ctl.client.stats.connections == 2
+        qtbot.waitUntil(lambda: len(srv2.server._clients) == 1, timeout=10_000)
+        feeder = RawClient(srv2.address)
+        feeder.send(point_msg(scan_points(20, seed=7)))
+        feeder.ack()
+        qtbot.waitUntil(lambda: ctl.overlay.frame.update == 2, timeout=30_000)
+        feeder.close()
+        assert ctl.overlay.frame.trustworthy
+    finally:
+        ctl.close()
+        if srv2 is not None:
+            srv2.stop()
+            srv2.server.session.log.close()
+
+
+# --- the client alone against a scripted server ---------------------------------------------------
+
+
+def _status_msg(update: int, **extra) -> bytes:
+    d = {"update": update, "status": "pending", "frame": "tracker_LPS", "trustworthy": False}
+    d.update(reason="waiting", **extra)
+    return encode_message(StringMessage("TwinStatus", json.dumps(d)))
+
+
+class ScriptedServer:
+    """Accepts connections; sends each connection the next script (bytes), then holds it."""
+
+    def __init__(self, scripts: list[bytes]):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.scripts = list(scripts)
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while self.scripts:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            conn.sendall(self.scripts.pop(0))
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def _wait(pred, timeout_s=10.0):
+    end = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_malformed_messages_are_counted_never_fatal() -> None:
+    bad_crc = bytearray(_status_msg(1))
+    bad_crc[-1] ^= 0xFF
+    not_json = encode_message(StringMessage("TwinStatus", "{not json"))
+    wrong_frame = encode_message(StringMessage("TwinStatus", json.dumps({"update": 5})))
+    unknown = bytearray(encode_message(StringMessage("Other", "x")))
+    unknown[2:14] = b"FOOBAR\0\0\0\0\0\0"  # unknown type, CRC still right
+    scripts = [
+        _status_msg(1) + bytes(bad_crc),  # frame 1, then a corrupt stream: reconnect
+        not_json + wrong_frame + bytes(unknown) + _status_msg(2),  # three refused, then 2
+    ]
+    srv = ScriptedServer(scripts)
+    client = LiveClient("127.0.0.1", srv.port, backoff_s=0.05, max_backoff_s=0.1).start()
+    try:
+        _wait(lambda: client.stats.frames == 2)
+        frame = client.take()
+        assert frame.update == 2 and frame.status == "pending"
+        s = client.stats
+        assert s.connections == 2
+        assert s.malformed == 4  # bad CRC, not JSON, no frame field, unknown type
+        assert "[type]" in s.last_problem and "FOOBAR" in s.last_problem
+        assert client.state.state == "connected"
+    finally:
+        client.close()
+        srv.close()
+
+
+def test_coalescing_keeps_only_the_newest_frame() -> None:
+    srv = ScriptedServer([b"".join(_status_msg(i) for i in range(1, 6))])
+    client = LiveClient("127.0.0.1", srv.port).start()
+    try:
+        _wait(lambda: client.stats.frames == 5)
+        assert client.take().update == 5
+        assert client.take() is None
+        assert client.stats.superseded == 4
+    finally:
+        client.close()
+        srv.close()
+
+
+# --- frames decoded from messages ---------------------------------------------------------------
+
+
+def _update_parts(ras: bool, shift_targets_mm: float = 0.0):
+    rng = np.random.default_rng(3)
+    pts = rng.normal(0.0, 50.0, (10, 3))
+    tri = np.array([[0, 1, 2], [2, 3, 4], [5, 6, 7]])
+    T = np.eye(4)
+    T[:3, 3] = [10.0, -20.0, 30.0]
+    flip = FLIP if ras else np.ones(3)
+    tgt = np.array([[1.0, 2.0, 3.0]])
+    status = {
+        "update": 4,
+        "status": "state",
+        "frame": "tracker_RAS" if ras else "tracker_LPS",
+        "trustworthy": True,
+        "reason": "ok",
+        "targets": [{"name": "tumour", "position_mm": list(tgt[0] * flip), "radius95_mm": 4.5}],
+        "recommendation": {"target": "tumour", "patch_centre_mm": list(pts[0] * flip),
+                           "n_vertices": 3},
+    }  # fmt: skip
+    Tw = F_LPS_RAS @ T @ F_LPS_RAS if ras else T
+    parts = {
+        "ModelToTracker": TransformMessage("ModelToTracker", Tw),
+        "OrganInTracker": PolyDataMessage.from_triangles("OrganInTracker", pts * flip, tri),
+        "TargetsInTracker": PointMessage("TargetsInTracker", (tgt + shift_targets_mm) * flip),
+    }
+    return StringMessage("TwinStatus", json.dumps(status)), parts, pts, T, tgt
+
+
+@pytest.mark.parametrize("ras", [True, False])
+def test_frame_converts_ras_to_lps(ras) -> None:
+    status, parts, pts, T, tgt = _update_parts(ras)
+    f = frame_from_messages(status, parts)
+    np.testing.assert_array_equal(f.organ_points_mm, pts)
+    np.testing.assert_array_equal(f.T_tracker_model, T)
+    np.testing.assert_array_equal(f.targets[0].position_mm, tgt[0])
+    assert f.targets[0].radius95_mm == 4.5
+    d = np.linalg.norm(pts - pts[0], axis=1)
+    assert set(f.region_vertex_ids()) == set(np.argsort(d)[:3])
+
+
+def test_frame_refuses_targets_in_another_frame() -> None:
+    status, parts, *_ = _update_parts(True, shift_targets_mm=1.0)
+    with pytest.raises(LiveFrameError, match="not in the status' frame"):
+        frame_from_messages(status, parts)
+    status, parts, *_ = _update_parts(True)
+    del parts["OrganInTracker"]
+    with pytest.raises(LiveFrameError, match="did not arrive"):
+        frame_from_messages(status, parts)
