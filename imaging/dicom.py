@@ -204,6 +204,10 @@ def _read_header(path: Path, ref: str) -> _SliceHeader | None:
         try:
             ds = pydicom.dcmread(path, force=False)
         except InvalidDicomError:
+            if path.suffix.lower() == ".dcm":  # named as DICOM: a file cut before its header
+                raise ImageReadError(
+                    f"DICOM {ref} is named .dcm but has no DICOM header (truncated or corrupt)"
+                ) from None
             return None
         except Exception as error:  # pydicom raises many types on truncated files
             raise ImageReadError(
@@ -463,8 +467,8 @@ def _untilt(image: sitk.Image, stack: _Stack, origin: np.ndarray) -> sitk.Image:
     matrix = np.eye(3) - np.outer(stack.shift_per_slice_mm, stack.normal) / stack.spacing_mm
     shear.SetMatrix(matrix.ravel().tolist())
     shear.SetCenter(origin.tolist())
-    background = float(np.min(sitk.GetArrayViewFromImage(image)))
-    return sitk.Resample(
+    source = sitk.GetArrayViewFromImage(image)
+    resampled = sitk.Resample(
         stacked,
         [int(v) for v in out_size],
         shear,
@@ -472,9 +476,15 @@ def _untilt(image: sitk.Image, stack: _Stack, origin: np.ndarray) -> sitk.Image:
         out_origin.tolist(),
         spacing.tolist(),
         direction.ravel().tolist(),
-        background,
-        image.GetPixelID(),
+        float(np.min(source)),  # background: the scan's lowest value (air)
+        sitk.sitkFloat64,
     )
+    values = sitk.GetArrayViewFromImage(resampled)
+    if np.issubdtype(source.dtype, np.integer):
+        values = np.rint(values)  # round, not truncate, back to the stored type
+    result = sitk.GetImageFromArray(values.astype(source.dtype))
+    result.CopyInformation(resampled)
+    return result
 
 
 def read_dicom_series(

@@ -42,4 +42,4 @@ def safe_modality(value: object) -> str | None:
     text = str(value).strip().upper()
     if not text:
         return None
-    return str(value)
+    return text if text in MODALITY_DEFINED_TERMS else UNKNOWN_MODALITY

@@ -7,6 +7,7 @@ converts to LPS when reading, so geometry here is always LPS.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,10 +100,22 @@ def read_image_file(path: str | os.PathLike[str]) -> sitk.Image:
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
-        detail = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-        raise ImageReadError(f"cannot read image {path}: {detail}") from None
+        raise ImageReadError(f"cannot read image {path}: {_itk_reason(str(error))}") from None
     require_orthonormal_direction(image, f"image {path.name}")
     return image
+
+
+def _itk_reason(text: str) -> str:
+    """The informative part of an ITK read error (no C++ source line, no object address)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [re.sub(r"^(itk::)?ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", line) for line in lines]
+    lines = [line for line in lines if not line.startswith("Exception thrown in SimpleITK")]
+    if not lines:
+        return "unreadable"
+    reason = lines[-1].removeprefix("[nrrd] ").strip()
+    if "No such file or directory" in reason or "cannot be read" in reason:
+        return "the file is corrupt or truncated (its voxel data could not be read)"
+    return reason[:200]
 
 
 def count_non_finite(image: sitk.Image) -> int:

@@ -11,7 +11,8 @@ VTK's legacy ``.vtk`` reader crashes the process (SIGSEGV) on some corrupt files
 mutated binary file in twenty with a few bytes changed near the header (``benchmarks/
 cli_fuzz.py``), none of the XML (``.vtp``, ``.vtu``) or STL files mutated the same way.
 :func:`probe_mesh_file` therefore reads a legacy file first in a child process (VTK's reader
-only, about 0.3 s) and turns a crash there into a :class:`~imaging.errors.MeshingError`;
+only, kept alive between files: :mod:`imaging._vtk_probe`) and turns a crash there into a
+:class:`~imaging.errors.MeshingError`;
 :func:`read_surface` does this for every ``.vtk`` file before handing it to VTK in-process.
 (Validating the legacy format's structure instead would mean a second parser of every section
 the format has: field data, cell arrays in both the 4.2 and 5.1 layouts, lookup tables.)
@@ -22,9 +23,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 import pyvista as pv
 
 from imaging._atomic import write_atomically
+from imaging._vtk_probe import probe_legacy_vtk
 from imaging.errors import MeshingError
 
 __all__ = [
@@ -48,24 +47,6 @@ SURFACE_SUFFIXES = (".vtp", ".vtk", ".stl", ".obj", ".ply")
 
 #: Suffixes whose VTK reader can crash the process on a corrupt file (read first in a child).
 CRASH_PRONE_SUFFIXES = (".vtk",)
-#: Limits of the child process that reads a legacy file first: seconds, bytes of address space.
-PROBE_TIMEOUT_S = 120.0
-PROBE_MEMORY_BYTES = 8 * 1024**3
-
-_PROBE_SCRIPT = """
-import resource
-import sys
-resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
-from vtkmodules.vtkCommonCore import vtkObject
-from vtkmodules.vtkIOLegacy import vtkDataSetReader
-vtkObject.GlobalWarningDisplayOff()
-reader = vtkDataSetReader()
-reader.SetFileName(sys.argv[1])
-for what in ("Scalars", "Vectors", "Normals", "Tensors", "ColorScalars", "TCoords", "Fields"):
-    getattr(reader, "ReadAll" + what + "On")()
-reader.Update()
-"""
-
 _SPACE_FIELD = "SPACE"
 _LEGACY_HEADER = "SPACE=LPS"
 
@@ -141,16 +122,40 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
             f"cannot read surface file {path}: not a readable {suffix[1:].upper()} surface "
             f"({reason})"
         ) from exc
+    _check_cells(mesh, path)
     if not isinstance(mesh, pv.PolyData):
         mesh = mesh.extract_surface(algorithm="dataset_surface")
     if mesh.n_points == 0:
         raise MeshingError(f"surface file {path} holds no points")
+    if not np.all(np.isfinite(mesh.points)):
+        raise MeshingError(f"surface file {path} has NaN or infinite vertex coordinates")
     mesh.points = np.asarray(mesh.points, dtype=np.float64)  # STL/PLY store float32
     if suffix in (".vtp", ".vtk") and _SPACE_FIELD in mesh.field_data:
         space = str(np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()[0])
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
     return mesh
+
+
+def _check_cells(mesh: object, path: Path) -> None:
+    """Every cell's vertex indices must name a vertex of the file (VTK does not check)."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    if not isinstance(mesh, pv.DataSet):
+        raise MeshingError(f"surface file {path} holds a {type(mesh).__name__}, not one mesh")
+    n = mesh.n_points
+    arrays = []
+    if isinstance(mesh, pv.PolyData):
+        for cells in (mesh.GetVerts(), mesh.GetLines(), mesh.GetPolys(), mesh.GetStrips()):
+            arrays.append(vtk_to_numpy(cells.GetConnectivityArray()))
+    elif isinstance(mesh, pv.UnstructuredGrid):
+        arrays.append(np.asarray(mesh.cell_connectivity))
+    for ids in arrays:
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
+            raise MeshingError(
+                f"surface file {path} is corrupt: a cell refers to vertex {int(ids.max())} "
+                f"(or {int(ids.min())}) but the file has {n} vertices"
+            )
 
 
 def probe_mesh_file(path: str | os.PathLike[str]) -> Path:
@@ -171,45 +176,12 @@ def probe_mesh_file(path: str | os.PathLike[str]) -> Path:
     ------
     MeshingError
         When the child reading the file is killed by a signal (a crash in VTK's reader), runs
-        out of its memory (:data:`PROBE_MEMORY_BYTES`) or time (:data:`PROBE_TIMEOUT_S`).
+        out of its memory or time (:mod:`imaging._vtk_probe`).
     """
     p = Path(path)
-    if p.suffix.lower() not in CRASH_PRONE_SUFFIXES or not p.is_file():
-        return p
-
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE_SCRIPT, str(p), str(PROBE_MEMORY_BYTES)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise MeshingError(
-            f"cannot read mesh file {p}: VTK's reader did not finish within "
-            f"{PROBE_TIMEOUT_S:g} s (a corrupt or hostile file?)"
-        ) from exc
-    if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name
-        raise MeshingError(
-            f"cannot read mesh file {p}: corrupt legacy VTK file (VTK's reader crashed with "
-            f"{name} on it, in a child process)"
-        )
-    if done.returncode != 0:
-        raise MeshingError(
-            f"cannot read mesh file {p}: corrupt legacy VTK file (VTK's reader failed: "
-            f"{_last_line(done.stderr)})"
-        )
+    if p.suffix.lower() in CRASH_PRONE_SUFFIXES and p.is_file():
+        probe_legacy_vtk(p)
     return p
-
-
-def _last_line(stderr: bytes) -> str:
-    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
-    lines = [line for line in lines if line]
-    text = lines[-1] if lines else "no message"
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @contextlib.contextmanager

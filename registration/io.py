@@ -333,6 +333,7 @@ def read_itk_transform(path: str | Path) -> NDArray[np.float64]:
     p = Path(path)
     if not p.is_file():
         raise PointFileError(f"transform file not found: {p}")
+    _read_text(p, "an ITK transform file (text)")
     try:
         tx = sitk.ReadTransform(str(p))
         if tx.GetName() == "CompositeTransform":
@@ -341,7 +342,7 @@ def read_itk_transform(path: str | Path) -> NDArray[np.float64]:
                 raise PointFileError(f"{p}: expected one linear transform")
             tx = tx.GetNthTransform(0)
         aff = sitk.AffineTransform(tx)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError, UnicodeDecodeError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise PointFileError(f"{p}: not a linear ITK transform ({detail})") from exc
     A = np.array(aff.GetMatrix(), dtype=np.float64).reshape(3, 3)

@@ -14,9 +14,10 @@ Layout (all paths relative to the case folder)::
 
 How a change is made so that no crash, kill or second writer can leave a case that lies
 -------------------------------------------------------------------------------------------
-The file names above are a contract (scripts, 3D Slicer, the README), so files keep them; the
-manifest's commit is the single point of truth instead, and the one atomic step of a change
-is the rename of a *commit journal*:
+The file names above are a contract (scripts, 3D Slicer, the README; an FE result's XDMF also
+names its HDF5 file), so files keep them rather than taking generation names; the manifest's
+commit is the single point of truth instead, and the one atomic step of a change is the
+rename of a *commit journal* (a redo log):
 
 1. **Lock first.** :meth:`Case.transaction` takes an exclusive ``flock`` on ``.CASE.lock``
    beside the case (waiting up to :data:`LOCK_WAIT_S`) and only then reads ``case.json``: the
@@ -46,6 +47,11 @@ is resolved on open (symbolic links followed) to stay inside the case; a move or
 commit is checked the same way, so a manifest can never make a command write or delete a
 file outside the case. A read-only ``case.json`` (or case folder) protects the case: a step
 is refused before it writes anything.
+
+Limits: opening checks paths, not contents; :meth:`Case.verify` compares every recorded file
+with its sha256 and size (a file changed behind the case's back, by hand, is found there). A
+reader that opened the case before a commit and reads a file after it gets the new file (the
+names are stable, so readers get no snapshot); it never gets a half-written one.
 """
 
 from __future__ import annotations

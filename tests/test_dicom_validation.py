@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from imaging.dicom import read_dicom_series
 from imaging.dicom_terms import safe_modality
 from imaging.errors import DicomSeriesError, ImageReadError
+from imaging.image_io import load_scan
 from surgplan.cli import cli
 from tests.dicom_factory import field, write_series
 
@@ -33,35 +34,48 @@ def _no_names(message: str) -> None:
     assert "DOE" not in message and "JOHN" not in message, message
 
 
-def test_gantry_tilt_is_resampled_with_the_shear(tmp_path: Path) -> None:
-    # slices 2 mm apart along the normal, each shifted 1 mm in y: |step| 2.236 mm, 26.57 deg
-    files = write_series(tmp_path / "tilt", n_slices=8, step_mm=(0.0, 1.0, 2.0))
+@pytest.mark.parametrize(
+    ("step", "size"),
+    [
+        # 2 mm along the normal, 1 mm drift in y per slice: |step| 2.236 mm, 26.57 deg, as in
+        # the issue; 7 x 1 mm = 8.75 rows of 0.8 mm, so 9 more rows hold every slice
+        ((0.0, 1.0, 2.0), (10, 21, 8)),
+        # drift towards -x and +y: 7 x 0.7 mm = 7 columns of 0.7 mm, 7 x 0.35 mm = 3.06 rows
+        ((-0.7, 0.35, 2.0), (17, 16, 8)),
+    ],
+)
+def test_gantry_tilt_is_resampled_with_the_shear(
+    tmp_path: Path, step: tuple[float, float, float], size: tuple[int, int, int]
+) -> None:
+    files = write_series(tmp_path / "tilt", n_slices=8, step_mm=step)
     plain = sitk.ImageSeriesReader()
     plain.SetFileNames([str(f) for f in files])
-    assert plain.Execute().GetSpacing()[2] == pytest.approx(np.sqrt(5.0), abs=1e-3)  # the bug
+    spacing_bug = plain.Execute().GetSpacing()[2]
+    assert spacing_bug == pytest.approx(np.linalg.norm(step), abs=1e-3)  # the bug: shear lost
     volume = read_dicom_series(tmp_path / "tilt")
     image = volume.image
-    assert volume.gantry_tilt_deg == pytest.approx(np.degrees(np.arctan(0.5)), abs=1e-3)
+    drift = np.array(step[:2])
+    assert volume.gantry_tilt_deg == pytest.approx(np.degrees(np.arctan(np.hypot(*drift) / 2)))
     assert image.GetSpacing() == pytest.approx((0.7, 0.8, 2.0))
-    # 7 slices x 1 mm drift along y = 8.75 rows of 0.8 mm: 9 more rows to hold every slice
-    assert image.GetSize() == (10, 12 + 9, 8)
+    assert image.GetSize() == size
     np.testing.assert_allclose(image.GetDirection(), np.eye(3).ravel(), atol=1e-9)
-    array = sitk.GetArrayFromImage(image).astype(float)  # (z, y, x)
-    checked = 0
-    for k in range(8):
-        for j in range(image.GetSize()[1]):
-            true_row = j - k * 1.0 / 0.8  # where this output row falls in slice k
-            if 0 <= true_row <= 11:
-                point = np.array(image.TransformIndexToPhysicalPoint((4, j, k)))
-                assert array[k, j, 4] == pytest.approx(field(point), abs=1.01), (k, j)
-                checked += 1
-    assert checked > 80
-    assert array.min() == pytest.approx(field(np.array(files_origin())), abs=1.01)
-
-
-def files_origin() -> tuple[float, float, float]:
-    """The factory's default first-voxel position (the field's minimum on the default grid)."""
-    return (-4.0, -5.0, 10.0)
+    # every output voxel that lies inside its acquired slice has the field's value there
+    kk, jj, ii = np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")
+    origin, spacing = np.array(image.GetOrigin()), np.array(image.GetSpacing())
+    points = origin + np.stack([ii, jj, kk], axis=-1) * spacing  # identity direction
+    in_slice = points[..., :2] - kk[..., None] * drift - np.array([-4.0, -5.0])
+    extent = np.array([9 * 0.7, 11 * 0.8])
+    inside = np.all((in_slice >= -1e-6) & (in_slice <= extent + 1e-6), -1)
+    far = np.any((in_slice < -spacing[:2]) | (in_slice > extent + spacing[:2]), -1)
+    values = sitk.GetArrayFromImage(image).astype(float)
+    assert inside.sum() >= 0.85 * 8 * 10 * 12  # about one output voxel per acquired pixel
+    np.testing.assert_allclose(values[inside], field(points[inside]), atol=1.01)
+    assert far.sum() > 100 and np.all(values[far] == values.min())  # background outside
+    notes = load_scan(tmp_path / "tilt").notes
+    assert notes == (
+        f"gantry tilt of {volume.gantry_tilt_deg:.2f} deg: slices resampled onto an orthogonal "
+        "grid (2.000 mm along the slice normal)",
+    )
 
 
 def test_untilted_series_keeps_simpleitk_geometry(tmp_path: Path) -> None:
@@ -203,3 +217,12 @@ def test_cli_error_for_a_broken_series_names_no_file_or_folder(tmp_path: Path) -
     assert result.exit_code == 2
     assert "file 5 of 5 is truncated" in result.stderr
     _no_names(result.stderr + result.stdout)
+
+
+def test_dcm_file_cut_before_its_header_is_refused(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, name=_named)
+    files[-1].write_bytes(files[-1].read_bytes()[:100])  # not even the "DICM" prefix left
+    (folder / "README.txt").write_text("exported by a PACS")  # other files are still skipped
+    with pytest.raises(ImageReadError, match="file 6 of 7 is named .dcm but has no DICOM head"):
+        read_dicom_series(folder)

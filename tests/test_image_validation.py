@@ -145,3 +145,15 @@ def test_nan_label_map_is_one_line_without_numpy_warning(tmp_path: Path) -> None
     assert str(caught.value) == (
         "label map labels.nrrd holds 3 NaN or infinite value(s) of 336; expected integer labels"
     )
+
+
+def test_truncated_mha_message_says_what_is_wrong(tmp_path: Path) -> None:
+    source = tmp_path / "scan.mha"
+    sitk.WriteImage(_scan(np.int16), str(source), True)
+    source.write_bytes(source.read_bytes()[:-300])
+    with pytest.raises(ImageReadError) as caught:
+        read_image_file(source)
+    assert str(caught.value) == (
+        f"cannot read image {source}: the file is corrupt or truncated (its voxel data could "
+        "not be read)"
+    )

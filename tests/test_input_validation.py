@@ -244,9 +244,8 @@ def test_points_in_other_units_are_refused_then_converted(liver, swabs, tmp_path
     assert converted.exit_code == 0, converted.stderr
     report = json.loads(converted.stdout)
     assert report["inlier_fraction"] > 0.9  # the known shift (4, -2, 3) mm is recovered
-    np.testing.assert_allclose(report["T_model_points"][:3][:, 3] if False else
-                               np.asarray(report["T_model_points"])[:3, 3],
-                               [-4.0, 2.0, -3.0], atol=1.5)  # fmt: skip
+    translation = np.asarray(report["T_model_points"])[:3, 3]
+    np.testing.assert_allclose(translation, [-4.0, 2.0, -3.0], atol=1.5)
 
 
 def test_point_extent_check_units() -> None:

@@ -75,18 +75,24 @@ def test_every_structure_in_its_colour_and_toggling(window) -> None:
 
     case = Case.open(window.case_dir)
     assert display_style(case, "liver")[0] == pytest.approx(STYLE["liver"][0])
+    assert liver_like(screenshot(window)).sum() > 2000
+    window.set_structure_visible("liver", False)  # the others, seen without the organ
     img = screenshot(window)
-    assert liver_like(img).sum() > 2000
     for name in ("tumour", "portal_vein", "bone"):
         assert hue_like(img, display_style(case, name)[0]).sum() > 150, name
-    window.set_structure_visible("tumour", False)
+    assert liver_like(img).sum() < 0.1 * liver_like(screenshot(window)).sum() + 50
+    window.set_structure_visible("liver", True)
     tumour = display_style(case, "tumour")[0]
-    assert hue_like(screenshot(window), tumour).sum() < 20
+    window.set_structure_visible("liver", False)
+    shown = hue_like(screenshot(window), tumour).sum()
+    window.set_structure_visible("tumour", False)
+    assert hue_like(screenshot(window), tumour).sum() < 0.05 * shown
     assert "tumour" not in window.visible_structures()
     window.set_structure_visible("tumour", True)
-    assert hue_like(screenshot(window), tumour).sum() > 150
-    window.set_structure_opacity("liver", 1.0)  # opaque liver hides the tumour inside it
-    assert hue_like(screenshot(window), tumour).sum() < 20
+    assert hue_like(screenshot(window), tumour).sum() == shown
+    window.set_structure_visible("liver", True)
+    window.set_structure_opacity("liver", 1.0)  # an opaque liver hides the tumour inside it
+    assert hue_like(screenshot(window), tumour).sum() < 0.05 * shown
     window.set_structure_opacity("liver", 0.35)
 
 

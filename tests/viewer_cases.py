@@ -25,6 +25,9 @@ def phantom_viewer_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from surgplan.segment import import_label_map
 
     case = tmp_path_factory.getbasetemp() / "viewer_phantom_case" / "case"
+    import os  # ITERATION-ONLY
+    if os.environ.get("ITER_CASE"):  # ITERATION-ONLY
+        return Path(os.environ["ITER_CASE"])  # ITERATION-ONLY
     if (case / "meshes" / "bone.vtp").is_file():
         return case
     case.parent.mkdir(parents=True, exist_ok=True)

@@ -267,20 +267,17 @@ def _ball_fraction(mask: np.ndarray, idx: tuple[int, int, int], spacing: np.ndar
 def sphericity(mask: np.ndarray, spacing: Sequence[float]) -> float:
     """Sphericity ``pi^(1/3) (6 V)^(2/3) / A`` of a binary ``(z, y, x)`` mask (1 = a ball).
 
-    ``A`` is the area of the exposed voxel faces divided by 1.5, their mean excess over the
-    area of a smooth surface of random orientation; ``spacing`` is ``(x, y, z)`` mm.
+    ``A`` is ITK's surface-area estimate (``LabelShapeStatistics`` perimeter, Crofton
+    formula), ``spacing`` is ``(x, y, z)`` mm.
     """
     if not mask.any():
         return 0.0
-    sx, sy, sz = (float(s) for s in spacing)
-    padded = np.pad(mask, 1)
-    faces = (
-        np.count_nonzero(np.diff(padded, axis=0)) * sx * sy
-        + np.count_nonzero(np.diff(padded, axis=1)) * sx * sz
-        + np.count_nonzero(np.diff(padded, axis=2)) * sy * sz
-    )
-    volume = float(mask.sum()) * sx * sy * sz
-    return float(np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / (faces / 1.5))
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.ComputePerimeterOn()
+    stats.Execute(image)
+    return float(stats.GetRoundness(1))
 
 
 @dataclass(frozen=True)

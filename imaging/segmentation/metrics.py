@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from imaging.errors import SegmentationError
 
@@ -70,3 +71,36 @@ def dice(a: sitk.Image, b: sitk.Image) -> float:
     if total == 0:
         return 1.0
     return 2.0 * int(np.logical_and(arr_a, arr_b).sum()) / total
+
+
+def spread_seeds(
+    reference: sitk.Image, n: int, *, min_depth_mm: float = 9.0, rng_seed: int = 0
+) -> list[tuple[float, float, float]]:
+    """``n`` seeds (LPS mm) spread through a reference mask, each ``min_depth_mm`` inside it.
+
+    Candidates are the voxels whose distance to the mask's boundary (Euclidean, mm) is at
+    least ``min_depth_mm``; the first seed is drawn at random (``numpy`` generator seeded by
+    ``rng_seed``), each next one is the candidate farthest from those chosen (farthest-point
+    sampling), so the seeds cover the organ, its edges included.
+
+    Raises
+    ------
+    SegmentationError
+        If no voxel is ``min_depth_mm`` inside the mask.
+    """
+    arr = sitk.GetArrayViewFromImage(reference) != 0
+    depth = ndi.distance_transform_edt(arr, sampling=reference.GetSpacing()[::-1])
+    zyx = np.argwhere(depth >= min_depth_mm)
+    if zyx.size == 0:
+        raise SegmentationError(
+            f"no voxel of the reference mask lies {min_depth_mm} mm inside it; expected a "
+            "thicker structure or a smaller depth"
+        )
+    sp = np.array(reference.GetSpacing()[::-1])
+    chosen = [int(np.random.default_rng(rng_seed).integers(len(zyx)))]
+    dist = (((zyx - zyx[chosen[0]]) * sp) ** 2).sum(axis=1)
+    for _ in range(n - 1):
+        j = int(np.argmax(dist))
+        chosen.append(j)
+        dist = np.minimum(dist, (((zyx - zyx[j]) * sp) ** 2).sum(axis=1))
+    return [reference.TransformIndexToPhysicalPoint([int(v) for v in zyx[j][::-1]]) for j in chosen]

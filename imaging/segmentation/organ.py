@@ -178,11 +178,12 @@ ORGAN_VOLUMES: dict[str, VolumeLimits] = {
     "spleen": VolumeLimits(min_ml=40.0, max_ml=1500.0, max_body_fraction=0.2, height_mm=110.0),
     "kidney": VolumeLimits(min_ml=40.0, max_ml=450.0, max_body_fraction=0.1, height_mm=110.0),
 }
-#: Plausible shapes of the organs: least compactness and largest jump of the growth curve.
+#: Plausible shapes and places of the organs: least compactness, largest growth-curve jump,
+#: centroid across the body (0 = patient's right / anterior edge, 1 = left / posterior edge).
 ORGAN_SHAPES: dict[str, ShapeLimits] = {
-    "liver": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
-    "spleen": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
-    "kidney": ShapeLimits(min_compactness=0.3, max_growth_jump=6.0),
+    "liver": ShapeLimits(0.3, 6.0, lateral=(0.0, 0.6), ap=(0.1, 0.7)),
+    "spleen": ShapeLimits(0.3, 6.0, lateral=(0.5, 1.0), ap=(0.3, 0.85)),
+    "kidney": ShapeLimits(0.3, 6.0, lateral=(0.1, 0.9), ap=(0.4, 0.78)),
 }
 
 
@@ -278,7 +279,7 @@ def segment_organ_checked(
         smooth = smooth_of[model.smoothing_mm]
         organ_mask, window = _segment_once(smooth, idx, model)
         if organ_mask is None:
-            rejected.append(Attempt(name, (Check("seed_region_ml", 0.0, lower=0.0),)))
+            rejected.append(Attempt(name, (Check("seed_region_ml", 0.0, lower=0.001, unit="mL"),)))
             continue
         curve = growth_curve(smooth, idx, window.centre, window.lower, window.upper, model.open_mm)
         checks = organ_checks(

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from surgplan.cli.common import case_argument, command_context, json_option, progress_bar
+from surgplan.cli.common import (
+    FiniteFloat,
+    case_argument,
+    command_context,
+    json_option,
+    progress_bar,
+)
 
 
 @click.command("verify")
@@ -71,9 +77,16 @@ def simulate_command(case: Path, scenario: Path, json_output: bool) -> None:
     "Without it: the documented liver defaults (surgplan.liver_defaults), patch centres over "
     "the whole surface, every volume vertex evaluated (what the twin uses).",
 )
-@click.option("--centres", default=30, show_default=True, help="Sampled retractor centres.")
+@click.option(
+    "--centres",
+    type=click.IntRange(1, 1000),
+    default=30,
+    show_default=True,
+    help="Sampled retractor centres.",
+)
 @click.option(
     "--site-radius-mm",
+    type=FiniteFloat(0.0, 500.0, low_open=True),
     default=15.0,
     show_default=True,
     help="Patch-centre range around the scenario's retractor, mm (with --scenario).",

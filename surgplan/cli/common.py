@@ -37,6 +37,7 @@ from surgplan.cli.error_boundary import EXIT_USER_ERROR, error_boundary
 __all__ = [
     "EXIT_USER_ERROR",
     "CommandContext",
+    "FiniteFloat",
     "case_argument",
     "command_context",
     "json_option",
@@ -101,6 +102,45 @@ def path_option(*param_decls: str, help: str) -> Callable[[Callable[..., Any]], 
         The option's help text.
     """
     return click.option(*param_decls, type=click.Path(path_type=Path), help=help)
+
+
+class FiniteFloat(click.ParamType):
+    """A float option that must be finite and within a range (click's FloatRange lets NaN in).
+
+    Parameters
+    ----------
+    low, high : float, optional
+        Bounds; ``None`` for none.
+    low_open : bool
+        Whether ``low`` itself is excluded (``> low`` rather than ``>= low``).
+    """
+
+    name = "number"
+
+    def __init__(
+        self, low: float | None = None, high: float | None = None, *, low_open: bool = False
+    ) -> None:
+        self.low, self.high, self.low_open = low, high, low_open
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """The option's value as a finite float in range, or a one-line usage error."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} must be a finite number", param, ctx)
+        below = self.low is not None and (
+            number <= self.low if self.low_open else number < self.low
+        )
+        if below or (self.high is not None and number > self.high):
+            lo = "-inf" if self.low is None else f"{self.low:g}"
+            hi = "inf" if self.high is None else f"{self.high:g}"
+            bracket = "(" if self.low_open else "["
+            self.fail(f"{number:g} is not in the range {bracket}{lo}, {hi}]", param, ctx)
+        return number
 
 
 @dataclass

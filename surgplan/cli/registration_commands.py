@@ -22,7 +22,7 @@ import click
 import numpy as np
 
 from registration.point_units import MM_PER_UNIT
-from surgplan.cli.common import command_context, json_option, progress_bar
+from surgplan.cli.common import FiniteFloat, command_context, json_option, progress_bar
 from surgplan.errors import SurgplanError
 
 type ProgressFn = Callable[[int, int], None]
@@ -78,7 +78,7 @@ MAX_REGISTER_POINTS = 1_000_000
 )
 @click.option(
     "--init-max-rotation-deg",
-    type=float,
+    type=FiniteFloat(0.0, 180.0),
     default=None,
     help="Orientation uncertainty of --init, degrees: search within this cone.",
 )
@@ -92,7 +92,7 @@ MAX_REGISTER_POINTS = 1_000_000
 )
 @click.option(
     "--noise-mm",
-    type=float,
+    type=FiniteFloat(0.0, 50.0, low_open=True),
     default=1.0,
     show_default=True,
     help="Expected localisation noise (per-axis standard deviation), mm.",
@@ -329,7 +329,7 @@ def _register_case(
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler.")
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(1, 512),
     default=2,
     show_default=True,
     help="Workers of the local Dask cluster (ignored with --scheduler).",
