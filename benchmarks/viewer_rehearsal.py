@@ -102,7 +102,9 @@ def measure(case: Path, frames: int) -> dict:
     x, y = dx / ratio, plotter.height() - dy / ratio
 
     def send(kind, px: float, py: float, buttons) -> None:
-        button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+        button = (
+            Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
+        )
         ev = QMouseEvent(kind, QPointF(px, py), plotter.mapToGlobal(QPointF(px, py)), button,
                          buttons, Qt.KeyboardModifier.NoModifier)  # fmt: skip
         QApplication.sendEvent(plotter, ev)

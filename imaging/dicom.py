@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator
@@ -416,7 +417,8 @@ def _read_voxels(stack: _Stack) -> sitk.Image:
             image = reader.Execute()
     except RuntimeError as error:
         lines = str(error).strip().splitlines() or ["unreadable"]
-        detail = _scrub(lines[-1], stack.files)[:200]
+        detail = re.sub(r"^(itk::)?ITK ERROR: \w+\(0x[0-9a-f]+\): ", "", lines[-1].strip())
+        detail = _scrub(detail, stack.files)[:200]
         raise ImageReadError(
             f"cannot read the DICOM series ({len(stack.files)} files): {detail}"
         ) from None

@@ -47,6 +47,9 @@ SURFACE_SUFFIXES = (".vtp", ".vtk", ".stl", ".obj", ".ply")
 
 #: Suffixes whose VTK reader can crash the process on a corrupt file (read first in a child).
 CRASH_PRONE_SUFFIXES = (".vtk",)
+#: Largest vertex coordinate magnitude accepted, mm (100 m: beyond any patient or room).
+MAX_COORDINATE_MM = 1.0e5
+
 _SPACE_FIELD = "SPACE"
 _LEGACY_HEADER = "SPACE=LPS"
 
@@ -129,9 +132,15 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         raise MeshingError(f"surface file {path} holds no points")
     if not np.all(np.isfinite(mesh.points)):
         raise MeshingError(f"surface file {path} has NaN or infinite vertex coordinates")
+    if np.abs(mesh.points).max() > MAX_COORDINATE_MM:
+        raise MeshingError(
+            f"surface file {path} has vertex coordinates beyond {MAX_COORDINATE_MM:g} mm "
+            f"(up to {np.abs(mesh.points).max():.4g}); expected patient coordinates in mm"
+        )
     mesh.points = np.asarray(mesh.points, dtype=np.float64)  # STL/PLY store float32
     if suffix in (".vtp", ".vtk") and _SPACE_FIELD in mesh.field_data:
-        space = str(np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()[0])
+        values = np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()
+        space = str(values[0]) if len(values) else ""
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
     return mesh
@@ -147,10 +156,22 @@ def _check_cells(mesh: object, path: Path) -> None:
     arrays = []
     if isinstance(mesh, pv.PolyData):
         for cells in (mesh.GetVerts(), mesh.GetLines(), mesh.GetPolys(), mesh.GetStrips()):
-            arrays.append(vtk_to_numpy(cells.GetConnectivityArray()))
+            arrays.append(
+                (
+                    vtk_to_numpy(cells.GetOffsetsArray()),
+                    vtk_to_numpy(cells.GetConnectivityArray()),
+                )
+            )
     elif isinstance(mesh, pv.UnstructuredGrid):
-        arrays.append(np.asarray(mesh.cell_connectivity))
-    for ids in arrays:
+        arrays.append((np.asarray(mesh.offset), np.asarray(mesh.cell_connectivity)))
+    for offsets, ids in arrays:
+        if len(offsets) and (
+            offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0)
+        ):
+            raise MeshingError(
+                f"surface file {path} is corrupt: its cell offsets do not describe its "
+                f"{len(ids)} cell vertex indices"
+            )
         if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
             raise MeshingError(
                 f"surface file {path} is corrupt: a cell refers to vertex {int(ids.max())} "

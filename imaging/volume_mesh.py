@@ -72,8 +72,8 @@ __all__ = [
 
 #: Meshers in the order ``mesher="auto"`` tries them.
 MESHERS = ("gmsh", "ftetwild")
-#: Largest estimated tetrahedron count meshed without ``max_tets`` raised (about 2-3 minutes and
-#: 1.5 GB of gmsh on one core; the real 2.3 L liver at 2.4 mm).
+#: Largest estimated tetrahedron count meshed without ``max_tets`` raised (about 4 minutes and
+#: 1 GB of gmsh on one free core; the real 2.3 L liver at 2.2 mm).
 DEFAULT_MAX_TETS = 1_000_000
 #: A structure's edge length is at most this times its equivalent-sphere radius (a sphere
 #: meshed with edge h loses about h^2 / (4 R^2) of its volume: 0.6% here; kidneys, less round,
@@ -83,10 +83,12 @@ RADIUS_EDGE_FACTOR = 0.15
 #: 6 mm for the real liver, the CT liver, spleen and kidneys), and per mm^2 times its square.
 _TETS_PER_VOLUME = 4.2
 _TETS_PER_AREA = 1.0
-#: Peak memory of gmsh's 3-D meshing and optimisation per tetrahedron, bytes (measured).
-_BYTES_PER_TET = 1500.0
-#: gmsh's tetrahedra per second on one core, meshing and optimisation (measured).
-_TETS_PER_SECOND = 7000.0
+#: Peak memory of gmsh's 3-D meshing and optimisation per tetrahedron, bytes (140 MB for the CT
+#: liver's 158,214 tetrahedra at 3 mm).
+_BYTES_PER_TET = 1000.0
+#: gmsh's tetrahedra per second on one free core, meshing and optimisation (the 3 mm CT liver:
+#: 270 s at one-sixth of a core on a loaded machine).
+_TETS_PER_SECOND = 4000.0
 
 #: Pieces smaller than this (mm^3) with a negligible share of their structure's area are junk.
 _DEGENERATE_VOLUME_MM3 = 1.0

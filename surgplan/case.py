@@ -105,7 +105,12 @@ _log = logging.getLogger(__name__)
 
 def _lock_wait_s() -> float:
     value = os.environ.get("SURGPLAN_CASE_LOCK_WAIT_S")
-    return LOCK_WAIT_S if value is None else float(value)
+    if value is None:
+        return LOCK_WAIT_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise CaseError(f"SURGPLAN_CASE_LOCK_WAIT_S must be seconds, got {value!r}") from None
 
 
 class CaseTransaction:

@@ -18,6 +18,7 @@ one line), ``case_changed`` (a refusal that altered the case), ``timeout``.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import random
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -59,8 +61,8 @@ def make_fixtures(root: Path) -> dict[str, Path]:
 
     from imaging.mesh_io import write_surface
     from registration.io import write_itk_transform, write_slicer_markups
-    from surgplan.cli import cli
     from surgplan.case import Case
+    from surgplan.cli import cli
     from surgplan.manifest import VolumeMeshEntry
 
     root.mkdir(parents=True, exist_ok=True)
@@ -200,7 +202,10 @@ def mutated_cases(fixtures: dict[str, Path], work: Path, n_per_format: int, seed
             if fmt in ("scenario.toml", "study.toml", "study.yaml"):
                 suffix = "." + fmt.rsplit(".", 1)[1]
             target = work / f"{name}{suffix}"
-            target.write_bytes(mutate(source, rng))
+            if fmt.endswith(".gz") and rng.random() < 0.6:  # the NIfTI inside, recompressed
+                target.write_bytes(gzip.compress(mutate(gzip.decompress(source), rng)))
+            else:
+                target.write_bytes(mutate(source, rng))
             cases.append(_case_for(fmt, name, target, f, work, reg, i))
     return [c for c in cases if c is not None]
 
@@ -279,11 +284,14 @@ def invoke(case: FuzzCase) -> dict[str, Any]:
     from surgplan.cli import cli
 
     before = digest(case.case_dir)
+    started = time.perf_counter()
     result = CliRunner().invoke(cli, case.args)
+    elapsed = time.perf_counter() - started
     lines = result.stderr.splitlines()
     exc = result.exception
     return {
         "name": case.name,
+        "time_s": round(elapsed, 4),
         "exit_code": result.exit_code,
         "error_lines": sum(1 for line in lines if line.startswith("error:")),
         "stderr_lines": len(lines),
@@ -372,6 +380,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         for r in results:
             table.setdefault(r[key], Counter())[r["outcome"]] += 1
         by[key] = {k: {"inputs": sum(v.values()), **dict(v)} for k, v in sorted(table.items())}
+        for k, row in by[key].items():
+            times = [r.get("time_s", 0.0) for r in results if r[key] == k]
+            row["mean_time_s"] = round(sum(times) / len(times), 4)
     return {
         "inputs": len(results),
         "refused_clean": outcomes["refused"],
@@ -386,7 +397,15 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "failures": [
             {
                 k: r.get(k)
-                for k in ("name", "command", "fmt", "outcome", "exit_code", "first_line", "last_lines")
+                for k in (
+                    "name",
+                    "command",
+                    "fmt",
+                    "outcome",
+                    "exit_code",
+                    "first_line",
+                    "last_lines",
+                )
             }
             for r in results
             if r["outcome"] in FAILURES

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,39 @@ def test_writers_opened_at_once_both_commit(case: Path) -> None:
     assert {"note/a", "note/b"} <= set(reopened.artifacts)
     assert reopened.manifest.revision == manifest(case)["revision"]
     assert reopened.verify() == []
+
+
+def test_second_writer_waits_for_the_first(case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that finds the case locked waits for it (no refusal), then commits on top."""
+    import surgplan.case as case_module
+
+    waiting, errors = threading.Event(), []
+    real_sleep = case_module.time.sleep
+
+    def sleep(seconds: float) -> None:
+        waiting.set()  # only a writer refused by the lock sleeps
+        real_sleep(seconds)
+
+    monkeypatch.setattr(case_module.time, "sleep", sleep)
+
+    def second() -> None:
+        try:
+            with Case.open(case).transaction(depends_on=["image"]) as tx:
+                tx.path("fe/b.txt").write_text("b")
+                tx.record_artifact("note", "b", "fe/b.txt", {})
+        except CaseError as error:
+            errors.append(error)
+
+    with Case.open(case).transaction() as tx:
+        tx.path("fe/a.txt").write_text("a")
+        tx.record_artifact("note", "a", "fe/a.txt", {})
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert waiting.wait(60)
+    thread.join(60)
+    assert errors == []
+    opened = Case.open(case)
+    assert {"note/a", "note/b"} <= set(opened.artifacts) and opened.verify() == []
 
 
 def test_writer_whose_input_changed_is_refused(case: Path) -> None:

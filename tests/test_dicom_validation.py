@@ -226,3 +226,17 @@ def test_dcm_file_cut_before_its_header_is_refused(tmp_path: Path) -> None:
     (folder / "README.txt").write_text("exported by a PACS")  # other files are still skipped
     with pytest.raises(ImageReadError, match="file 6 of 7 is named .dcm but has no DICOM head"):
         read_dicom_series(folder)
+
+
+def test_undecodable_slice_is_one_error_naming_no_file(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    files = write_series(folder, n_slices=3, jpeg2000=True, name=_named)
+    ds = pydicom.dcmread(files[1])
+    frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+    garbage = frame[:20] + bytes(len(frame) - 22) + b"\xff\xd9"  # ends right, decodes wrong
+    ds.PixelData = pydicom.encaps.encapsulate([garbage])
+    ds.save_as(files[1])
+    with pytest.raises(ImageReadError, match=r"^cannot read the DICOM series \(3 files\): ") as e:
+        read_dicom_series(folder)
+    assert "ITK ERROR" not in str(e.value)
+    _no_names(str(e.value))

@@ -101,6 +101,7 @@ def test_table_seed_refused(contrast_ct: sitk.Image) -> None:
         "default",
         "narrow_window",
         "narrow_window_fine_split",
+        "wide_window",
     ]
     volume = next(c for c in err.value.attempts[0].failed if c.name == "volume_ml")
     assert volume.value > 5000.0

@@ -80,8 +80,8 @@ def _status(parts: dict) -> dict:
 
 
 def _make_window(qtbot):
-    from pyvistaqt import QtInteractor
     from PySide6.QtWidgets import QMainWindow
+    from pyvistaqt import QtInteractor
 
     window = QMainWindow()
     plotter = QtInteractor(window)
@@ -164,7 +164,9 @@ def test_follow_overlay_targets_region_screenshot_then_untrusted(server, window,
             centre = np.array(t["position_mm"]) * FLIP
             r = np.linalg.norm(np.asarray(sphere.points) - centre, axis=1)
             np.testing.assert_allclose(r, t["radius95_mm"], rtol=1e-6)
-            assert tuple(ctl.overlay.actors[f"live_target_{i}"].prop.color.float_rgb) == pytest.approx(TARGET_RGB)
+            assert tuple(
+                ctl.overlay.actors[f"live_target_{i}"].prop.color.float_rgb
+            ) == pytest.approx(TARGET_RGB)
         # the recommended region: as many vertices as the published patch, around its centre
         rec = st["recommendation"]
         ids = ctl.overlay.frame.region_vertex_ids()

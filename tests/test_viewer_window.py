@@ -69,9 +69,9 @@ def widget_point(window, point_mm) -> QPoint:
 
 
 def test_every_structure_in_its_colour_and_toggling(window) -> None:
+    from surgplan.case import Case
     from surgplan.export import display_style
     from surgplan.render import STYLE
-    from surgplan.case import Case
 
     case = Case.open(window.case_dir)
     assert display_style(case, "liver")[0] == pytest.approx(STYLE["liver"][0])
@@ -125,8 +125,7 @@ def test_clicking_a_slice_moves_the_other_slices(window) -> None:
 
 
 def test_slice_shows_ct_grey_with_the_label_colour_inside_the_organ(window) -> None:
-    from surgplan.sample_data import SampleData
-    from surgplan.sample_data import REPO_SAMPLE_DIR
+    from surgplan.sample_data import REPO_SAMPLE_DIR, SampleData
     from surgplan.viewer.slices import PRESETS
 
     seed = np.asarray(SampleData(REPO_SAMPLE_DIR).seeds_lps_mm["liver"])
@@ -144,21 +143,24 @@ def test_slice_shows_ct_grey_with_the_label_colour_inside_the_organ(window) -> N
     assert rgb[2, 2].tolist() == [0, 0, 0]  # air outside the body is black
     body = (image.labels[k] == 0) & (image.ct[k] > -100) & (image.ct[k] < 100)
     r, c = np.argwhere(body)[0]
-    assert rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2] == PRESETS["abdomen"].grey(image.ct[k, r, c])
+    assert (
+        rgb[r, c, 0] == rgb[r, c, 1] == rgb[r, c, 2] == PRESETS["abdomen"].grey(image.ct[k, r, c])
+    )
     # what is on screen: the label's pixmap at that pixel has the same colour
     sv = window.slice_views["axial"]
     shot = sv.picture.grab().toImage()
     p = sv.pixel_to_widget(j + 3, i + 3)
     ratio = shot.devicePixelRatio()
     pixel = shot.pixelColor(round(p.x() * ratio), round(p.y() * ratio))
-    np.testing.assert_allclose([pixel.red(), pixel.green(), pixel.blue()], rgb[j + 3, i + 3], atol=2)
+    np.testing.assert_allclose(
+        [pixel.red(), pixel.green(), pixel.blue()], rgb[j + 3, i + 3], atol=2
+    )
     window.set_structure_visible("liver", False)  # hidden structure: no overlay in the slice
     assert np.ptp(window.slice_views["axial"].rgb[j + 3, i + 3]) == 0
     window.set_structure_visible("liver", True)
 
 
 def test_window_level_presets(window) -> None:
-    from surgplan.viewer.slices import PRESETS
 
     image = window.scene.image
     k = window.slice_index["axial"]
@@ -222,7 +224,10 @@ def test_place_name_and_undo_targets_saved_as_slicer_markups(window) -> None:
     assert manifest["artifacts"]["markups/targets"]["path"] == "targets/viewer_targets.mrk.json"
     assert window.undo() == "fiducial fiducial-1"
     assert not (window.case_dir / "markups" / "fiducials.mrk.json").exists()
-    assert "markups/fiducials" not in json.loads((window.case_dir / "case.json").read_text())["artifacts"]
+    assert (
+        "markups/fiducials"
+        not in json.loads((window.case_dir / "case.json").read_text())["artifacts"]
+    )
     assert path.is_file()  # the target stays
     assert window.undo() == "target resection margin"
     assert not path.exists()
@@ -243,7 +248,10 @@ def test_real_click_on_the_3d_view_picks_the_surface_under_the_cursor(window) ->
     p = np.asarray(placed[0].position_mm)
     x, y = display_xy(window, p)  # the picked point lies under the clicked pixel...
     ratio = window.plotter.devicePixelRatioF()
-    assert abs(x / ratio - click.x()) <= 1.5 and abs(window.plotter.height() - y / ratio - click.y()) <= 1.5
+    assert (
+        abs(x / ratio - click.x()) <= 1.5
+        and abs(window.plotter.height() - y / ratio - click.y()) <= 1.5
+    )
     surfaces = [np.asarray(s.mesh.points) for s in window.scene.structures]
     nearest = min(float(np.linalg.norm(s - p, axis=1).min()) for s in surfaces)
     assert nearest < 8.0  # ...on a drawn surface (within a triangle of a vertex)
@@ -279,3 +287,59 @@ def test_errors_are_shown_not_raised(qapp, tmp_path: Path, case: Path) -> None:
     wait_until(qapp, lambda: w.status.text().startswith("error"))
     assert "tumour.vtp" in w.status.text() and not w.loaded
     w.close()
+
+
+def test_clamping_a_branch_drops_the_pressure_downstream(window, qapp) -> None:
+    from biomech.vessel_tree import solve_flow
+    from surgplan.viewer.clamp_panel import PRESSURE_ARRAY
+    from surgplan.viewer.vessel_clamp import INLET_KPA, OUTLET_KPA
+
+    assert window.clamp.vessel_box.currentText() == "portal_vein"
+    window.clamp.load_button.click()
+    wait_until(qapp, lambda: window.clamp.ready or window.status.text().startswith("error"))
+    model = window.clamp.model
+    assert window.clamp.branch_list.count() == len(model.branches) >= 5
+    open_ = model.branch_pressures_kpa()
+    assert np.all((open_ > OUTLET_KPA) & (open_ <= INLET_KPA))  # every branch perfused
+    inlet = next(i for i, b in enumerate(model.branches) if model.tree.inlet in b.nodes)
+    # a branch that is neither the inlet nor a leaf: clamping it cuts off what lies beyond
+    leaves = {n for n in model.tree.outlets}
+    inner = next(i for i, b in enumerate(model.branches)
+                 if i != inlet and not (set(b.nodes) & leaves))  # fmt: skip
+    window.clamp.branch_list.setCurrentRow(inner)
+    window.clamp.clamp_button.click()
+    p = window.clamp.pressures_kpa
+    assert window.clamp.clamped == inner and np.isnan(p[inner])
+    direct = solve_flow(model.tree, inlet_pressure_kpa=INLET_KPA, outlet_pressure_kpa=OUTLET_KPA,
+                        clamped=[inner])  # fmt: skip
+    seg = model.tree.segments
+    expected = np.nan_to_num(direct.pressure_kpa, nan=OUTLET_KPA)[seg].mean(axis=1)
+    np.testing.assert_allclose(np.delete(p, inner), np.delete(expected, inner))
+    cut = np.delete(p, inner) < OUTLET_KPA + 1e-6
+    assert cut.sum() >= 1 and (~cut).sum() >= 1  # some branches lose their supply, not all
+    assert p[inlet] == pytest.approx(open_[inlet], abs=0.05)
+    drawn = window.actors["portal_vein"].mapper.dataset.point_data[PRESSURE_ARRAY]
+    assert np.nanmin(drawn) == pytest.approx(OUTLET_KPA) and np.nanmax(drawn) > 1.2
+
+
+def test_live_follow_attached_to_the_window_is_closed_with_it(
+    qapp, tmp_path: Path, liver_models_dir: Path
+) -> None:
+    import socket
+
+    from surgplan.model_import import import_model
+    from surgplan.viewer.app import attach_follow
+    from surgplan.viewer.window import ViewerWindow
+
+    case = tmp_path / "models"
+    import_model(liver_models_dir / "liver_tumours.vtk", case, structure="tumour")
+    w = ViewerWindow(case, load_async=False)
+    w.show()
+    with socket.socket() as s:  # a port nobody listens on: the client keeps reconnecting
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = attach_follow(w, case, live=("127.0.0.1", port), session=None)
+    assert w.controllers == [controller] and not controller._closed
+    assert controller.connection_label.parent() is not None  # shown in the status bar
+    w.close()
+    assert controller._closed and w.controllers == []

@@ -63,6 +63,8 @@ def test_nested_spheres_region_volumes(nested_spheres: VolumeMesh) -> None:
 
 def test_nested_spheres_quality_and_boundary(nested_spheres: VolumeMesh) -> None:
     q = nested_spheres.quality
+    assert q.mesher == "gmsh" and q.seconds > 0.0
+    assert abs(q.volume_error_pct["lesion"]) < 2.0 and abs(q.volume_error_pct["organ"]) < 2.0
     assert q.n_inverted == 0
     assert q.gamma_min > 0.1 and q.gamma_mean > 0.6
     assert q.min_dihedral_deg > 5.0
@@ -153,6 +155,7 @@ def test_overlapping_inner_surfaces_raise() -> None:
         ({"outer": "organ", "inner": ["x"]}, "inner structure 'x' must be a key"),
         ({"outer": "organ", "target_edge_mm": 0.0}, "target_edge_mm must be a positive"),
         ({"outer": "organ", "inner_outside": "keep"}, "inner_outside must be"),
+        ({"outer": "organ", "mesher": "tetgen"}, "mesher must be 'auto', 'gmsh' or 'ftetwild'"),
     ],
 )
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:

@@ -26,6 +26,7 @@ def phantom_viewer_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     case = tmp_path_factory.getbasetemp() / "viewer_phantom_case" / "case"
     import os  # ITERATION-ONLY
+
     if os.environ.get("ITER_CASE"):  # ITERATION-ONLY
         return Path(os.environ["ITER_CASE"])  # ITERATION-ONLY
     if (case / "meshes" / "bone.vtp").is_file():
@@ -55,7 +56,9 @@ def liver_like(img: np.ndarray) -> np.ndarray:
     return (r - g > 12) & (g >= b) & ((g - b) < 0.6 * (r - g))
 
 
-def hue_like(img: np.ndarray, rgb: tuple[float, float, float], *, min_cos: float = 0.997) -> np.ndarray:
+def hue_like(
+    img: np.ndarray, rgb: tuple[float, float, float], *, min_cos: float = 0.997
+) -> np.ndarray:
     """Pixels whose colour is a shade of ``rgb`` (0..1): an opaque lit surface of that colour."""
     c = np.asarray(rgb, float) / np.linalg.norm(rgb)
     p = img[..., :3].astype(float)

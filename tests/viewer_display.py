@@ -16,8 +16,8 @@ from __future__ import annotations
 import ctypes
 import os
 import select
-import signal
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -90,3 +90,30 @@ def find_body(image: sitk.Image) -> Body:
     occupied = per_slice[per_slice > 0]
     area_cm2 = float(occupied.mean()) * sx * sy / 100.0 if occupied.size else 0.0
     return Body(mask=tissue, volume_ml=float(tissue.sum()) * voxel_ml, area_cm2=area_cm2)
+
+
+#: Shrink factor of the image N4 estimates the bias field on (the field is smooth).
+N4_SHRINK = 2
+
+
+def n4_corrected(image: sitk.Image, body: np.ndarray) -> sitk.Image:
+    """Divide out a smooth multiplicative bias field (N4, estimated inside ``body``).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        MR-like image (non-negative values).
+    body : numpy.ndarray
+        Boolean ``(z, y, x)`` mask where the field is estimated.
+    """
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    mask = sitk.GetImageFromArray(body.astype(np.uint8))
+    mask.CopyInformation(image)
+    shrink = [N4_SHRINK if n >= 4 * N4_SHRINK else 1 for n in image.GetSize()]
+    n4 = sitk.N4BiasFieldCorrectionImageFilter()
+    n4.SetMaximumNumberOfIterations([50, 50, 30])
+    n4.Execute(sitk.Shrink(image, shrink), sitk.Shrink(mask, shrink))
+    field = sitk.Exp(n4.GetLogBiasFieldAsImage(image))
+    out = sitk.Divide(image, field)
+    out.CopyInformation(image)
+    return sitk.Cast(out, sitk.sitkFloat32)

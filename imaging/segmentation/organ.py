@@ -38,7 +38,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from imaging.errors import SegmentationError
-from imaging.segmentation._body import find_body
+from imaging.segmentation._body import Body, air_level, find_body, n4_corrected
 from imaging.segmentation._intensity import (
     ball_values,
     mask_to_grid,
@@ -82,6 +82,7 @@ class OrganModel:
     max_open_fraction: float = 0.1
     restore_mm: float = 8.0
     detail_mm: float = 2.0
+    dark_floor: float | None = None
 
 
 #: Spleen and kidney keep the window, split and final steps they were validated with on the
@@ -91,8 +92,8 @@ _COMPACT = {"inclusion_mm": 0.0, "min_sigma_hu": 0.0, "restore_mm": 0.0, "detail
 
 #: Organ models known to :func:`segment_organ`.
 ORGANS: dict[str, OrganModel] = {
-    "liver": OrganModel(),
-    "spleen": OrganModel(k_low=3.0, split_h_mm=4.0, final_open_mm=3.0, **_COMPACT),
+    "liver": OrganModel(final_open_mm=9.0),
+    "spleen": OrganModel(k_low=3.0, split_h_mm=4.0, final_open_mm=4.5, **_COMPACT),
     "kidney": OrganModel(stats_radius_mm=6.0, split_h_mm=4.0, final_open_mm=3.0, **_COMPACT),
 }
 
@@ -151,7 +152,8 @@ def _include_enclosed(
     outer = sitk.GetArrayFromImage(sitk.BinaryDilate(region, [2 * steps] * 3, sitk.sitkBall))
     dark = arr[(outer > 0) & ~reg & (arr < lower)]
     level = 0.5 * (centre + float(np.median(dark))) if dark.size else lower
-    cand = ((arr >= level) & (arr < lower)) | (
+    floor = level if model.dark_floor is None else model.dark_floor
+    cand = ((arr >= floor) & (arr < lower)) | (
         (arr > upper) & (arr <= centre + model.vessel_contrast_hu)
     )
     closed = sitk.BinaryMorphologicalClosing(
@@ -187,15 +189,31 @@ ORGAN_SHAPES: dict[str, ShapeLimits] = {
 }
 
 
+#: Least window sigma of an image without HU scale (MR), in its "HU" (see
+#: :func:`_without_hu_scale`): a residual bias field and coil shading make the parenchyma vary
+#: by several percent of the tissue-air contrast, more than the noise the seed's ball shows.
+MR_MIN_SIGMA = 40.0
+#: Least window sigma (image units) of the last parameter set :func:`parameter_sets` tries.
+WIDE_SIGMA = 8.0
+
+
 def parameter_sets(model: OrganModel) -> list[tuple[str, OrganModel]]:
     """The parameter sets :func:`segment_organ_checked` tries in turn.
 
     The organ's own model, then a window narrowed to 70 % (fewer neighbours of similar
-    intensity), then that window with a finer split and a wider opening (cuts thick leaks).
+    intensity), then that window with a finer split and a wider opening (cuts thick leaks),
+    then a window at least :data:`WIDE_SIGMA` noise sigmas wide (a seed in a locally uniform
+    patch, e.g. the renal sinus, whose spread underestimates the organ's).
     """
     narrow = replace(model, k_low=0.7 * model.k_low, k_high=0.7 * model.k_high)
     split = replace(narrow, split_h_mm=0.5 * model.split_h_mm, open_mm=1.5 * model.open_mm)
-    return [("default", model), ("narrow_window", narrow), ("narrow_window_fine_split", split)]
+    wide = replace(model, min_sigma_hu=max(model.min_sigma_hu, WIDE_SIGMA))
+    return [
+        ("default", model),
+        ("narrow_window", narrow),
+        ("narrow_window_fine_split", split),
+        ("wide_window", wide),
+    ]
 
 
 def segment_organ(
@@ -269,9 +287,11 @@ def segment_organ_checked(
     work = sitk.Cast(image, sitk.sitkFloat32) if work is None else work
     idx = seed_index(work, seed_lps_mm)
     body = find_body(work)
+    work, unit, floor = _without_hu_scale(work, body)
     rejected: list[Attempt] = []
     smooth_of: dict[float, sitk.Image] = {}
-    for name, model in parameter_sets(ORGANS[organ]):
+    for name, hu_model in parameter_sets(ORGANS[organ]):
+        model = _in_image_units(hu_model, unit, floor)
         if model.smoothing_mm not in smooth_of:
             smooth_of[model.smoothing_mm] = sitk.SmoothingRecursiveGaussian(
                 work, model.smoothing_mm
@@ -298,6 +318,36 @@ def segment_organ_checked(
     raise SegmentationCheckError(refusal(organ, seed_lps_mm, rejected), rejected)
 
 
+def _without_hu_scale(work: sitk.Image, body: Body) -> tuple[sitk.Image, float, float | None]:
+    """An image without a HU scale (no negative values: MR) made ready for the organ model.
+
+    Returns the image (bias-corrected by N4 inside the body when it has no HU scale), the
+    size of one "HU" in its units (``(median body - air level) / 1000``, so that body tissue
+    against air spans 1000 as in CT; 1 for CT) and the floor of enclosed dark structures
+    (its air level: vessels may be darker than the parenchyma; ``None`` for CT).
+    """
+    arr = sitk.GetArrayViewFromImage(work)
+    if float(arr.min()) < 0:
+        return work, 1.0, None
+    work = n4_corrected(work, body.mask)
+    arr = sitk.GetArrayViewFromImage(work)
+    air = air_level(arr)
+    unit = max((float(np.median(arr[body.mask])) - air) / 1000.0, 1e-6)
+    return work, unit, air
+
+
+def _in_image_units(model: OrganModel, unit: float, floor: float | None) -> OrganModel:
+    """``model`` with its HU constants in the image's units and the enclosed dark floor."""
+    if unit == 1.0 and floor is None:
+        return model
+    return replace(
+        model,
+        vessel_contrast_hu=model.vessel_contrast_hu * unit,
+        min_sigma_hu=max(model.min_sigma_hu, MR_MIN_SIGMA) * unit,
+        dark_floor=floor,
+    )
+
+
 def _segment_once(
     smooth: sitk.Image, idx: tuple[int, int, int], model: OrganModel
 ) -> tuple[sitk.Image | None, _Window]:
@@ -310,7 +360,9 @@ def _segment_once(
     organ_mask = sitk.BinaryMorphologicalClosing(
         organ_mask, radius_voxels(smooth, model.close_mm), sitk.sitkBall
     )
-    return fill_holes(organ_mask, slice_wise=True), window
+    organ_mask = fill_holes(organ_mask, slice_wise=True)
+    # the restored vessels may leave specks apart from the organ: keep the seed's piece
+    return component_at_index(organ_mask, idx) or organ_mask, window
 
 
 @dataclass(frozen=True)

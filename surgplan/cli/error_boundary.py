@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import io
 import logging
 import os
@@ -192,10 +193,19 @@ class LibraryOutput:
                     line_buffering=True,
                 )
             os.dup2(sink.fileno(), 2)
+            was_enabled = faulthandler.is_enabled()
+            real = os.fdopen(os.dup(saved), "w")  # a native crash still reaches the terminal
+            faulthandler.enable(file=real)
             yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            if "real" in locals():
+                faulthandler.disable()
+                real.close()
+                if was_enabled:
+                    with contextlib.suppress(Exception):  # on the process's own stderr
+                        faulthandler.enable(file=sys.__stderr__)
             if swapped is not None:
                 with contextlib.suppress(OSError, ValueError):
                     sys.stderr.flush()

@@ -30,6 +30,8 @@ type ProgressFn = Callable[[int, int], None]
 #: Most measured points ``register`` accepts (refused before parsing the file beyond a line
 #: count). The issue's 1e7 points ran > 9 min at 3.8 GB; a few thousand constrain a pose fully.
 MAX_REGISTER_POINTS = 1_000_000
+#: Largest extent (bounding-box diagonal) of a ``--model`` surface, mm: a whole body is < 2.5 m.
+MAX_MODEL_EXTENT_MM = 3000.0
 
 
 @click.command("register")
@@ -213,7 +215,14 @@ def _model_surface(model_path: Path) -> Any:
     from imaging.mesh_io import read_surface
     from registration.model import prepare_surface
 
-    return prepare_surface(read_surface(model_path), name=model_path.name.split(".")[0])
+    surface = read_surface(model_path)
+    extent = float(np.linalg.norm(np.ptp(np.asarray(surface.points), axis=0)))
+    if extent > MAX_MODEL_EXTENT_MM:
+        raise SurgplanError(
+            f"--model {model_path}: the surface spans {extent:.4g} mm; an organ surface in mm "
+            f"spans less than {MAX_MODEL_EXTENT_MM:g} mm (is it in other units, or corrupt?)"
+        )
+    return prepare_surface(surface, name=model_path.name.split(".")[0])
 
 
 def _measured_points(points_path: Path, units: str | None) -> np.ndarray:

@@ -57,9 +57,7 @@ def snapshot_command(
 
     names = [n for item in structures for n in item.split(",") if n]
     with command_context(json_output) as ctx:
-        result = render_snapshot(
-            case, out, view=view, structures=names, session=session, at_s=at_s
-        )
+        result = render_snapshot(case, out, view=view, structures=names, session=session, at_s=at_s)
         ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 

@@ -252,6 +252,7 @@ class ReplayController:
         col.addLayout(row)
         self.dock.setWidget(body)
         self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
+        self.dock.show()
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -107,7 +107,9 @@ class RehearsalPanel(QGroupBox):
                 f"'surgplan rom {self.window.case_dir}'"
             )
             return
-        names = [self.organ] + [n for n in self.window.actors if n != self.organ and follows_organ(n)]
+        names = [self.organ] + [
+            n for n in self.window.actors if n != self.organ and follows_organ(n)
+        ]
         self._datasets = {n: self.window.actors[n].mapper.dataset for n in names}
         self._base = {n: np.array(d.points, np.float64) for n, d in self._datasets.items()}
         tumour = next((n for n in names if any(w in n.lower() for w in _LESION_WORDS)), None)

@@ -203,6 +203,7 @@ def build_scene(
     structures: Sequence[str] = (),
     *,
     with_image: bool = True,
+    allow_empty: bool = False,
 ) -> Scene:
     """Read a case into a :class:`Scene`.
 
@@ -214,6 +215,8 @@ def build_scene(
         Structures to include (default: every structure with a surface).
     with_image : bool
         Read the scan and label maps too (the snapshot does not need them).
+    allow_empty : bool
+        Accept a case without surfaces (an empty scene; e.g. a session's twin is drawn).
 
     Returns
     -------
@@ -230,7 +233,7 @@ def build_scene(
 
     case = Case.open(case_dir)
     surfaces = case.manifest.surfaces
-    if not surfaces:
+    if not surfaces and not allow_empty:
         raise ViewerError(f"case {case.root} has no surfaces; run 'surgplan mesh CASE' first")
     unknown = [n for n in structures if n not in surfaces]
     if unknown:

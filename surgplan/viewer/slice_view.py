@@ -58,7 +58,9 @@ class SliceView(QWidget):
         self.slider.valueChanged.connect(lambda i: self.slice_changed.emit(self.view, int(i)))
         self.picture.clicked.connect(self._on_click)
 
-    def show_rgb(self, rgb: np.ndarray, row_mm: float, col_mm: float, crosshair: tuple[int, int]) -> None:
+    def show_rgb(
+        self, rgb: np.ndarray, row_mm: float, col_mm: float, crosshair: tuple[int, int]
+    ) -> None:
         """Show an (H, W, 3) uint8 picture with pixel size ``row_mm`` x ``col_mm``.
 
         ``crosshair`` is the (row, col) of the linked point, drawn as two lines.
@@ -66,9 +68,9 @@ class SliceView(QWidget):
         img = np.array(rgb, np.uint8, copy=True)
         r, c = crosshair
         if 0 <= r < img.shape[0]:
-            img[r, :: 2] = CROSSHAIR_RGB
+            img[r, ::2] = CROSSHAIR_RGB
         if 0 <= c < img.shape[1]:
-            img[:: 2, c] = CROSSHAIR_RGB
+            img[::2, c] = CROSSHAIR_RGB
         self.rgb = img
         self._aspect = row_mm / col_mm
         self._redraw()

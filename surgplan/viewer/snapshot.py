@@ -86,9 +86,9 @@ def render_snapshot(
     ViewerError, surgplan.errors.CaseError
         Bad case, structure, view or destination; a session without a time (or vice versa).
     """
-    import surgplan.render  # noqa: F401  (selects VTK's EGL window: no display needed)
     import pyvista as pv
 
+    import surgplan.render  # noqa: F401  (selects VTK's EGL window: no display needed)
     from surgplan.atomic import atomic_path
     from surgplan.viewer.actors import VIEWS, add_structures, place_camera
     from surgplan.viewer.scene import build_scene
@@ -102,16 +102,15 @@ def render_snapshot(
         raise ViewerError(f"snapshot output must be a .png file, got {target}")
     if not target.parent.is_dir():
         raise ViewerError(f"cannot write {target}: folder {target.parent} does not exist")
-    scene = build_scene(case_dir, structures, with_image=False)
+    scene = build_scene(case_dir, structures, with_image=False, allow_empty=session is not None)
     add_state = _session_overlay() if session is not None else None
     plotter = pv.Plotter(off_screen=True, window_size=list(size_px))
     try:
         plotter.set_background("white")
         add_structures(plotter, scene)
-        bounds = plotter.bounds
         if add_state is not None:
             add_state(plotter, scene.case_dir, session, float(at_s))  # type: ignore[arg-type]
-        place_camera(plotter, view, bounds)
+        place_camera(plotter, view)
         with atomic_path(target) as tmp:
             plotter.screenshot(str(tmp))
     finally:

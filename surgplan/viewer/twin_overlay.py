@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 
-
 def _rgb8(r: int, g: int, b: int) -> tuple[float, float, float]:
     return (r / 255, g / 255, b / 255)
 
@@ -223,7 +222,7 @@ class TwinOverlay:
 
     def clear(self) -> None:
         """Remove every actor of the overlay from the plotter."""
-        for name, actor in list(self.actors.items()):
+        for actor in list(self.actors.values()):
             self.plotter.remove_actor(actor, render=False)
         self.actors.clear()
         self.organ = self.region = None

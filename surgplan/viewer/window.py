@@ -132,10 +132,13 @@ class ViewerWindow(QMainWindow):
         self.side_layout.addWidget(self.structure_table, 1)
         self.side_layout.addWidget(self._slice_tools())
         self.side_layout.addWidget(self._edit_tools())
+        from surgplan.viewer.clamp_panel import ClampPanel
         from surgplan.viewer.rehearsal_panel import RehearsalPanel
 
         self.rehearsal = RehearsalPanel(self)
         self.side_layout.addWidget(self.rehearsal)
+        self.clamp = ClampPanel(self)
+        self.side_layout.addWidget(self.clamp)
         dock.setWidget(panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
@@ -218,6 +221,7 @@ class ViewerWindow(QMainWindow):
             self._draw_markup(m)
         if self.scene.image is not None:
             self._build_slice_views()
+        self.clamp.fill()
         place_camera(self.plotter, "anterior")
         self.plotter.render()
         self.end_busy(f"{len(self.scene.structures)} structures"
@@ -309,7 +313,9 @@ class ViewerWindow(QMainWindow):
     def on_slice_click(self, view: str, row: int, col: int) -> None:
         """A click on a slice moves the other two slices through that voxel."""
         image = self.scene.image  # type: ignore[union-attr]
-        self.set_crosshair(image.index_to_lps(pixel_to_index(image, view, self.slice_index[view], row, col)))
+        self.set_crosshair(
+            image.index_to_lps(pixel_to_index(image, view, self.slice_index[view], row, col))
+        )
 
     def _update_crosshair(self) -> None:
         b = self.scene.image.bounds_mm()  # type: ignore[union-attr]
@@ -420,7 +426,9 @@ class ViewerWindow(QMainWindow):
             self.name_edit.clear()
 
     def _measure(self, p: np.ndarray) -> None:
-        self.measure_points = [*self.measure_points[-1:], p] if len(self.measure_points) < 2 else [p]
+        self.measure_points = (
+            [*self.measure_points[-1:], p] if len(self.measure_points) < 2 else [p]
+        )
         if len(self.measure_points) < 2:
             self.status.setText("measure: pick the second point")
             return
