@@ -13,6 +13,7 @@ clock. Side by side, in the same run:
 - ``viewer_rendered_ms``: publish -> the viewer's frame rendered (socket, decode, Qt signal to
   the GUI thread, actors updated, VTK render, under Xvfb/llvmpipe);
 - ``viewer_received_ms``: publish -> the viewer's client thread has assembled the frame;
+- ``draw_ms``: the GUI thread's time to apply one frame to the actors and render it;
 - ``pyigtl_received_ms``: publish -> pyigtl's ``OpenIGTLinkClient`` (a peer in a third process)
   returns the update's ``TwinStatus`` (it polls every 10 ms).
 
@@ -20,7 +21,8 @@ The first update (the twin's initial global search on a 200-point scan) warms th
 (VTK compiles its shaders and makes the actors while drawing it) and is left out of the
 statistics; the stream starts once it is drawn. Prints one JSON object. Run::
 
-    .venv/bin/python benchmarks/viewer_live_latency.py [--updates 60 --rate-hz 10 --subdivisions 4]
+    .venv/bin/python benchmarks/viewer_live_latency.py [--updates 60] [--rate-hz 10]
+        [--subdivisions 4] [--multi-samples 0] [--auto-update 0]
 """
 
 from __future__ import annotations
@@ -192,6 +194,15 @@ def main() -> None:
     ap.add_argument("--rate-hz", type=float, default=10.0)
     ap.add_argument("--points", type=int, default=5, help="points per POINT batch")
     ap.add_argument("--subdivisions", type=int, default=4, help="synthetic organ icosphere")
+    ap.add_argument(
+        "--auto-update",
+        type=float,
+        default=5.0,
+        help="pyvistaqt's periodic re-render, Hz (its default 5; 0: off)",
+    )
+    ap.add_argument(
+        "--multi-samples", type=int, default=None, help="MSAA samples (default pyvista's theme)"
+    )
     opts = ap.parse_args()
     xvfb = _start_xvfb()
     os.environ["QT_QPA_PLATFORM"] = "xcb"
@@ -228,10 +239,13 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
 
     app = QApplication.instance() or QApplication(["viewer-live-latency"])
     window = QMainWindow()
-    plotter = QtInteractor(window)
+    plotter = QtInteractor(
+        window, multi_samples=opts.multi_samples, auto_update=opts.auto_update or False
+    )
     window.setCentralWidget(plotter.interactor)
     window.resize(900, 700)
     window.show()
+    plotter_samples = plotter.ren_win.GetMultiSamples()
     ctl = attach_live(window, plotter, case_dir, *address)
     rows: list[tuple[int, float, float]] = []
 
@@ -280,6 +294,10 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
         "organ_vertices": n_vertices,
         "rate_hz": opts.rate_hz,
         "points_per_batch": opts.points,
+        "multi_samples": plotter_samples,
+        "auto_update_hz": opts.auto_update,
+        "draw_ms": _stats([r[2] for r in ctl.rendered if r[0] > 1]),
+        "window_px": [900, 700],
         "viewer_rendered_ms": _stats([r[1] for r in steady]),
         "viewer_received_ms": _stats([r[2] for r in steady]),
         "pyigtl_received_ms": _stats([v for k, v in peer.items() if k > 1]),

@@ -1,4 +1,4 @@
-"""Screenshot of the desktop viewer on the sample case, for the README (``docs/figures/viewer.png``).
+"""Screenshot of the desktop viewer on the sample case for the README (docs/figures/viewer.png).
 
 Builds the phantom case (the bundled CT with its liver, tumour, portal vein and bone labels,
 surfaces and a coarse volume mesh) in a temporary folder, opens the real viewer window under a

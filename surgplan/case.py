@@ -427,13 +427,13 @@ class Case:
         if not parent.is_dir():
             raise CaseError(f"cannot create case {root}: folder {parent} does not exist")
         with _exclusive_lock(_lock_path(root), root, _lock_wait_s()) as stale_lock:
+            _require_writable(root)  # a protected case is not even cleaned up
             collected = _recover(root) if root.is_dir() else []
             if stale_lock:
                 collected.append(f"removed the lock file {_lock_path(root).name} of a killed step")
             base = _read_manifest(root) if (root / MANIFEST_NAME).is_file() else Manifest()
             _require_paths_inside(root, base)
             _require_unchanged(root, self.manifest, base, depends_on)
-            _require_writable(root)
             for line in collected:
                 _log.warning("case %s: %s", root, line)
             created = not root.exists()

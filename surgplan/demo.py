@@ -6,7 +6,8 @@ the tetrahedral mesh, score each segmentation by Dice against the phantom's grou
 an offscreen picture, predict a retraction by finite elements, register simulated tracked-pointer
 swabs to the liver (global, then tracking, then a spoiled acquisition that must be flagged),
 stream a recorded acquisition of a deformed virtual patient over a real socket to the live
-server, rigid and deformable twins (:mod:`surgplan.intraop_demo`, ``intraop/``), and write
+server, rigid and deformable twins (:mod:`surgplan.intraop_demo`, ``intraop/``), the twin's
+credibility report (:mod:`surgplan.credibility.demo_part`, ``credibility/``), and write
 ``report.html``.
 """
 
@@ -28,6 +29,8 @@ from imaging.mesh_io import read_surface
 from imaging.segmentation import dice
 from surgplan.atomic import write_text_atomic
 from surgplan.case import Case
+from surgplan.credibility.demo_part import demo_credibility
+from surgplan.credibility.sections import credibility_sections
 from surgplan.errors import SurgplanError
 from surgplan.intraop_demo import intraop_demo
 from surgplan.meshing import MeshResult, VolumeMeshReport, build_meshes
@@ -134,6 +137,7 @@ class DemoResult:
     registration: Mapping[str, Any]
     passed: bool
     intraop: Mapping[str, Any] = field(default_factory=dict)
+    credibility: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan demo --json``."""
@@ -150,6 +154,7 @@ class DemoResult:
             "real_liver_retraction": _plain(self.real_liver_retraction),
             "registration": _plain(self.registration),
             "intraop": _plain(self.intraop),
+            "credibility": dict(self.credibility),
             "passed": self.passed,
         }
 
@@ -203,6 +208,7 @@ def run_demo(
     registration_result = registration_demo(surfaces, out / "registration")
     registration = registration_result.to_dict()
     intraop = intraop_demo(case_dir, out / "intraop", on_step=step).to_dict()
+    credibility = demo_credibility(intraop["case"], out / "credibility", step)
 
     passed = all(scores[name] >= target for name, target in DICE_TARGETS.items()) and (
         _registration_passed(registration_result)
@@ -217,6 +223,7 @@ def run_demo(
         real_liver,
         registration,
         intraop,
+        credibility_sections(credibility.report, credibility.images),
     )
     return DemoResult(
         case=case_dir,
@@ -231,6 +238,7 @@ def run_demo(
         registration=registration,
         passed=passed,
         intraop=intraop,
+        credibility=credibility.to_dict(),
     )
 
 
@@ -337,6 +345,7 @@ def _write_demo_report(
     real_liver: dict[str, Any] | None,
     registration: dict[str, Any],
     intraop: dict[str, Any],
+    credibility: list[Section],
 ) -> Path:
     twin = Section("The twin", "Anterior view; LPS millimetres.")
     twin.add_image(picture, "Liver (translucent), tumour, vessels and bone from the phantom CT")
@@ -346,6 +355,7 @@ def _write_demo_report(
     sections.append(_mechanics_section(retraction, real_liver))
     sections.append(_registration_section(registration))
     sections.append(_intraop_section(intraop))
+    sections.extend(credibility)
     return write_report(path, "surgplan demo: phantom abdomen", sections)
 
 

@@ -367,6 +367,7 @@ def run_cases(cases: list[FuzzCase]) -> list[dict[str, Any]]:
         else:
             child.wait()
             pending = []
+        child.stdout.close()
         Path(fh.name).unlink()
     return results
 

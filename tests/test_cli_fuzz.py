@@ -36,7 +36,7 @@ from surgplan.cli import cli
 from tests.cli_fuzzing import digest, make_fixtures, mutated_cases, run_cases, summarise
 
 SEED = int(os.environ.get("SURGPLAN_FUZZ_SEED", "16"))
-PER_FORMAT = int(os.environ.get("SURGPLAN_FUZZ_PER_FORMAT", "40"))
+PER_FORMAT = int(os.environ.get("SURGPLAN_FUZZ_PER_FORMAT", "80"))
 FUZZ = settings(
     max_examples=150,
     derandomize=True,

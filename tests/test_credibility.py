@@ -292,3 +292,15 @@ def test_code_verification_flags_a_low_order() -> None:
         "lame_sphere u L2 relative error: observed order 1.30 < expected 3 - 0.5"
     ]
     assert cv.failures(orders=False) == []
+
+
+def test_readme_context_example_is_valid() -> None:
+    import tomllib
+
+    from surgplan.credibility.context import parse_context
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Credibility report", 1)[1]
+    block = re.findall(r"```toml\n(.*?)```", section, flags=re.DOTALL)[0]
+    ctx = parse_context(tomllib.loads(block), source="README")
+    assert ctx.risk_level == 4 and ctx.plan["anterior_coverage"] == 0.25

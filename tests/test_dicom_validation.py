@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,9 @@ def test_one_rgb_slice_is_refused(tmp_path: Path) -> None:
     _no_names(str(e.value))
 
 
-def test_truncated_final_jpeg2000_slice_is_refused_not_dropped(tmp_path: Path) -> None:
+def test_truncated_final_jpeg2000_slice_is_refused_not_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = _folder(tmp_path)
     files = write_series(folder, n_slices=5, jpeg2000=True, name=_named)
     complete = read_dicom_series(folder)  # the JPEG 2000 series itself reads
@@ -128,9 +131,14 @@ def test_truncated_final_jpeg2000_slice_is_refused_not_dropped(tmp_path: Path) -
     data = files[-1].read_bytes()
     files[-1].write_bytes(data[: len(data) - 40])
     # pydicom warns naming the file: captured (pytest turns a leaked warning into an error)
-    with pytest.raises(ImageReadError, match="file 5 of 5 is truncated") as e:
+    pydicom_logger = logging.getLogger("pydicom")
+    handlers, propagate = list(pydicom_logger.handlers), pydicom_logger.propagate
+    with caplog.at_level(logging.DEBUG), pytest.raises(ImageReadError, match="file 5 of 5 is") as e:
         read_dicom_series(folder)
     _no_names(str(e.value))
+    assert str(e.value) == "DICOM file 5 of 5 is truncated: an image header, no pixel data"
+    assert not [r for r in caplog.records if r.name.startswith("pydicom")]  # nothing logged
+    assert pydicom_logger.handlers == handlers and pydicom_logger.propagate == propagate
 
 
 def test_jpeg2000_frame_without_end_marker_is_refused(tmp_path: Path) -> None:
@@ -240,3 +248,14 @@ def test_undecodable_slice_is_one_error_naming_no_file(tmp_path: Path) -> None:
         read_dicom_series(folder)
     assert "ITK ERROR" not in str(e.value)
     _no_names(str(e.value))
+
+
+def test_tilted_series_imports_into_a_case_on_the_orthogonal_grid(tmp_path: Path) -> None:
+    write_series(tmp_path / "tilt", n_slices=8, step_mm=(0.0, 1.0, 2.0))
+    case = tmp_path / "case"
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "tilt"), str(case), "--json"])
+    assert result.exit_code == 0, result.stderr
+    image = json.loads((case / "case.json").read_text())["image"]
+    assert image["size"] == [10, 21, 8]
+    assert image["spacing_mm"] == pytest.approx([0.7, 0.8, 2.0])  # not 2.236 along z
+    assert image["origin_mm"] == pytest.approx([-4.0, -5.0, 10.0])

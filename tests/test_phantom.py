@@ -283,6 +283,7 @@ def test_committed_sample_data_is_current_and_small(phantom: Phantom, ct: np.nda
         ({"spacing_mm": "abc"}, "spacing_mm must be 3"),
         ({"noise_hu": -1.0}, r"noise_hu must be a number in \[0, 200.0\], got -1.0"),
         ({"psf_sigma_mm": float("nan")}, "psf_sigma_mm must be a number"),
+        ({"modality": "pet"}, "modality must be 'ct' or 'mr', got 'pet'"),
     ],
 )
 def test_bad_parameters_raise(kwargs: dict, match: str) -> None:
@@ -316,3 +317,29 @@ def test_dicom_series_replaces_a_folder_with_the_usual_modes(tmp_path: Path) -> 
     first = pydicom.dcmread(files[0])
     hu = first.pixel_array.astype(float) * float(first.RescaleSlope) + float(first.RescaleIntercept)
     np.testing.assert_array_equal(hu, np.full((4, 5), 40.0))
+
+
+def test_mr_rendering_is_t1_like_with_bias_and_rician_noise(phantom: Phantom) -> None:
+    mr = generate_phantom(seed=0, spacing_mm=(3.0, 3.0, 3.0), modality="mr")
+    assert mr.ct.GetPixelID() == sitk.sitkUInt16 and mr.parameters["modality"] == "mr"
+    assert mr.parameters["hu"] is None and "t1" in mr.parameters
+    signal = sitk.GetArrayFromImage(mr.ct).astype(float)
+    masks = mr.masks
+    med = {name: float(np.median(signal[masks[name]])) for name in ("liver_parenchyma", "spleen")}
+    # T1-weighted: liver brighter than spleen (the reverse of the CT), fat brightest
+    assert med["liver_parenchyma"] > 1.25 * med["spleen"]
+    fat = masks["body"] & (signal > 0.8 * signal[masks["body"]].max())
+    assert fat.sum() > 0 and np.median(signal[fat]) > med["liver_parenchyma"]
+    # Rician noise: outside the body the magnitude of complex noise, mean sigma * sqrt(pi / 2)
+    air = signal[~masks["body"]]
+    assert air.min() >= 0 and np.mean(air) == pytest.approx(12.0 * np.sqrt(np.pi / 2), rel=0.1)
+    # bias field: the liver parenchyma is brighter on the patient's left than on the right
+    x = np.broadcast_to(np.arange(signal.shape[2]), signal.shape)
+    liver = masks["liver_parenchyma"]
+    centre = np.median(x[liver])
+    left = np.median(signal[liver & (x > centre + 10)])
+    right = np.median(signal[liver & (x < centre - 10)])
+    assert left > 1.04 * right
+    # same anatomy as the CT: the label maps agree
+    ct3 = generate_phantom(seed=0, spacing_mm=(3.0, 3.0, 3.0))
+    assert np.array_equal(sitk.GetArrayFromImage(mr.labels), sitk.GetArrayFromImage(ct3.labels))

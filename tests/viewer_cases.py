@@ -1,7 +1,8 @@
 """Small cases for the viewer tests, built once per test process and shared between modules.
 
 - :func:`phantom_viewer_case`: the bundled CT phantom with liver, tumour, portal vein and bone
-  (label maps imported from the sample's ground truth, surfaces and a coarse 25 mm volume mesh);
+  (label maps imported from the sample's ground truth, surfaces of at most 15,000 triangles
+  and a coarse 25 mm volume mesh);
 - the real liver models case with a reduced model is :func:`tests.test_twin_case.small_twin_case`.
 """
 
@@ -25,16 +26,12 @@ def phantom_viewer_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from surgplan.segment import import_label_map
 
     case = tmp_path_factory.getbasetemp() / "viewer_phantom_case" / "case"
-    import os  # ITERATION-ONLY
-
-    if os.environ.get("ITER_CASE"):  # ITERATION-ONLY
-        return Path(os.environ["ITER_CASE"])  # ITERATION-ONLY
     if (case / "meshes" / "bone.vtp").is_file():
         return case
     case.parent.mkdir(parents=True, exist_ok=True)
     import_scan(REPO_SAMPLE_DIR / "phantom_ct.nii.gz", case)
-    import_label_map(case, REPO_SAMPLE_DIR / "phantom_labels.nrrd",
-                     REPO_SAMPLE_DIR / "phantom_labels.json", structures=PHANTOM_STRUCTURES)  # fmt: skip
+    labels, names = REPO_SAMPLE_DIR / "phantom_labels.nrrd", REPO_SAMPLE_DIR / "phantom_labels.json"
+    import_label_map(case, labels, names, structures=PHANTOM_STRUCTURES)
     build_meshes(case, edge_mm=25.0, target_triangles=15_000)
     return case
 

@@ -19,9 +19,7 @@ from surgplan.cli.common import case_argument, command_context, json_option, pro
     help="Context-of-use TOML (question, use, model risk, planned acquisition, validation "
     "grid); default: liver resection guidance.",
 )
-@click.option(
-    "--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder."
-)
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--trials", default=24, show_default=True, help="Validation trials.")
 @click.option("--quick-verify", is_flag=True, help="Code verification on the quick levels.")
 @click.option(
@@ -30,10 +28,16 @@ from surgplan.cli.common import case_argument, command_context, json_option, pro
     default=None,
     help="Read a kept `surgplan verify --json` output instead of rerunning it.",
 )
+@click.option(
+    "--max-refined-tets",
+    default=150_000,
+    show_default=True,
+    help="Cap on the finest calculation-verification mesh (tetrahedra); 0: no cap (h / 2).",
+)
 @json_option
 def credibility_command(
     case: Path, context: Path | None, out: Path, trials: int, quick_verify: bool,
-    verify_json: Path | None, json_output: bool,
+    verify_json: Path | None, max_refined_tets: int, json_output: bool,
 ) -> None:  # fmt: skip
     """Write OUT/credibility.html and OUT/credibility.json for CASE's twin.
 
@@ -48,7 +52,8 @@ def credibility_command(
         with progress_bar("credibility") as advance:
             result = build_credibility(
                 case, out, context=context, trials=trials, quick_verify=quick_verify,
-                verify_json=verify_json, step=lambda text: advance(0, text),
+                verify_json=verify_json, max_refined_tets=max_refined_tets or None,
+                step=lambda text: advance(0, text),
             )  # fmt: skip
         ctx.report.update(result.to_dict())
 

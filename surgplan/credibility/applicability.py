@@ -1,4 +1,4 @@
-"""Applicability: does this patient's case lie inside what the validation covered?
+"""Applicability: whether this patient's case lies inside what the validation covered.
 
 Compared, each with the validated range and a warning when outside:
 

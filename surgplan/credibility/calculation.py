@@ -9,7 +9,8 @@ anterior-superior, a 15 degree head-up tilt and the default insufflation pressur
 documented liver supports) is solved on
 
 - the case's own mesh (size ``h``: the mesh the twin is built on),
-- two refined meshes (about ``h / 1.4`` and ``h / 2``) of the same domain: the case mesh's
+- two refined meshes (about ``h / 1.4`` and ``h / 2``, milder under a cap on the tetrahedra)
+  of the same domain: the case mesh's
   boundary and tumour interface re-meshed by gmsh (:func:`imaging.tetrahedralize`), so only
   the discretisation changes.
 
@@ -38,9 +39,12 @@ from surgplan.credibility.gci import coarse_error
 __all__ = ["CalculationVerification", "calculation_verification", "default_load"]
 
 #: gmsh target sizes (MeshSizeMax) of the two refined meshes, as multiples of the case mesh's
-#: mean edge: gmsh's mean edge exceeds its target by 15-45 % on these organs, so these give
-#: about 1/1.4 and 1/2 of the case mesh's size.
-MEDIUM_TARGET, FINE_TARGET = 0.55, 0.35
+#: mean edge over the refinement ratio ``r`` (fine) and its square root (medium): gmsh's mean edge
+#: exceeds its target by 15-45 % on these organs, so ``r = 2`` gives about 1/2 and 1/1.4 of
+#: the case mesh's size.
+FINE_FACTOR, MEDIUM_FACTOR = 0.7, 0.78
+#: Default refinement ratio of the finest mesh, and the smallest one allowed under a cap.
+REFINEMENT, MIN_REFINEMENT = 2.0, 1.2
 #: Head-up tilt of the default load, degrees.
 TILT_DEG = 15.0
 _LIFT = np.array([0.0, -1.0, 1.0]) / np.sqrt(2.0)
@@ -190,9 +194,29 @@ def _case_inputs(
     return grid, regions or {"liver": 1}, surfaces, quality
 
 
+def refinement_ratio(n_tets: int, max_tets: int | None) -> float:
+    """The finest mesh's size ratio: :data:`REFINEMENT`, less when ``max_tets`` caps it.
+
+    Tetrahedra grow as ``r^3``; a cap that leaves less than :data:`MIN_REFINEMENT` raises.
+    """
+    from surgplan.credibility.errors import CredibilityError
+
+    if max_tets is None:
+        return REFINEMENT
+    r = min(REFINEMENT, (max_tets / max(n_tets, 1)) ** (1.0 / 3.0))
+    if r < MIN_REFINEMENT:
+        raise CredibilityError(
+            f"a refined mesh under {max_tets} tetrahedra cannot be {MIN_REFINEMENT:g} x finer "
+            f"than the case mesh ({n_tets} tetrahedra)"
+        )
+    return float(r)
+
+
 def calculation_verification(
     case_dir: str | Path,
     tumour_mm: NDArray[np.float64],
+    *,
+    max_tets: int | None = None,
 ) -> CalculationVerification:
     """Solve the default load on the case mesh and two refinements of it (module docstring).
 
@@ -202,6 +226,8 @@ def calculation_verification(
         The case (with a volume mesh).
     tumour_mm : numpy.ndarray, shape (3,)
         The tumour target, mm.
+    max_tets : int, optional, keyword-only
+        Cap on the finest mesh's tetrahedra (a milder refinement than ``h / 2``, said).
 
     Raises
     ------
@@ -213,10 +239,11 @@ def calculation_verification(
     pts = np.vstack([np.asarray(surface.points, float), np.asarray(tumour_mm, float)[None]])
     edge = _mean_edge(grid)
     domain = _domain_surfaces(grid, regions)
+    r = refinement_ratio(grid.n_cells, max_tets)
     meshes = {
         "case": (grid, case_quality),
-        "medium": _remesh(domain, regions, MEDIUM_TARGET * edge),
-        "fine": _remesh(domain, regions, FINE_TARGET * edge),
+        "medium": _remesh(domain, regions, MEDIUM_FACTOR * edge / np.sqrt(r)),
+        "fine": _remesh(domain, regions, FINE_FACTOR * edge / r),
     }
     levels, fields, words = [], {}, ""
     for name, (g, quality) in meshes.items():
@@ -233,6 +260,8 @@ def calculation_verification(
     tumour, surface = _estimates(levels, fields)
     notes = [f"{k} displacement: {d['note']}" for k, d in (("tumour", tumour),
              ("surface", surface)) if d["note"]]  # fmt: skip
+    if r < REFINEMENT:
+        notes.append(f"refinement capped at {max_tets} tetrahedra: finest mesh about h / {r:.2f}")
     return CalculationVerification(levels, tumour, surface, words, notes)
 
 

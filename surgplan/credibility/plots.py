@@ -79,7 +79,9 @@ def _validation(by_protocol: list[dict[str, Any]], literature: dict[str, Any], p
         y = [np.nan if r[f"tre_{mode}_mm"] is None else r[f"tre_{mode}_mm"] for r in by_protocol]
         ax.bar(x + (k - 0.5) * 0.38, y, 0.38, label=f"{mode} (all trials)", color=colour)
     lo, hi = literature["rigid_tre_mm"]
-    ax.axhspan(lo, hi, color="grey", alpha=0.15, label="Sparse Data Challenge rigid (other protocol)")
+    ax.axhspan(
+        lo, hi, color="grey", alpha=0.15, label="Sparse Data Challenge rigid (other protocol)"
+    )
     ax.axhline(literature["best_biomechanical_tre_mm"], color="k", ls="--", lw=1,
                label="best biomechanical there (other protocol)")  # fmt: skip
     ax.set_xticks(x, labels, fontsize=7)

@@ -17,6 +17,8 @@ __all__ = ["DEFAULT_TRIALS", "CredibilityReport", "build_credibility", "gather_e
 
 #: Validation trials by default (a couple of minutes on two cores).
 DEFAULT_TRIALS = 24
+#: Cap on the finest calculation-verification mesh, tetrahedra (its solve stays under a minute).
+DEFAULT_MAX_REFINED_TETS = 150_000
 JSON_NAME, HTML_NAME = "credibility.json", "credibility.html"
 
 
@@ -56,12 +58,20 @@ class CredibilityReport:
                 "error_rms_mm"
             ],
             "n_trials": val["n_trials"],
-            "tumour_tre_mm": {m: val["summary"]["tre_mm"][m]["tumour"].get("mean")
-                              for m in ("rigid", "deformable")},  # fmt: skip
-            "tumour_tre_trusted_mm": {m: val["summary"]["tre_mm_trusted"][m]["tumour"].get("mean")
-                                      for m in ("rigid", "deformable")},  # fmt: skip
-            "calibration": {"inside": cal["inside"], "n": cal["n"], "fraction": cal["fraction"],
-                            "clopper_pearson": cal["clopper_pearson"]},  # fmt: skip
+            "tumour_tre_mm": {
+                m: val["summary"]["tre_mm"][m]["tumour"].get("mean")
+                for m in ("rigid", "deformable")
+            },  # fmt: skip
+            "tumour_tre_trusted_mm": {
+                m: val["summary"]["tre_mm_trusted"][m]["tumour"].get("mean")
+                for m in ("rigid", "deformable")
+            },  # fmt: skip
+            "calibration": {
+                "inside": cal["inside"],
+                "n": cal["n"],
+                "fraction": cal["fraction"],
+                "clopper_pearson": cal["clopper_pearson"],
+            },  # fmt: skip
             "doubt_shares": unc["doubt_sources"]["share"],
             "html": str(self.html),
             "json": str(self.json),
@@ -98,6 +108,7 @@ def _organ_volume_ml(case_dir: Path, structure: str) -> float:
 def gather_evidence(
     case_dir: str | Path, out_dir: str | Path, context: ContextOfUse, *, trials: int,
     quick_verify: bool = False, verify_json: str | Path | None = None,
+    max_refined_tets: int | None = DEFAULT_MAX_REFINED_TETS,
     step: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """Every section's figures (the ``credibility.json`` content) and the trials table."""
@@ -118,7 +129,7 @@ def gather_evidence(
     code = read_verify_json(verify_json) if verify_json else run_code_verification(
         quick=quick_verify)  # fmt: skip
     say("calculation verification on the case mesh")
-    calc = calculation_verification(case_dir, model.targets_mm[tumour])
+    calc = calculation_verification(case_dir, model.targets_mm[tumour], max_tets=max_refined_tets)
     say("validation on virtual patients")
     val, table = run_validation(case_dir, context, out, trials=trials,
                                 progress=lambda d, n: say(f"validation trial {d}/{n}"))  # fmt: skip
@@ -178,9 +189,12 @@ def _write(report: dict[str, Any], images: dict[str, Path], out: Path) -> tuple[
 
 
 def build_credibility(
-    case_dir: str | Path, out_dir: str | Path, *, context: str | Path | None = None,
+    case_dir: str | Path, out_dir: str | Path, *,
+    context: str | Path | ContextOfUse | None = None,
     trials: int = DEFAULT_TRIALS, quick_verify: bool = False,
-    verify_json: str | Path | None = None, step: Callable[[str], None] | None = None,
+    verify_json: str | Path | None = None,
+    max_refined_tets: int | None = DEFAULT_MAX_REFINED_TETS,
+    step: Callable[[str], None] | None = None,
 ) -> CredibilityReport:  # fmt: skip
     """Gather the evidence for a case and write ``credibility.html`` and ``credibility.json``.
 
@@ -190,15 +204,17 @@ def build_credibility(
         A twin-ready case (``surgplan rom CASE`` without a scenario).
     out_dir : path
         Output folder (created): the two files, the pictures, ``trials.csv``, the patients.
-    context : path, optional
-        Context-of-use TOML (:mod:`surgplan.credibility.context`); the liver-resection default
-        when omitted.
+    context : path or ContextOfUse, optional
+        Context-of-use TOML (:mod:`surgplan.credibility.context`) or one already read; the
+        liver-resection default when omitted.
     trials : int
         Validation trials.
     quick_verify : bool
         Rerun ``surgplan verify`` on its quick levels instead of the full study.
     verify_json : path, optional
         Read a kept ``surgplan verify --json`` output instead of rerunning.
+    max_refined_tets : int, optional
+        Cap on the finest calculation-verification mesh (``None``: always ``h / 2``).
     step : callable, optional
         ``step(text)`` before each part (drives the progress bar).
 
@@ -211,13 +227,14 @@ def build_credibility(
     """
     from surgplan.credibility.plots import plot_all
 
-    ctx = load_context(context)
+    ctx = context if isinstance(context, ContextOfUse) else load_context(context)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CredibilityError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     report, table = gather_evidence(case_dir, out, ctx, trials=trials, quick_verify=quick_verify,
-                                    verify_json=verify_json, step=step)  # fmt: skip
+                                    verify_json=verify_json, max_refined_tets=max_refined_tets,
+                                    step=step)  # fmt: skip
     images = plot_all(report, table, out)
     html, js = _write(report, images, out)
     return CredibilityReport(report, html, js, images)

@@ -1,5 +1,7 @@
-"""The report's sections (:class:`surgplan.report.Section`), shared by the credibility report and
-``surgplan demo``'s report."""
+"""The report's sections (:class:`surgplan.report.Section`).
+
+Shared by ``credibility.html`` and ``surgplan demo``'s report.
+"""
 
 from __future__ import annotations
 
@@ -159,9 +161,12 @@ def _uq(r: dict[str, Any], images: dict[str, Path]) -> Section:
 
 def _applicability(r: dict[str, Any]) -> Section:
     a = r["applicability"]
-    rows = [[x["quantity"], f"{_f(x['case'], 3)} {x['unit']}",
-             f"{x['validated'][0]:.3g}-{x['validated'][1]:.3g} {x['unit']}",
-             _ok(x["inside"], "inside" if x["inside"] else "OUTSIDE")] for x in a["rows"]]  # fmt: skip
+    rows = [
+        [x["quantity"], f"{_f(x['case'], 3)} {x['unit']}",
+         f"{x['validated'][0]:.3g}-{x['validated'][1]:.3g} {x['unit']}",
+         _ok(x["inside"], "inside" if x["inside"] else "OUTSIDE")]
+        for x in a["rows"]
+    ]  # fmt: skip
     text = ("This case and its planned use against what the validation covered. "
             + ("WARNING: " + "; ".join(a["warnings"]) + "." if a["warnings"]
                else "Everything lies inside the validated range."))  # fmt: skip

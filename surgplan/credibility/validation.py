@@ -195,7 +195,9 @@ def run_validation(
     path = _patients_file(out, case_dir, context)
     patients = case_virtual_patients(case_dir, n_pat, context.validation["seed"])
     save_virtual_patients(patients, path)
-    cells = n_pat * len(context.validation["anterior_coverage"]) * len(context.validation["noise_mm"])
+    cells = (
+        n_pat * len(context.validation["anterior_coverage"]) * len(context.validation["noise_mm"])
+    )
     spec = _spec(case_dir, path, context, repeats=max(1, math.ceil(int(trials) / cells)))
     plan = sorted(expand_twin_trials(spec), key=lambda t: (t["repeat"], t["trial_id"]))
     plan = plan[: int(trials)]

@@ -95,7 +95,8 @@ def judge(
     ))  # fmt: skip
     e = calc.tumour_error_mm
     checks.append(_check(
-        "calculation verification", f"tumour discretisation error <= {req.discretisation_error_mm:g} mm",
+        "calculation verification",
+        f"tumour discretisation error <= {req.discretisation_error_mm:g} mm",
         _fmt(e), e <= req.discretisation_error_mm,
         f"the case mesh's tumour discretisation error {e:.2f} mm exceeds "
         f"{req.discretisation_error_mm:g} mm: refine the case mesh (surgplan mesh --edge-mm)",
@@ -109,7 +110,8 @@ def judge(
     ))  # fmt: skip
     low = None if cal.clopper_pearson is None else cal.clopper_pearson[0]
     checks.append(_check(
-        "calibration", f"lower 95 % bound of the share inside radius95 >= {req.calibration_lower:g}",
+        "calibration",
+        f"lower 95 % bound of the share inside radius95 >= {req.calibration_lower:g}",
         "none" if low is None else f"{cal.inside}/{cal.n} inside, lower bound {low:.3f}",
         low is not None and low >= req.calibration_lower,
         "no calibration trial" if low is None else

@@ -25,7 +25,9 @@ def attach_follow(
     try:
         from surgplan.viewer import live_view
     except ImportError as error:
-        raise ViewerError(f"live/replay view unavailable (surgplan.viewer.live_view): {error}")
+        raise ViewerError(
+            f"live/replay view unavailable (surgplan.viewer.live_view): {error}"
+        ) from None
     if live is not None:
         controller = live_view.attach_live(window, window.plotter, case_dir, *live)  # type: ignore[attr-defined]
     else:

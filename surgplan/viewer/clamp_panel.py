@@ -53,8 +53,8 @@ class ClampPanel(QGroupBox):
     def fill(self) -> None:
         """List the case's vessels that have a label map (called once the scene is loaded)."""
         image = self.window.scene.image if self.window.scene is not None else None
-        names = [] if image is None else [n for n in image.label_names
-                                          if any(w in n.lower() for w in _VESSEL_WORDS)]  # fmt: skip
+        labels = image.label_names if image is not None else ()
+        names = [n for n in labels if any(w in n.lower() for w in _VESSEL_WORDS)]
         self.vessel_box.clear()
         self.vessel_box.addItems(names)
         self.setEnabled(bool(names))

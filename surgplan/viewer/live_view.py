@@ -72,8 +72,9 @@ class LiveController:
         The twin's actors.
     connection_label, verdict_label : QLabel
         The status-bar widgets.
-    rendered : list of (update, perf_counter s)
-        Frames drawn (the last 1,000).
+    rendered : list of (update, perf_counter s, draw ms)
+        Frames drawn (the last 1,000): when the render returned, and how long applying the
+        frame and rendering took.
     states : list of ConnectionState
         The connection states shown (the last 100).
     on_rendered : callable, optional
@@ -92,7 +93,7 @@ class LiveController:
         self._closed = False
         self.window, self.plotter, self.case_dir = window, plotter, Path(case_dir)
         self.overlay = TwinOverlay(plotter, prefix="live")
-        self.rendered: list[tuple[int, float]] = []
+        self.rendered: list[tuple[int, float, float]] = []
         self.states: list[ConnectionState] = []
         self.on_rendered: Callable[[LiveFrame], None] | None = None
         self.connection_label = QLabel(f"live: connecting to {host}:{port}")
@@ -131,11 +132,13 @@ class LiveController:
         frame = self.client.take()
         if frame is None:  # coalesced: an earlier signal drew it
             return
+        t0 = time.perf_counter()
         self.overlay.apply(frame)
         self.verdict_label.setText(frame.verdict_text())
         self.verdict_label.setStyleSheet(_verdict_css(frame))
         self.plotter.render()
-        self.rendered.append((frame.update, time.perf_counter()))
+        t1 = time.perf_counter()
+        self.rendered.append((frame.update, t1, (t1 - t0) * 1e3))
         del self.rendered[:-1000]
         if self.on_rendered is not None:
             self.on_rendered(frame)

@@ -145,13 +145,26 @@ class TwinOverlay:
         if render:
             self.plotter.render()
 
+    def _mesh_actor(self, name: str, mesh: pv.PolyData, rgb: tuple, opacity: float) -> None:
+        """Show ``mesh`` as actor ``name``: its dataset updated in place when it exists."""
+        actor = self.actors.get(name)
+        if actor is not None:
+            actor.mapper.dataset.copy_from(mesh)
+            return
+        self.actors[name] = self.plotter.add_mesh(
+            mesh, name=name, color=rgb, opacity=opacity, reset_camera=False, render=False
+        )
+
+    def _drop(self, name: str) -> None:
+        if name in self.actors:
+            self.plotter.remove_actor(self.actors.pop(name), render=False)
+
     def _set_organ(self, frame: LiveFrame) -> None:
         pts = np.asarray(frame.organ_points_mm, np.float64)
         faces = np.asarray(frame.organ_faces, np.int64)
         same = (
             self.organ is not None
             and self._faces is not None
-            and self._faces.shape == faces.shape
             and np.array_equal(self._faces, faces)
             and self.organ.n_points == len(pts)
         )
@@ -159,11 +172,10 @@ class TwinOverlay:
             self.organ.points = pts  # type: ignore[union-attr]
             return
         self._faces = faces.copy()
-        self.organ = pv.PolyData(pts, _faces_vtk(faces))
         name = f"{self.prefix}_organ"
-        self.actors[name] = self.plotter.add_mesh(
-            self.organ, name=name, color=ORGAN_RGB, opacity=ORGAN_OPACITY, reset_camera=False
-        )
+        self._drop(name)
+        self.organ = pv.PolyData(pts, _faces_vtk(faces))
+        self._mesh_actor(name, self.organ, ORGAN_RGB, ORGAN_OPACITY)
 
     def _set_region(self, frame: LiveFrame) -> None:
         name = f"{self.prefix}_region"
@@ -173,35 +185,31 @@ class TwinOverlay:
         inside[ids] = True
         sub = faces[inside[faces].all(axis=1)]
         if len(sub) == 0:
-            if name in self.actors:
-                self.plotter.remove_actor(self.actors.pop(name), render=False)
+            self._drop(name)
             self.region = None
             return
+        new = name not in self.actors
         self.region = pv.PolyData(np.asarray(frame.organ_points_mm), _faces_vtk(sub))
-        actor = self.plotter.add_mesh(
-            self.region, name=name, color=REGION_RGB, opacity=REGION_OPACITY, reset_camera=False
-        )
-        actor.mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-2.0, -2.0)
-        self.actors[name] = actor
+        self._mesh_actor(name, self.region, REGION_RGB, REGION_OPACITY)
+        if new:
+            mapper = self.actors[name].mapper
+            mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-2.0, -2.0)
 
     def _set_targets(self, frame: LiveFrame) -> None:
-        for name in [n for n in self.actors if n.startswith(f"{self.prefix}_target_")]:
-            self.plotter.remove_actor(self.actors.pop(name), render=False)
+        keep = set()
         for i, t in enumerate(frame.targets):
             centre = np.asarray(t.position_mm, np.float64)
             core = f"{self.prefix}_target_{i}_core"
-            self.actors[core] = self.plotter.add_mesh(
-                sphere_mesh(centre, CORE_RADIUS_MM, 12),
-                name=core,
-                color=TARGET_RGB,
-                reset_camera=False,
-            )
+            self._mesh_actor(core, sphere_mesh(centre, CORE_RADIUS_MM, 12), TARGET_RGB, 1.0)
+            keep.add(core)
             if math.isfinite(t.radius95_mm) and t.radius95_mm > 0:
-                sphere = sphere_mesh(centre, t.radius95_mm)
                 name = f"{self.prefix}_target_{i}"
-                self.actors[name] = self.plotter.add_mesh(
-                    sphere, name=name, color=TARGET_RGB, opacity=SPHERE_OPACITY, reset_camera=False
-                )
+                sphere = sphere_mesh(centre, t.radius95_mm)
+                self._mesh_actor(name, sphere, TARGET_RGB, SPHERE_OPACITY)
+                keep.add(name)
+        stale = [n for n in self.actors if n.startswith(f"{self.prefix}_target_") and n not in keep]
+        for name in stale:
+            self._drop(name)
         self._targets = frame.targets
 
     def _style(self) -> None:

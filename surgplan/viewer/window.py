@@ -224,8 +224,8 @@ class ViewerWindow(QMainWindow):
         self.clamp.fill()
         place_camera(self.plotter, "anterior")
         self.plotter.render()
-        self.end_busy(f"{len(self.scene.structures)} structures"
-                      + ("" if self.scene.image is not None else "; no scan (3D only)"))  # fmt: skip
+        note = "" if self.scene.image is not None else "; no scan (3D only)"
+        self.end_busy(f"{len(self.scene.structures)} structures{note}")
 
     # --- structures -----------------------------------------------------------------------
 
