@@ -60,8 +60,8 @@ def direct_vtk_crashes(source: Path, work: Path, n: int, seed: int) -> dict[str,
     while i < len(files):
         done = subprocess.run(
             [sys.executable, "-c", _DIRECT_READ, *files[i:]],
-            capture_output=True,
-            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             check=False,
         )
         read = len(done.stdout.splitlines())

@@ -13,6 +13,7 @@ child too.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -84,9 +85,10 @@ class _Child:
             self.proc = None
             if answer is None:
                 proc.kill()
-                proc.wait()
-                return f"did not finish within {PROBE_TIMEOUT_S:g} s"
             code = proc.wait()
+            _close_pipes(proc)
+            if answer is None:
+                return f"did not finish within {PROBE_TIMEOUT_S:g} s"
             if code < 0:
                 return f"crashed with {signal.Signals(-code).name}"
             return f"failed (exit code {code}: out of memory?)"
@@ -95,6 +97,14 @@ class _Child:
         if self.proc is not None and self.proc.poll() is None and self.pid == os.getpid():
             self.proc.kill()
             self.proc.wait()
+            _close_pipes(self.proc)
+
+
+def _close_pipes(proc: subprocess.Popen[str]) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 _child = _Child()

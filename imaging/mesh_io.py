@@ -163,7 +163,7 @@ def _check_cells(mesh: object, path: Path) -> None:
                 )
             )
     elif isinstance(mesh, pv.UnstructuredGrid):
-        arrays.append((np.asarray(mesh.offset), np.asarray(mesh.cell_connectivity)))
+        arrays.append((np.asarray(mesh.cell_offsets), np.asarray(mesh.cell_connectivity)))
     for offsets, ids in arrays:
         if len(offsets) and (
             offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0)

@@ -434,3 +434,19 @@ def test_commands_without_a_case(fixtures: dict[str, Path], tmp_path: Path) -> N
     assert "is a file" in refused(["demo", "--out", tmp_path / "file"])
     assert "does not exist" in refused(["import", tmp_path / "none.nrrd", tmp_path / "c"])
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "needle"),
+    [
+        ("{tmp}", "use .nii.gz, .nii, .nrrd or .mha"),
+        ("/proc/surgplan-fuzz.nii.gz", "cannot write"),
+        ("{case}/images/scan.nrrd", "inside the case folder"),
+    ],
+)
+def test_export_onto_a_folder_proc_or_the_case(fixtures, tmp_path, target, needle) -> None:
+    case = tmp_path / "case"
+    shutil.copytree(fixtures["case"], case)
+    label = _fill([target], {"tmp": tmp_path, "case": case})[0]
+    line = refused(["export", case, "--structure", "liver", "--label", label], unchanged=case)
+    assert needle in line, line

@@ -15,14 +15,14 @@ import csv
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from surgplan.cli import cli
 from tests.test_twin_case import small_twin_case
 
 #: Requirements lenient enough that this small study can meet them, so that the only thing
@@ -51,8 +51,10 @@ def _context(path: Path, *, coverage: float, patients: int) -> Path:
 
 
 def _run(*args: object) -> tuple[int, str, str]:
-    r = CliRunner().invoke(cli, [str(a) for a in args])
-    return r.exit_code, r.stdout, r.stderr
+    """The installed ``surgplan`` console script (the real command line), its code and output."""
+    exe = Path(sys.executable).parent / "surgplan"
+    r = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=600)
+    return r.returncode, r.stdout, r.stderr
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +64,11 @@ def liver_case(tmp_path_factory: pytest.TempPathFactory, liver_models_dir: Path)
 
 @pytest.fixture(scope="module")
 def verify_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    code, out, err = _run("verify", "--quick", "--json")
-    assert code == 0, err
+    """What ``surgplan verify --quick --json`` prints (its records), kept in a file."""
+    from biomech.verification import json_records, run_verification
+
     path = tmp_path_factory.mktemp("verify") / "verify.json"
-    path.write_text(out)
+    path.write_text(json.dumps(json_records(run_verification(quick=True))))
     return path
 
 
@@ -73,14 +76,13 @@ def verify_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def liver_report(
     liver_case: Path, verify_json: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict:
+    from surgplan.credibility import build_credibility
+
     out = tmp_path_factory.mktemp("cred_liver")
     ctx = _context(out.parent / "ctx_inside.toml", coverage=0.25, patients=2)
-    code, stdout, err = _run("credibility", liver_case, "--context", ctx, "--out", out,
-                             "--trials", 4, "--verify-json", verify_json, "--json")  # fmt: skip
-    assert code == 0, err
-    summary = json.loads(stdout)
+    result = build_credibility(liver_case, out, context=ctx, trials=4, verify_json=verify_json)
     report = json.loads((out / "credibility.json").read_text())
-    return {"summary": summary, "report": report, "out": out, "verify": verify_json}
+    return {"summary": result.to_dict(), "report": report, "out": out, "verify": verify_json}
 
 
 def _trials(out: Path) -> list[dict[str, str]]:
@@ -234,26 +236,31 @@ def test_coverage_below_the_studied_grid_is_not_enough_evidence(
          "field 'plan.anterior_coverage'"),
     ],
 )  # fmt: skip
-def test_bad_context_is_one_line_exit_2(
-    liver_case: Path, tmp_path: Path, body: str, message: str
-) -> None:
+def test_bad_context_is_named(tmp_path: Path, body: str, message: str) -> None:
+    from surgplan.credibility import ContextError, load_context
+
     ctx = tmp_path / "ctx.toml"
     ctx.write_text(body)
-    code, _, err = _run("credibility", liver_case, "--context", ctx, "--out", tmp_path / "o")
-    assert code == 2
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    with pytest.raises(ContextError, match=re.escape(message)) as info:
+        load_context(ctx)
+    assert str(info.value).startswith(f"{ctx}: ") and "\n" not in str(info.value)
 
 
-def test_missing_case_and_unknown_target_exit_2(liver_case: Path, tmp_path: Path) -> None:
-    code, _, err = _run("credibility", tmp_path / "nothing", "--out", tmp_path / "o")
-    assert code == 2 and err.startswith("error: not a surgplan case") and err.count("\n") == 1
+def test_bad_input_on_the_command_line_is_one_line_exit_2(liver_case: Path, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx.toml"
+    ctx.write_text(HEAD + "colour = 'red'\n")
+    code, out, err = _run("credibility", liver_case, "--context", ctx, "--out", tmp_path / "o")
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    unknown = "unknown field (a typo?); not part of a context of use file"
+    assert err == f"error: {ctx}: field 'colour': {unknown}\n"
+    code, _, err = _run("credibility", tmp_path / "nothing", "--out", tmp_path / "o", "--json")
+    assert (
+        code == 2 and err == f"error: not a surgplan case (no case.json): {tmp_path / 'nothing'}\n"
+    )
     ctx.write_text(HEAD + 'quantity = "gallbladder_tip"\n')
     code, _, err = _run("credibility", liver_case, "--context", ctx, "--out", tmp_path / "o")
     assert code == 2 and "'gallbladder_tip' is not a target" in err and err.count("\n") == 1
-    code, _, err = _run("credibility", liver_case, "--out", tmp_path / "o", "--verify-json",
-                        tmp_path / "none.json")  # fmt: skip
-    assert code == 2 and "verification file not found" in err
+    assert not (tmp_path / "o" / "credibility.json").exists()
 
 
 def test_risk_matrix_and_richardson() -> None:

@@ -239,7 +239,10 @@ def test_points_in_other_units_are_refused_then_converted(liver, swabs, tmp_path
     line = refused("register", "--model", liver, "--points", other)
     assert f"they look like {units}" in line or f"or {units}" in line or f"{units} or" in line
     assert "Give --units cm|m|in to convert them" in line
-    args = ["register", "--model", liver, "--points", other, "--units", units, "--json"]
+    init = tmp_path / "identity.txt"
+    init.write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
+    args = ["register", "--model", liver, "--points", other, "--units", units, "--json",
+            "--init", init]  # fmt: skip
     converted = CliRunner().invoke(cli, [str(a) for a in args])
     assert converted.exit_code == 0, converted.stderr
     report = json.loads(converted.stdout)

@@ -331,7 +331,7 @@ def test_mr_rendering_is_t1_like_with_bias_and_rician_noise(phantom: Phantom) ->
     fat = masks["body"] & (signal > 0.8 * signal[masks["body"]].max())
     assert fat.sum() > 0 and np.median(signal[fat]) > med["liver_parenchyma"]
     # Rician noise: outside the body the magnitude of complex noise, mean sigma * sqrt(pi / 2)
-    air = signal[~masks["body"]]
+    air = signal[ndimage.binary_erosion(~masks["body"], iterations=4)]  # 12 mm off the skin
     assert air.min() >= 0 and np.mean(air) == pytest.approx(12.0 * np.sqrt(np.pi / 2), rel=0.1)
     # bias field: the liver parenchyma is brighter on the patient's left than on the right
     x = np.broadcast_to(np.arange(signal.shape[2]), signal.shape)

@@ -122,6 +122,10 @@ def test_replay_dock_scrub_step_play_speed(recorded, qtbot) -> None:
     clock = FakeClock()
     ctl = ReplayController(window, plotter, case, sid, clock=clock, tick_ms=10)
     try:
+        assert not ctl.play_button.isEnabled()  # loading off the GUI thread
+        qtbot.waitUntil(lambda: ctl.ready, timeout=30_000)
+        assert ctl.play_button.isEnabled() and not ctl.progress.isVisible()
+        assert ctl.progress.value() == ctl.progress.maximum() == 3
         t1, t2, t3 = ctl.timeline.times
         # scrub between the 2nd and 3rd states: the organ is the 2nd publication
         ctl.slider.setValue(int(round((t2 + t3) / 2 * 1000)))
@@ -159,10 +163,33 @@ def test_replay_dock_scrub_step_play_speed(recorded, qtbot) -> None:
     # the window's entry point: same dock, on the real clock
     ctl2 = attach_replay(window, plotter, case, sid)
     try:
+        qtbot.waitUntil(lambda: ctl2.ready, timeout=30_000)
         assert ctl2.shown.update == 1
         qtbot.waitUntil(ctl2.dock.isVisible, timeout=5_000)
     finally:
         ctl2.close()
+        plotter.close()
+
+
+def test_replay_of_a_session_without_states_says_why(recorded, qtbot) -> None:
+    from surgplan.viewer.live_view import attach_replay
+
+    case, _, _ = recorded
+    empty, _ = open_session(case, config("rigid"), record_in_manifest=False)
+    empty.log.end()
+    window, plotter = _make_window(qtbot)
+    try:
+        with pytest.raises(SessionLogError, match="no session log"):
+            attach_replay(window, plotter, case, "missing-session")
+        ctl = attach_replay(window, plotter, case, empty.session_id)
+        qtbot.waitUntil(lambda: ctl.error is not None, timeout=30_000)
+        assert "logged no message" in ctl.error
+        assert "cannot replay session" in ctl.time_label.text()
+        assert not ctl.ready and not ctl.play_button.isEnabled()
+        with pytest.raises(ReplayError, match="not loaded: "):
+            ctl.play()
+        ctl.close()
+    finally:
         plotter.close()
 
 

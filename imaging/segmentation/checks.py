@@ -354,7 +354,7 @@ def organ_checks(
     steps = [b / a for a, b in zip(grown[:-1], grown[1:], strict=True)]
     lateral, ap = body_positions(mask_img, mask, body) if n else (math.nan, math.nan)
     return (
-        Check("seed_neighbourhood_inside", _ball_fraction(mask, idx, spacing), lower=0.7),
+        Check("seed_neighbourhood_inside", _ball_fraction(mask, idx, spacing), lower=0.5),
         Check("seed_in_body", float(body.mask[idx[2], idx[1], idx[0]]), lower=1.0),
         Check("volume_ml", volume, lower=round(low, 1), upper=round(high, 1), unit="mL"),
         Check(

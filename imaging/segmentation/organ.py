@@ -297,7 +297,7 @@ def segment_organ_checked(
                 work, model.smoothing_mm
             )
         smooth = smooth_of[model.smoothing_mm]
-        organ_mask, window = _segment_once(smooth, idx, model)
+        organ_mask, window = _recentred(smooth, idx, model)
         if organ_mask is None:
             rejected.append(Attempt(name, (Check("seed_region_ml", 0.0, lower=0.001, unit="mL"),)))
             continue
@@ -346,6 +346,31 @@ def _in_image_units(model: OrganModel, unit: float, floor: float | None) -> Orga
         min_sigma_hu=max(model.min_sigma_hu, MR_MIN_SIGMA) * unit,
         dark_floor=floor,
     )
+
+
+def _recentred(
+    smooth: sitk.Image, idx: tuple[int, int, int], model: OrganModel
+) -> tuple[sitk.Image | None, _Window]:
+    """Segment from the seed, then again from the deepest point of that result.
+
+    The statistics and the basin of a seed near the organ's edge or a vessel differ from
+    those of its core; the second run starts where the organ is thickest and is kept when
+    the seed still lies in it, so that seeds anywhere in the organ give the same result.
+    """
+    first, window = _segment_once(smooth, idx, model)
+    if first is None:
+        return None, window
+    depth = sitk.GetArrayViewFromImage(
+        sitk.SignedMaurerDistanceMap(first, insideIsPositive=True, useImageSpacing=True)
+    )
+    k, j, i = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    deep = (int(i), int(j), int(k))
+    if deep == tuple(idx):
+        return first, window
+    second, deep_window = _segment_once(smooth, deep, model)
+    if second is None or second[tuple(int(v) for v in idx)] == 0:
+        return first, window
+    return second, deep_window
 
 
 def _segment_once(

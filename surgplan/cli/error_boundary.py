@@ -167,7 +167,7 @@ class LibraryOutput:
                 self._warnings = [
                     f"{w.category.__name__}: {w.message}"
                     for w in caught
-                    if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))
+                    if not _for_developers(w.category)
                 ]
 
     @contextlib.contextmanager
@@ -183,6 +183,8 @@ class LibraryOutput:
             return
         sink = tempfile.TemporaryFile()
         swapped = None
+        was_enabled = faulthandler.is_enabled()
+        real = None  # the terminal's stderr for faulthandler: a native crash still shows
         try:
             if _is_fd2(sys.stderr):
                 swapped = sys.stderr
@@ -193,14 +195,13 @@ class LibraryOutput:
                     line_buffering=True,
                 )
             os.dup2(sink.fileno(), 2)
-            was_enabled = faulthandler.is_enabled()
-            real = os.fdopen(os.dup(saved), "w")  # a native crash still reaches the terminal
+            real = os.fdopen(os.dup(saved), "w")
             faulthandler.enable(file=real)
             yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-            if "real" in locals():
+            if real is not None:
                 faulthandler.disable()
                 real.close()
                 if was_enabled:
@@ -256,6 +257,13 @@ class LibraryOutput:
             sys.stderr.write(self._native if self._native.endswith("\n") else self._native + "\n")
         for text in [*self._records, *self._warnings]:
             sys.stderr.write(text + "\n")
+
+
+def _for_developers(category: type[Warning]) -> bool:
+    """Deprecation and future warnings (pyvista's own included) concern the code, not the user."""
+    return issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)) or (
+        "Deprecation" in category.__name__
+    )
 
 
 def _is_fd2(stream: object) -> bool:
@@ -366,6 +374,9 @@ class SurgplanGroup(click.Group):
             sys.exit(130)
         except SystemExit:
             raise
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare ``surgplan``: the help, as is
+            sys.stderr.write(exc.format_message() + "\n")
+            sys.exit(EXIT_USER_ERROR)
         except BaseException as exc:  # noqa: BLE001 - this is the boundary
             sys.exit(report_exception(exc))
         sys.exit(code if isinstance(code, int) else 0)

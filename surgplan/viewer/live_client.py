@@ -10,7 +10,8 @@ One background thread, plain blocking sockets and the project's codec
   a frame not taken before the next one arrives is superseded (counted in
   :attr:`ClientStats.superseded`), so a slow GUI draws only the newest state. ``on_frame`` is
   called in the client's thread after each frame is posted (a Qt signal emit belongs there).
-- **Reconnection.** When the connection cannot be made or drops, the client reports
+- **Reconnection.** When the connection cannot be made or drops (TCP keepalive notices a
+  server host that vanished without closing, in about 10 s), the client reports
   ``"reconnecting"`` with the reason and retries with exponential backoff (``backoff_s`` up to
   ``max_backoff_s``); the partial update of a dropped connection is discarded.
 - **Malformed input.** A message whose framing is broken (bad header, body over the cap, bad
@@ -127,6 +128,14 @@ class ClientStats:
     connections: int = 0
     last_problem: str = ""
     server_errors: int = 0
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """TCP keepalive: a server host that vanishes without closing is noticed in about 10 s."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):  # Linux; elsewhere the system's defaults apply
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 class _Dropped(Exception):
@@ -297,6 +306,7 @@ class LiveClient:
         except OSError as exc:
             return f"cannot connect: {exc.strerror or exc}"
         sock.settimeout(None)
+        _keepalive(sock)
         with self._lock:
             self._sock = sock
         self._count(connections=1)

@@ -10,8 +10,9 @@ and reconnecting) and what the verdict is (green when trusted, grey-orange with 
 not).
 
 :func:`attach_replay` adds a dock with a timeline over a recorded session
-(:class:`~surgplan.viewer.replay_timeline.ReplayTimeline`): a slider (ms), play, pause, step
-back and forward, a speed choice and the time; a ``QTimer`` moves the slider while playing.
+(:class:`~surgplan.viewer.replay_timeline.ReplayTimeline`, built off the GUI thread with a
+progress bar): a slider (ms), play, pause, step back and forward, a speed choice and the time;
+a ``QTimer`` moves the slider while playing.
 
 Both return a controller whose ``close()`` stops everything and removes its widgets and actors
 (the window calls it when it closes).
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QProgressBar,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -40,8 +42,14 @@ from PySide6.QtWidgets import (
 
 from surgplan.viewer.live_client import ConnectionState, LiveClient
 from surgplan.viewer.live_frame import LiveFrame
-from surgplan.viewer.replay_timeline import SPEEDS, load_session_timeline
+from surgplan.viewer.replay_timeline import (
+    SPEEDS,
+    ReplayError,
+    ReplayTimeline,
+    load_session_timeline,
+)
 from surgplan.viewer.twin_overlay import TwinOverlay
+from surgplan.viewer.workers import start_job
 
 __all__ = ["LiveController", "ReplayController", "attach_live", "attach_replay"]
 
@@ -187,17 +195,24 @@ def attach_live(
 class ReplayController:
     """A recorded session on a timeline dock (see :func:`attach_replay`).
 
+    The session's frames are built off the GUI thread (:func:`surgplan.viewer.workers.start_job`:
+    the twin's basis is rebuilt, then one frame per state) while the dock shows a progress bar;
+    the controls are enabled once they are ready (:attr:`ready`), or the dock says why the
+    session cannot be replayed (:attr:`error`).
+
     Attributes
     ----------
-    timeline : ReplayTimeline
-        The frames and the playback state.
+    timeline : ReplayTimeline or None
+        The frames and the playback state (``None`` while loading or after a failure).
     overlay : TwinOverlay
         The twin's actors.
     dock : QDockWidget
         The timeline dock: ``slider``, ``play_button``, ``pause_button``, ``back_button``,
-        ``step_button``, ``speed_box``, ``time_label``.
+        ``step_button``, ``speed_box``, ``time_label``, ``progress``.
     timer : QTimer
         Moves the position while playing.
+    error : str or None
+        Why loading failed.
     """
 
     def __init__(
@@ -210,16 +225,68 @@ class ReplayController:
         clock: Callable[[], float] = time.monotonic,
         tick_ms: int = 33,
     ) -> None:
+        from surgplan.live.log import SessionLog, session_path
+
+        SessionLog.open(session_path(case_dir, session_id)).close()  # no such session: raise now
         self.window, self.plotter = window, plotter
         self.session_id = session_id
-        self.timeline = load_session_timeline(case_dir, session_id, clock=clock)
+        self.timeline: ReplayTimeline | None = None
+        self.error: str | None = None
         self.overlay = TwinOverlay(plotter, prefix="replay")
         self._shown: int | None = None
         self._build_dock()
         self.timer = QTimer(self.dock)
         self.timer.setInterval(int(tick_ms))
         self.timer.timeout.connect(self.refresh)
-        self.seek(self.timeline.times[0])
+        self._set_controls(False)
+        self.time_label.setText(f"loading session {session_id}...")
+        self._job = start_job(
+            lambda progress: load_session_timeline(
+                case_dir, session_id, clock=clock, progress=progress
+            ),
+            self._loaded,
+            self._failed,
+            self._progress,
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Whether the frames are loaded and the controls enabled."""
+        return self.timeline is not None
+
+    def _set_controls(self, on: bool) -> None:
+        for w in (
+            self.slider,
+            self.back_button,
+            self.play_button,
+            self.pause_button,
+            self.step_button,
+            self.speed_box,
+        ):
+            w.setEnabled(on)
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.dock is not None:
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+
+    def _loaded(self, timeline: ReplayTimeline) -> None:
+        if self.dock is None:  # closed while loading
+            return
+        self.timeline = timeline
+        self.slider.setRange(0, int(round(timeline.duration_s * 1000)))
+        self.progress.hide()
+        self._set_controls(True)
+        self.set_speed(float(self.speed_box.currentData()))
+        self.seek(timeline.times[0])
+
+    def _failed(self, reason: str) -> None:
+        if self.dock is None:
+            return
+        self.error = reason
+        self.progress.hide()
+        self.time_label.setText(f"cannot replay session {self.session_id}: {reason}")
+        self.time_label.setStyleSheet("color:#b00000")
 
     def _build_dock(self) -> None:
         self.dock = QDockWidget(f"Session {self.session_id}", self.window)
@@ -227,8 +294,9 @@ class ReplayController:
         body = QWidget()
         col = QVBoxLayout(body)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, int(round(self.timeline.duration_s * 1000)))
         self.slider.valueChanged.connect(self._slider_moved)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy until the first progress report
         row = QHBoxLayout()
         self.back_button = QPushButton("|<")
         self.play_button = QPushButton("Play")
@@ -251,6 +319,7 @@ class ReplayController:
         row.addWidget(QLabel("speed"))
         row.addWidget(self.speed_box)
         row.addWidget(self.time_label, 1)
+        col.addWidget(self.progress)
         col.addWidget(self.slider)
         col.addLayout(row)
         self.dock.setWidget(body)
@@ -259,32 +328,40 @@ class ReplayController:
 
     # --- actions ----------------------------------------------------------------------------
 
+    def _require(self) -> ReplayTimeline:
+        if self.timeline is None:
+            raise ReplayError(
+                f"session {self.session_id} is not loaded"
+                + (f": {self.error}" if self.error else "")
+            )
+        return self.timeline
+
     def seek(self, t_s: float) -> None:
         """Show the session at ``t_s`` s since its start."""
-        self.timeline.seek(t_s)
+        self._require().seek(t_s)
         self.refresh()
 
     def play(self) -> None:
         """Play from the current position."""
-        self.timeline.play()
+        self._require().play()
         self.timer.start()
         self.refresh()
 
     def pause(self) -> None:
         """Pause."""
-        self.timeline.pause()
+        self._require().pause()
         self.timer.stop()
         self.refresh()
 
     def step(self, n: int) -> None:
         """Pause and show the ``n``-th next frame (negative: previous)."""
-        self.timeline.step(n)
+        self._require().step(n)
         self.timer.stop()
         self.refresh()
 
     def set_speed(self, speed: float) -> None:
         """Playback rate (1: real time)."""
-        self.timeline.set_speed(speed)
+        self._require().set_speed(speed)
         i = self.speed_box.findData(speed)
         if i >= 0 and i != self.speed_box.currentIndex():
             self.speed_box.blockSignals(True)
@@ -292,11 +369,15 @@ class ReplayController:
             self.speed_box.blockSignals(False)
 
     def _slider_moved(self, value: int) -> None:
+        if self.timeline is None:
+            return
         self.timeline.seek(value / 1000.0)
         self.refresh()
 
     def refresh(self) -> None:
         """Move the slider to the position and draw its frame if it changed."""
+        if self.timeline is None:
+            return
         pos = self.timeline.position_s
         self.slider.blockSignals(True)
         self.slider.setValue(int(round(pos * 1000)))
@@ -316,7 +397,9 @@ class ReplayController:
     @property
     def shown(self) -> LiveFrame | None:
         """The frame drawn."""
-        return None if self._shown is None else self.timeline.frames[self._shown]
+        if self._shown is None or self.timeline is None:
+            return None
+        return self.timeline.frames[self._shown]
 
     def close(self) -> None:
         """Stop playback; remove the dock and the overlay (idempotent)."""
@@ -347,7 +430,8 @@ def attach_replay(
 
     Raises
     ------
-    SessionLogError, ReplayError
-        No such session, or one without states.
+    SessionLogError
+        No such session, or not a session log (at once). A session that cannot be replayed
+        (no states, a twin that no longer fits) is reported in the dock (``controller.error``).
     """
     return ReplayController(window, plotter, Path(os.fspath(case_dir)), session_id)

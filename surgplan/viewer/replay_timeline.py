@@ -184,7 +184,10 @@ def logged_frame(case_dir: str | os.PathLike[str], session_id: str, at_s: float)
 
 
 def _frames(
-    basis: DeformationBasis, logged: Sequence[LoggedState], session_id: str
+    basis: DeformationBasis,
+    logged: Sequence[LoggedState],
+    session_id: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[LiveFrame]:
     from surgplan.session_gltf import posed_deformed_points
     from surgplan.twin import TwinState
@@ -204,6 +207,8 @@ def _frames(
             basis.vertices_mm, a, basis.surface_modes, state.T_tracker_model
         )
         out.append(frame_from_state(state, pts, faces, update=ls.update, time_s=ls.time_s))
+        if progress is not None:
+            progress(len(out), len(logged))
     return out
 
 
@@ -212,8 +217,12 @@ def load_session_timeline(
     session_id: str,
     *,
     clock: Callable[[], float] = time.monotonic,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReplayTimeline:
     """A timeline over every twin state of session ``session_id`` of the case.
+
+    ``progress(done, total)`` is called after each state's frame is built (the twin's basis
+    is rebuilt first, from the session's recorded spec).
 
     Raises
     ------
@@ -228,4 +237,5 @@ def load_session_timeline(
     if not states.states:
         raise ReplayError(f"session {session_id} logged no twin state: nothing to replay")
     basis = session_basis(case_dir, states.twin)
-    return ReplayTimeline(_frames(basis, states.states, session_id), clock=clock)
+    frames = _frames(basis, states.states, session_id, progress)
+    return ReplayTimeline(frames, clock=clock)

@@ -100,7 +100,6 @@ class TwinOverlay:
         self.region: pv.PolyData | None = None
         self.actors: dict[str, Any] = {}
         self._faces: np.ndarray | None = None
-        self._targets: tuple = ()
         self.frame: LiveFrame | None = None
         self.text_actor = vtk.vtkTextActor()
         self.text_actor.SetInput("live: waiting for the first update")
@@ -111,7 +110,11 @@ class TwinOverlay:
         prop.SetColor(*UNTRUSTED_RGB)
         prop.SetBold(True)
         plotter.add_actor(
-            self.text_actor, reset_camera=False, name=f"{prefix}_verdict", pickable=False
+            self.text_actor,
+            reset_camera=False,
+            name=f"{prefix}_verdict",
+            pickable=False,
+            render=False,
         )
         self.actors[f"{prefix}_verdict"] = self.text_actor
 
@@ -210,7 +213,6 @@ class TwinOverlay:
         stale = [n for n in self.actors if n.startswith(f"{self.prefix}_target_") and n not in keep]
         for name in stale:
             self._drop(name)
-        self._targets = frame.targets
 
     def _style(self) -> None:
         ok = self.trusted
