@@ -22,7 +22,6 @@ from imaging.segmentation import (
 )
 
 
-
 def _mask(arr: np.ndarray, spacing: float = 1.0) -> sitk.Image:
     img = sitk.GetImageFromArray(arr.astype(np.uint8))
     img.SetSpacing((spacing, spacing, spacing))

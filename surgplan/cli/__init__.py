@@ -20,6 +20,7 @@ from surgplan.cli import (
     model_commands,
     registration_commands,
     viewer_commands,
+    vr_commands,
 )
 from surgplan.cli.error_boundary import SurgplanGroup
 
@@ -42,6 +43,7 @@ model_commands.register(cli)
 live_commands.register(cli)
 credibility_commands.register(cli)
 viewer_commands.register(cli)
+vr_commands.register(cli)
 
 
 def main() -> None:
