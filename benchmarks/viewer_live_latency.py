@@ -19,10 +19,18 @@ clock. Side by side, in the same run:
 
 The first update (the twin's initial global search on a 200-point scan) warms the viewer up
 (VTK compiles its shaders and makes the actors while drawing it) and is left out of the
-statistics; the stream starts once it is drawn. Prints one JSON object. Run::
+statistics; the stream starts once it is drawn.
+
+The viewer's scene has structures that follow the twin (``--structures``, default on: a vessel
+tree of ``--vessel-points`` points and a tumour sphere, deformed at each frame by
+:mod:`surgplan.viewer.structure_follow`), drawn in model space as the window does. The plotter
+is the benchmark's own, so it is made as the live view wants it: no periodic auto-update
+(``--auto-update 0``) and no MSAA (``--multi-samples 0``); pass pyvistaqt's defaults
+(``--auto-update 5 --multi-samples 4``, say) to compare side by side. The machine's load
+(``os.getloadavg()``) is printed with the figures. Prints one JSON object. Run::
 
     .venv/bin/python benchmarks/viewer_live_latency.py [--updates 60] [--rate-hz 10]
-        [--subdivisions 4] [--multi-samples 0] [--auto-update 0]
+        [--subdivisions 4] [--multi-samples 0] [--auto-update 0] [--no-structures]
 """
 
 from __future__ import annotations
@@ -197,13 +205,21 @@ def main() -> None:
     ap.add_argument(
         "--auto-update",
         type=float,
-        default=5.0,
-        help="pyvistaqt's periodic re-render, Hz (its default 5; 0: off)",
+        default=0.0,
+        help="pyvistaqt's periodic re-render, Hz (0: off, the live view's choice; its default 5)",
     )
     ap.add_argument(
-        "--multi-samples", type=int, default=None, help="MSAA samples (default pyvista's theme)"
+        "--multi-samples", type=int, default=0, help="MSAA samples (0: none; pyvista's theme 4)"
     )
+    ap.add_argument(
+        "--structures",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="structures following the twin (vessel tree and tumour)",
+    )
+    ap.add_argument("--vessel-points", type=int, default=20000, help="vessel mesh points")
     opts = ap.parse_args()
+    load_before = os.getloadavg()
     xvfb = _start_xvfb()
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     ctx = mp.get_context("spawn")
@@ -227,7 +243,34 @@ def main() -> None:
         if xvfb is not None:
             xvfb.terminate()
             xvfb.wait(5)
+    result["loadavg_1_5_15_before"] = [round(x, 2) for x in load_before]
+    result["loadavg_1_5_15_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
+
+
+def _structures(plotter, opts) -> tuple[dict, np.ndarray]:
+    """A vessel tree (tubes near the surface) and a tumour sphere, in model space."""
+    import pyvista as pv
+
+    from surgplan.twin.synthetic import synthetic_organ
+
+    rest = np.asarray(synthetic_organ(opts.subdivisions).vertices)
+    c = rest.mean(axis=0)
+    rng = np.random.default_rng(0)
+    n_tubes = 40
+    per_tube = max(opts.vessel_points // (n_tubes * 12), 2)
+    tubes = []
+    for end in rest[rng.choice(len(rest), n_tubes, replace=False)]:
+        line = pv.lines_from_points(c + np.linspace(0.1, 0.9, per_tube)[:, None] * (end - c))
+        tubes.append(line.tube(radius=1.0, n_sides=12, capping=False))
+    vessels = pv.merge(tubes)
+    tumour = pv.Sphere(radius=5.0, center=(10.0, -5.0, 3.0))
+    actors = {
+        "vessels": plotter.add_mesh(vessels, color=(0.2, 0.3, 0.9), reset_camera=False),
+        "tumour": plotter.add_mesh(tumour, color=(0.9, 0.8, 0.2), reset_camera=False),
+    }
+    plotter.reset_camera()  # as the window frames its structures
+    return actors, rest
 
 
 def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
@@ -246,7 +289,10 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
     window.resize(900, 700)
     window.show()
     plotter_samples = plotter.ren_win.GetMultiSamples()
-    ctl = attach_live(window, plotter, case_dir, *address)
+    structures, rest = _structures(plotter, opts) if opts.structures else ({}, None)
+    ctl = attach_live(
+        window, plotter, case_dir, *address, rest_organ_mm=rest, structures=lambda: structures
+    )
     rows: list[tuple[int, float, float]] = []
 
     def rendered(frame) -> None:
@@ -296,6 +342,7 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
         "points_per_batch": opts.points,
         "multi_samples": plotter_samples,
         "auto_update_hz": opts.auto_update,
+        "structure_points": sum(a.mapper.dataset.n_points for a in structures.values()),
         "draw_ms": _stats([r[2] for r in ctl.rendered if r[0] > 1]),
         "window_px": [900, 700],
         "viewer_rendered_ms": _stats([r[1] for r in steady]),

@@ -7,9 +7,11 @@ tetrahedra) and given a reduced model (``surgplan rom`` defaults, ``--centres`` 
 The real viewer window opens under a private Xvfb; the rehearsal is armed; then the retractor
 handle is dragged with synthetic Qt mouse events sent to the 3D view. Frame time is from
 sending the mouse-move event to the end of the render it causes (the render window's
-``EndEvent``). Side by side in the same run: the model evaluation alone (``d @ G``, the
-precomputed 3 x 3N response) and the unprecomputed path (amplitudes from the RBF, then the
-k-mode product ``a @ M``), to show where a frame's time goes.
+``EndEvent``), in wall-clock time and in this process's CPU time (all threads; the machine may
+be shared, so ``load_average_1min`` is recorded: CPU ms per frame is the figure that other
+processes' load does not inflate). Side by side in the same run: the model evaluation alone
+(``d @ G``, the precomputed 3 x 3N response), the unprecomputed path (amplitudes from the RBF,
+then the k-mode product ``a @ M``) and a bare render, to show where a frame's time goes.
 
 The per-frame cost does not depend on the number of modes (``G`` is formed once per handle
 position), so a small training set (4 centres by default) measures the same frame rate.
@@ -112,24 +114,35 @@ def measure(case: Path, frames: int) -> dict:
     left = Qt.MouseButton.LeftButton
     send(QEvent.Type.MouseButtonPress, x, y, left)
     _wait(app, lambda: True)
-    times = []
+    times, cpu = [], []
     for i in range(frames):
         phase = 2 * np.pi * i / 60.0
         px, py = x + 25.0 * np.sin(phase), y - 25.0 * (1 - np.cos(phase))
         n_before = len(rendered)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         send(QEvent.Type.MouseMove, px, py, left)
         while len(rendered) == n_before:
             app.processEvents()
         times.append(rendered[-1] - t0)
+        cpu.append(time.process_time() - c0)
     send(QEvent.Type.MouseButtonRelease, x, y, Qt.MouseButton.NoButton)
     frame = w.rehearsal.frame
     model = w.rehearsal.model
     sizes = {n: int(len(p)) for n, p in model.points_mm.items()}
     peers = _peers(model, frame.push_mm)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(50):
+        plotter.ren_win.Render()
+    peers["render_only_ms_wall"] = (time.perf_counter() - t0) / 50 * 1e3
+    peers["render_only_ms_cpu"] = (time.process_time() - c0) / 50 * 1e3
+    size = [plotter.width(), plotter.height()]
     w.close()
     t = np.asarray(times)
     return {
+        "view_size_px": size,
+        "frame_cpu_ms_median": float(np.median(cpu) * 1e3),
+        "frame_cpu_ms_p95": float(np.percentile(cpu, 95) * 1e3),
+        "load_average_1min": os.getloadavg()[0],
         "frames": frames,
         "frame_ms_median": float(np.median(t) * 1e3),
         "frame_ms_p95": float(np.percentile(t, 95) * 1e3),
@@ -166,14 +179,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--centres", type=int, default=4)
-    parser.add_argument("--case", type=Path, help="An existing case (skips building one).")
+    parser.add_argument(
+        "--case", type=Path, help="Case folder: used if it exists, else built there and kept."
+    )
     parser.add_argument("--out", type=Path, help="Also write the JSON here.")
     args = parser.parse_args()
     from tests.viewer_display import start_xvfb
 
     with tempfile.TemporaryDirectory() as tmp, start_xvfb(keep=True):
         t0 = time.perf_counter()
-        case = args.case or build_case(Path(tmp), args.centres)
+        if args.case is not None and (args.case / "case.json").is_file():
+            case = args.case
+        elif args.case is not None:
+            args.case.mkdir(parents=True)
+            case = build_case(args.case, args.centres)
+        else:
+            case = build_case(Path(tmp), args.centres)
         build_s = time.perf_counter() - t0
         result = {
             "benchmark": "viewer_rehearsal",

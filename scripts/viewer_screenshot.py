@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ def main() -> None:
     """Build the case, open the window, grab it to ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "figures" / "viewer.png")
+    parser.add_argument("--case", type=Path, help="An already built phantom case (a copy is used).")
     args = parser.parse_args()
     from surgplan.meshing import build_meshes
     from surgplan.sample_data import REPO_SAMPLE_DIR, SampleData
@@ -37,11 +39,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, start_xvfb(keep=True):
         case = Path(tmp) / "case"
-        import_scan(REPO_SAMPLE_DIR / "phantom_ct.nii.gz", case)
-        import_label_map(case, REPO_SAMPLE_DIR / "phantom_labels.nrrd",
-                         REPO_SAMPLE_DIR / "phantom_labels.json",
-                         structures=("liver", "tumour", "portal_vein", "bone"))  # fmt: skip
-        build_meshes(case, edge_mm=25.0, target_triangles=15_000)
+        if args.case is not None:
+            shutil.copytree(args.case, case)
+        else:
+            import_scan(REPO_SAMPLE_DIR / "phantom_ct.nii.gz", case)
+            import_label_map(case, REPO_SAMPLE_DIR / "phantom_labels.nrrd",
+                             REPO_SAMPLE_DIR / "phantom_labels.json",
+                             structures=("liver", "tumour", "portal_vein", "bone"))  # fmt: skip
+            build_meshes(case, edge_mm=25.0, target_triangles=15_000)
         from PySide6.QtWidgets import QApplication
 
         from surgplan.viewer.window import ViewerWindow
@@ -63,6 +68,14 @@ def main() -> None:
         w.set_mode("measure")
         w.handle_pick(tumour)
         w.handle_pick(tumour + np.array([0.0, -60.0, 0.0]))
+        w.clamp.prepare("portal_vein")
+        while not (w.clamp.ready or w.status.text().startswith("error")):
+            app.processEvents()
+            time.sleep(0.01)
+        tree = w.clamp.model.tree
+        inner = [i for i, b in enumerate(w.clamp.model.branches)
+                 if tree.inlet not in b.nodes and not set(b.nodes) & set(tree.outlets)]  # fmt: skip
+        w.clamp.clamp(inner[0])  # a branch with others beyond it
         for _ in range(50):
             app.processEvents()
             time.sleep(0.01)

@@ -1,5 +1,9 @@
 """The viewer follows a real live server: frames, overlay, verdict, reconnection, bad input.
 
+The overlay draws in model (CT) space: the published tracker geometry mapped back with the
+published registration; the case's structures follow the organ's deformation (a known linear
+field offscreen, the real twin's deformation end to end).
+
 A real :class:`~surgplan.live.LiveServerThread` (synthetic rigid twin on an empty case, as in
 ``tests/test_live_server.py``) is fed tracked points by a raw test client; a second raw client
 ("spy") records what the server published, which the viewer's actors must equal. The window
@@ -27,11 +31,14 @@ from surgplan.live.codec import (
     encode_message,
 )
 from surgplan.live.frames import F_LPS_RAS
+from surgplan.twin.synthetic import synthetic_organ
 from surgplan.viewer.live_client import LiveClient
 from surgplan.viewer.live_frame import LiveFrameError, frame_from_messages
 from surgplan.viewer.twin_overlay import TARGET_RGB, UNTRUSTED_RGB
 from tests.test_live_helpers import RawClient, config, make_case, point_msg, scan_msg, scan_points
-from tests.viewer_display import qapp_args, xvfb_display  # noqa: F401  (fixtures)
+
+#: One Xvfb per process: the display fixtures as a plugin (one definition, shared).
+pytest_plugins = ["tests.viewer_display"]
 
 FLIP = np.array([-1.0, -1.0, 1.0])
 
@@ -104,6 +111,13 @@ def _pixel(plotter, img: np.ndarray, world) -> np.ndarray:
     return img[h - 1 - int(round(y)), int(round(x)), :3].astype(int)
 
 
+def _to_model(T_tracker_model: np.ndarray, points_tracker) -> np.ndarray:
+    """Tracker points (N, 3) or (3,) mapped into model space."""
+    T = np.linalg.inv(T_tracker_model)
+    p = np.asarray(points_tracker, np.float64)
+    return p @ T[:3, :3].T + T[:3, 3]
+
+
 def _red(img: np.ndarray) -> np.ndarray:
     """Pixels of the target's red hue, the verdict text's rows (top 15 %) left out."""
     rgb = img[int(0.15 * img.shape[0]) :, :, :3].astype(int)
@@ -150,39 +164,44 @@ def test_follow_overlay_targets_region_screenshot_then_untrusted(server, window,
         st = _status(parts)
         assert st["trustworthy"] and st["frame"] == "tracker_RAS"
         # the organ actor shows the published polydata (RAS on the wire, LPS in the viewer)
+        # brought back to model space by the published registration
         organ = ctl.overlay.actors["live_organ"].mapper.dataset
-        published = parts["OrganInTracker"].points * FLIP
+        T = F_LPS_RAS @ parts["ModelToTracker"].matrix @ F_LPS_RAS
+        np.testing.assert_allclose(ctl.overlay.frame.T_tracker_model, T, atol=0)
+        published = _to_model(T, parts["OrganInTracker"].points * FLIP)
         np.testing.assert_allclose(np.asarray(organ.points), published, rtol=0, atol=1e-6)
         np.testing.assert_array_equal(
             np.asarray(organ.faces).reshape(-1, 4)[:, 1:], parts["OrganInTracker"].triangles
         )
-        T = F_LPS_RAS @ parts["ModelToTracker"].matrix @ F_LPS_RAS
-        np.testing.assert_allclose(ctl.overlay.frame.T_tracker_model, T, atol=0)
+        # rigid twin: model space is where the synthetic organ rests (float32 on the wire)
+        rest = synthetic_organ(3).vertices
+        np.testing.assert_allclose(np.asarray(organ.points), rest, rtol=0, atol=1e-3)
         # one predicted-error sphere per target, of the published radius about its position
         for i, t in enumerate(st["targets"]):
             sphere = ctl.overlay.actors[f"live_target_{i}"].mapper.dataset
-            centre = np.array(t["position_mm"]) * FLIP
+            centre = _to_model(T, np.array(t["position_mm"]) * FLIP)
             r = np.linalg.norm(np.asarray(sphere.points) - centre, axis=1)
             np.testing.assert_allclose(r, t["radius95_mm"], rtol=1e-6)
             assert tuple(
                 ctl.overlay.actors[f"live_target_{i}"].prop.color.float_rgb
             ) == pytest.approx(TARGET_RGB)
-        # the recommended region: as many vertices as the published patch, around its centre
+        # the recommended region: exactly the published patch's vertex ids
         rec = st["recommendation"]
         ids = ctl.overlay.frame.region_vertex_ids()
+        assert ctl.overlay.frame.region.exact
         assert len(ids) == rec["n_vertices"] > 0
+        np.testing.assert_array_equal(ids, rec["vertex_ids"])
         region = ctl.overlay.actors["live_region"].mapper.dataset
         assert region.n_cells > 0
-        used = np.unique(np.asarray(region.faces).reshape(-1, 4)[:, 1:])
-        assert set(used) <= set(ids)
-        centre = np.array(rec["patch_centre_mm"]) * FLIP
-        assert np.linalg.norm(published[ids] - centre, axis=1).max() < 30.0
+        faces = parts["OrganInTracker"].triangles
+        expected = faces[np.isin(faces, ids).all(axis=1)]
+        np.testing.assert_array_equal(np.asarray(region.faces).reshape(-1, 4)[:, 1:], expected)
         assert ctl.overlay.text.startswith("TRUSTED (update 1)")
         assert "TRUSTED" in ctl.verdict_label.text()
         # screenshot: the target's colour where the target projects, on a grey-free background
         qtbot.wait(50)
         img = plotter.screenshot(return_img=True)
-        tumour = np.array(st["targets"][0]["position_mm"]) * FLIP
+        tumour = _to_model(T, np.array(st["targets"][0]["position_mm"]) * FLIP)
         rgb = _pixel(plotter, img, tumour)
         assert rgb[0] - max(rgb[1], rgb[2]) > 80, rgb
         assert _red(img).sum() > 100
@@ -193,8 +212,9 @@ def test_follow_overlay_targets_region_screenshot_then_untrusted(server, window,
         feeder.send(point_msg(scan_points(30, seed=2)))
         parts2 = spy.wait(2)
         qtbot.waitUntil(lambda: ctl.overlay.frame.update == 2, timeout=30_000)
-        published2 = parts2["OrganInTracker"].points * FLIP
-        assert np.abs(published2 - published).max() > 1e-3  # it did move
+        T2 = F_LPS_RAS @ parts2["ModelToTracker"].matrix @ F_LPS_RAS
+        assert np.abs(T2 - T).max() > 1e-6  # the registration did move
+        published2 = _to_model(T2, parts2["OrganInTracker"].points * FLIP)
         organ = ctl.overlay.actors["live_organ"].mapper.dataset
         np.testing.assert_allclose(np.asarray(organ.points), published2, rtol=0, atol=1e-6)
 
@@ -399,3 +419,171 @@ def test_frame_refuses_targets_in_another_frame() -> None:
     del parts["OrganInTracker"]
     with pytest.raises(LiveFrameError, match="did not arrive"):
         frame_from_messages(status, parts)
+
+
+# --- the case's structures follow the twin ------------------------------------------------------
+
+#: A known linear deformation of the organ, u(x) = A (x - c) (mm per mm): ~1-2 % strain.
+_A = np.array([[0.030, 0.010, 0.000], [0.000, -0.020, 0.015], [0.010, 0.000, 0.025]])
+_TUMOUR_MM = np.array([10.0, -5.0, 3.0])  # the synthetic basis' "tumour" target
+
+
+def _structures(rest: np.ndarray):
+    """A vessel polyline 2 mm under the organ surface and a tumour sphere at its target."""
+    import pyvista as pv
+
+    c = rest.mean(axis=0)
+    picks = rest[np.argsort(rest[:, 0])[::32]]
+    inward = (c - picks) / np.linalg.norm(c - picks, axis=1, keepdims=True)
+    vessel = pv.lines_from_points(picks + 2.0 * inward)
+    tumour = pv.Sphere(radius=4.0, center=_TUMOUR_MM, theta_resolution=16, phi_resolution=16)
+    return vessel, tumour
+
+
+def _linear_frame(rest, faces, T, *, trustworthy=True):
+    from surgplan.viewer.live_frame import LiveFrame, TargetView
+
+    c = rest.mean(axis=0)
+    moved = rest + (rest - c) @ _A.T
+    tumour_model = _TUMOUR_MM + _A @ (_TUMOUR_MM - c)
+    return LiveFrame(
+        update=1,
+        time_s=0.0,
+        status="state",
+        trustworthy=trustworthy,
+        reason="ok" if trustworthy else "outliers",
+        T_tracker_model=T,
+        organ_points_mm=moved @ T[:3, :3].T + T[:3, 3],
+        organ_faces=faces,
+        targets=(TargetView("tumour", T[:3, :3] @ tumour_model + T[:3, 3], 3.0),),
+    ), tumour_model
+
+
+@pytest.mark.usefixtures("xvfb_display")
+def test_structures_follow_a_known_deformation() -> None:
+    import pyvista as pv
+
+    from surgplan.viewer.structure_follow import DisplacementTransfer, volume_centroid
+    from surgplan.viewer.twin_overlay import TwinOverlay
+    from tests.test_live_helpers import T_TRACKER_MODEL
+
+    organ = synthetic_organ(3)
+    rest, faces = np.asarray(organ.vertices), np.asarray(organ.faces)
+    vessel, tumour = _structures(rest)
+    plotter = pv.Plotter(off_screen=True, window_size=[200, 200])
+    try:
+        actors = {"vessel": plotter.add_mesh(vessel), "tumour": plotter.add_mesh(tumour)}
+        overlay = TwinOverlay(plotter, structures=lambda: actors, rest_organ_mm=rest)
+        frame, tumour_model = _linear_frame(rest, faces, T_TRACKER_MODEL)
+        overlay.apply(frame)
+        assert overlay.note == ""
+        c = rest.mean(axis=0)
+        # the twin is drawn in model space: rest + u
+        np.testing.assert_allclose(
+            overlay.organ.points, rest + (rest - c) @ _A.T, rtol=0, atol=1e-9
+        )
+        # a vessel point moves by the displacement interpolated from the organ's vertices ...
+        p0 = np.asarray(vessel.points)
+        shown = np.asarray(actors["vessel"].mapper.dataset.points)
+        transfer = DisplacementTransfer(rest, p0)
+        np.testing.assert_allclose(shown - p0, transfer((rest - c) @ _A.T), rtol=0, atol=1e-9)
+        # ... which is a convex combination of A (x_i - c): off the true A (p - c) by at most
+        # |A (x_i - p)| <= ||A||_2 * max_i |x_i - p| (the row's reach)
+        true = (p0 - c) @ _A.T
+        err = np.linalg.norm(shown - p0 - true, axis=1)
+        assert np.all(err <= np.linalg.norm(_A, 2) * transfer.reach_mm + 1e-9)
+        assert np.linalg.norm(true, axis=1).min() > 0.3  # every vessel point did move
+        assert np.asarray(vessel.points) is not shown and np.array_equal(vessel.points, p0)
+        # the tumour's volume centroid is the twin's tumour prediction
+        t = actors["tumour"].mapper.dataset
+        got = volume_centroid(t.points, np.asarray(t.faces).reshape(-1, 4)[:, 1:])
+        np.testing.assert_allclose(got, tumour_model, rtol=0, atol=1e-6)
+        assert np.linalg.norm(tumour_model - _TUMOUR_MM) > 0.25  # it did move
+        # the target sphere is drawn in model space, about the same point
+        sphere = overlay.actors["live_target_0"].mapper.dataset
+        np.testing.assert_allclose(np.asarray(sphere.points).mean(axis=0), tumour_model, atol=1e-6)
+        # an untrusted fit: the anatomy goes back to rest, and the text says so
+        bad, _ = _linear_frame(rest, faces, T_TRACKER_MODEL, trustworthy=False)
+        overlay.apply(bad)
+        np.testing.assert_array_equal(actors["vessel"].mapper.dataset.points, p0)
+        assert "structures at rest" in overlay.text
+        # a rest surface that is not the twin's is refused, said, and nothing moves
+        overlay.apply(frame)
+        overlay.set_rest_organ(rest[:-1])
+        overlay.apply(frame)
+        assert "not the same surface" in overlay.text
+        # clear() gives the actors their own meshes back
+        overlay.clear()
+        assert actors["vessel"].mapper.dataset is vessel
+        assert actors["tumour"].mapper.dataset is tumour
+    finally:
+        plotter.close()
+
+
+def test_live_structures_follow_the_twin_deformation(tmp_path, window, qtbot) -> None:
+    from surgplan.twin.synthetic import polynomial_modes, posed_swabs, synthetic_basis
+    from surgplan.viewer.live_view import attach_live
+    from surgplan.viewer.structure_follow import DisplacementTransfer, volume_centroid
+    from tests.test_live_helpers import T_TRACKER_MODEL
+
+    organ = synthetic_organ(3)
+    rest = np.asarray(organ.vertices)
+    basis = synthetic_basis(organ)
+    # the scan comes from the organ deformed by 4 mm of mode 0: the twin must deform
+    scan = posed_swabs(
+        organ, 4.0 * basis.surface_modes[0], T_TRACKER_MODEL, n_points=300, noise_mm=0.2, seed=1
+    )
+    case = make_case(tmp_path / "case")
+    session, _ = open_session(case, config("deformable"))
+    srv = LiveServerThread(session, port=0)
+    srv.start()
+    win, plotter = window
+    vessel, tumour = _structures(rest)
+    actors = {"vessel": plotter.add_mesh(vessel), "tumour": plotter.add_mesh(tumour)}
+    ctl = attach_live(
+        win, plotter, case, *srv.address, rest_organ_mm=rest, structures=lambda: actors
+    )
+    spy = Spy(srv.address)
+    feeder = RawClient(srv.address)
+    try:
+        assert plotter.render_timer.isActive() is False  # no periodic re-render while live
+        qtbot.waitUntil(lambda: len(srv.server._clients) == 3, timeout=10_000)
+        feeder.send(scan_msg(scan))
+        feeder.ack()
+        parts = spy.wait(1)
+        qtbot.waitUntil(lambda: ctl.overlay.frame is not None, timeout=30_000)
+        st = _status(parts)
+        assert st["trustworthy"] and st["mode"] == "deformable", st["reason"]
+        T = F_LPS_RAS @ parts["ModelToTracker"].matrix @ F_LPS_RAS
+        u = _to_model(T, parts["OrganInTracker"].points * FLIP) - rest
+        assert np.linalg.norm(u, axis=1).max() > 1.0  # the twin did deform
+        # the vessel moved by the interpolated published displacement (float32 wire: 1e-3 mm)
+        p0 = np.asarray(vessel.points)
+        shown = np.asarray(actors["vessel"].mapper.dataset.points)
+        transfer = DisplacementTransfer(rest, p0)
+        np.testing.assert_allclose(shown - p0, transfer(u), rtol=0, atol=1e-3)
+        # the twin's own field at the vessel points: sum_m a_m mode_m(p). The interpolation is a
+        # convex combination of that field at the k organ vertices, so its error is at most the
+        # field's largest change from p to those vertices
+        a = np.asarray(session.core.twin.state.amplitudes)
+        peak = np.abs(polynomial_modes(rest)).max(axis=(1, 2))
+        field = lambda x: np.tensordot(a / peak, polynomial_modes(x), axes=(0, 0))  # noqa: E731
+        _, idx = __import__("scipy.spatial", fromlist=["cKDTree"]).cKDTree(rest).query(p0, k=8)
+        bound = np.linalg.norm(field(rest)[idx] - field(p0)[:, None, :], axis=2).max(axis=1)
+        err = np.linalg.norm(shown - p0 - field(p0), axis=1)
+        assert np.all(err <= bound + 2e-3), (err, bound)
+        # the tumour actor's volume centroid is the published tumour target (model space)
+        t = actors["tumour"].mapper.dataset
+        got = volume_centroid(t.points, np.asarray(t.faces).reshape(-1, 4)[:, 1:])
+        want = _to_model(T, np.array(st["targets"][0]["position_mm"]) * FLIP)
+        assert st["targets"][0]["name"] == "tumour"
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+        assert ctl.overlay.note == ""
+    finally:
+        feeder.close()
+        spy.close()
+        ctl.close()
+        srv.stop()
+        session.log.close()
+    assert plotter.render_timer.isActive()  # auto-update given back
+    assert actors["vessel"].mapper.dataset is vessel

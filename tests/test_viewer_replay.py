@@ -15,12 +15,16 @@ import numpy as np
 import pytest
 
 from surgplan.live import LiveServerThread, SessionLogError, open_session
+from surgplan.live.frames import F_LPS_RAS
 from surgplan.session_gltf import SessionGltfError
+from surgplan.twin.synthetic import synthetic_organ
 from surgplan.viewer.replay_timeline import ReplayError, ReplayTimeline, load_session_timeline
 from surgplan.viewer.twin_overlay import TARGET_RGB
 from tests.test_live_helpers import RawClient, config, make_case, point_msg, scan_msg, scan_points
 from tests.test_viewer_live import FLIP, Spy, _make_window, _pixel, _red
-from tests.viewer_display import qapp_args, xvfb_display  # noqa: F401  (fixtures)
+
+#: One Xvfb per process: the display fixtures as a plugin (one definition, shared).
+pytest_plugins = ["tests.viewer_display"]
 
 
 class FakeClock:
@@ -61,6 +65,16 @@ def _published_organ(parts: dict) -> np.ndarray:
     return parts["OrganInTracker"].points * FLIP
 
 
+def _model(parts: dict, points_tracker) -> np.ndarray:
+    """Published tracker points in model space (the published registration undone)."""
+    T = np.linalg.inv(F_LPS_RAS @ parts["ModelToTracker"].matrix @ F_LPS_RAS)
+    return np.asarray(points_tracker, np.float64) @ T[:3, :3].T + T[:3, 3]
+
+
+def _published_model(parts: dict) -> np.ndarray:
+    return _model(parts, _published_organ(parts))
+
+
 def test_timeline_frames_are_the_published_states(recorded) -> None:
     case, sid, published = recorded
     tl = load_session_timeline(case, sid)
@@ -75,6 +89,9 @@ def test_timeline_frames_are_the_published_states(recorded) -> None:
         assert [t.radius95_mm for t in f.targets] == [t["radius95_mm"] for t in st["targets"]]
         assert f.trustworthy == st["trustworthy"] and f.reason == st["reason"]
         assert len(f.region_vertex_ids()) == st["recommendation"]["n_vertices"]
+        np.testing.assert_array_equal(f.region_vertex_ids(), st["recommendation"]["vertex_ids"])
+        # the twin's rest surface comes with the frame (the structures follow from it)
+        np.testing.assert_allclose(f.organ_rest_mm, synthetic_organ(3).vertices, atol=1e-9)
     with pytest.raises(SessionLogError, match="no session log"):
         load_session_timeline(case, "no-such-session")
 
@@ -131,7 +148,7 @@ def test_replay_dock_scrub_step_play_speed(recorded, qtbot) -> None:
         ctl.slider.setValue(int(round((t2 + t3) / 2 * 1000)))
         assert ctl.shown.update == 2
         organ = ctl.overlay.actors["replay_organ"].mapper.dataset
-        np.testing.assert_allclose(organ.points, _published_organ(published[2]), atol=1e-4)
+        np.testing.assert_allclose(organ.points, _published_model(published[2]), atol=1e-4)
         assert "update 2" in ctl.time_label.text()
         qtbot.mouseClick(ctl.step_button, Qt.MouseButton.LeftButton)
         assert ctl.shown.update == 3
@@ -140,7 +157,7 @@ def test_replay_dock_scrub_step_play_speed(recorded, qtbot) -> None:
         qtbot.mouseClick(ctl.back_button, Qt.MouseButton.LeftButton)
         assert ctl.shown.update == 1
         organ = ctl.overlay.actors["replay_organ"].mapper.dataset
-        np.testing.assert_allclose(organ.points, _published_organ(published[1]), atol=1e-4)
+        np.testing.assert_allclose(organ.points, _published_model(published[1]), atol=1e-4)
         # play at 2x: the timer follows the injected clock to the end
         ctl.speed_box.setCurrentIndex(ctl.speed_box.findData(2.0))
         assert ctl.timeline.speed == 2.0
@@ -206,10 +223,10 @@ def test_session_state_in_an_offscreen_snapshot(recorded) -> None:
         plotter.set_background("white")
         add_session_state(plotter, case, sid, t2 + 0.01)
         organ = plotter.actors["session_organ"].mapper.dataset
-        np.testing.assert_allclose(organ.points, _published_organ(published[2]), atol=1e-4)
+        np.testing.assert_allclose(organ.points, _published_model(published[2]), atol=1e-4)
         img = plotter.screenshot(return_img=True)
         st = json.loads(published[2]["TwinStatus"].text)
-        tumour = np.array(st["targets"][0]["position_mm"]) * FLIP
+        tumour = _model(published[2], np.array(st["targets"][0]["position_mm"]) * FLIP)
         rgb = _pixel(plotter, img, tumour)
         assert rgb[0] - max(rgb[1], rgb[2]) > 80, rgb
         assert _red(img).sum() > 50

@@ -1,4 +1,4 @@
-"""``surgplan vr`` in real subprocesses, and the case -> VR scene adapter (``surgplan.vr_scene``)."""
+"""``surgplan vr`` in real subprocesses, and the case -> VR scene adapter (surgplan.vr_scene)."""
 
 from __future__ import annotations
 

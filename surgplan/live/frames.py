@@ -30,7 +30,8 @@ POINT      out    ``TargetsInTracker``     targets, tracker frame, mm; name = ta
                                            diameter = 2 x radius95 (mm)
 STRING     out    ``TwinStatus``           status JSON: trustworthy, reason, failed        yes
                                            checks, targets (position, radius95), the      (targets,
-                                           recommendation, the update's inputs             patch)
+                                           recommendation (patch centre and vertex ids    patch)
+                                           on ``OrganInTracker``), the update's inputs
 STRING     out    ``LiveAck``              to the sender only: ``{"seq", "type",           --
                                            "device", "timestamp"}`` once a message is
                                            committed to the session log

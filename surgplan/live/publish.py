@@ -4,6 +4,11 @@
 ``OrganInTracker`` (POLYDATA), ``TargetsInTracker`` (POINT) and ``TwinStatus`` (STRING, last:
 a client that has the status has the rest of that update). :func:`status_dict` is the status
 JSON; the same dict is what ``--json`` prints for an update.
+
+The recommendation's ``vertex_ids`` are the recommended patch's vertex ids on the published
+``OrganInTracker`` surface (sorted; same ordering as its points), so that a client draws the
+exact region; ``patch_centre_mm`` and ``n_vertices`` stay for clients that predate it. A status
+that would not fit one STRING (64 KiB) drops the input timestamps first, then the ids.
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ def status_dict(
                 _r(x) for x in to_wire_points(r.patch_centre_tracker_mm[None], ras)[0]
             ],
             "n_vertices": len(r.vertex_indices),
+            "vertex_ids": [int(i) for i in np.sort(np.asarray(r.vertex_indices, np.int64))],
             "current_radius95_mm": _r(r.current_radius95_mm),
             "expected_radius95_mm": _r(r.expected_radius95_mm),
             "n_points": int(r.n_points),
@@ -119,7 +125,12 @@ def status_message(status: dict[str, Any], timestamp_s: float) -> bytes:
     text = json.dumps(status, separators=(",", ":"))
     if len(text) > 0xFFFF:
         status = {**status, "inputs": {**status["inputs"], "timestamps": []}}
-        text = json.dumps(status, separators=(",", ":"))[:0xFFFF]
+        text = json.dumps(status, separators=(",", ":"))
+    if len(text) > 0xFFFF and status.get("recommendation"):
+        # the region's ids go last: a client falls back to the n_vertices nearest the centre
+        rec = {k: v for k, v in status["recommendation"].items() if k != "vertex_ids"}
+        text = json.dumps({**status, "recommendation": rec}, separators=(",", ":"))
+    text = text[:0xFFFF]
     return encode_message(StringMessage(STATUS_DEVICE, text), timestamp_s=timestamp_s)
 
 

@@ -14,11 +14,17 @@ exact in floating point). The published target positions are checked against the
 JSON's: a disagreement means the messages are not in the frame the status names, and the
 frame is refused (:class:`LiveFrameError`).
 
-The recommended acquisition region is the patch of ``n_vertices`` organ vertices around the
-published patch centre: a live frame carries the centre and the count (the status holds no
-vertex ids), so the region is the ``n_vertices`` vertices nearest the centre
-(:meth:`LiveFrame.region_vertex_ids`); a frame from a logged state carries the patch's exact
-vertex ids.
+The recommended acquisition region is the patch's exact vertex ids on the published organ:
+the status' ``recommendation.vertex_ids`` (checked: integers, each a vertex of the published
+``OrganInTracker``), or the logged state's. Only a status without them (a server that predates
+them, or a status too large for one STRING) falls back to the ``n_vertices`` vertices nearest
+the published patch centre (:meth:`LiveFrame.region_vertex_ids`,
+:attr:`AcquisitionRegion.exact` says which).
+
+A frame is kept as published (tracker space); the overlay draws it in model space
+(:mod:`surgplan.viewer.twin_overlay`). A frame from a logged state also carries the twin's rest
+surface (``organ_rest_mm``, model space), from which the case's structures follow the organ's
+deformation (:mod:`surgplan.viewer.structure_follow`).
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ class AcquisitionRegion:
     n_vertices : int
         Organ vertices in the patch.
     vertex_ids : numpy.ndarray of int or None
-        The patch's vertex ids when known (a logged state); ``None`` for a live frame.
+        The patch's vertex ids (published or logged); ``None`` when the status had none.
     current_radius95_mm, expected_radius95_mm : float
         The target's radius now and expected after ``n_points`` acquired there, mm.
     n_points : int
@@ -115,6 +121,11 @@ class AcquisitionRegion:
     current_radius95_mm: float
     expected_radius95_mm: float
     n_points: int
+
+    @property
+    def exact(self) -> bool:
+        """Whether the region is the patch's own vertex ids (not the nearest-vertex fallback)."""
+        return self.vertex_ids is not None
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,6 +163,10 @@ class LiveFrame:
         Points assimilated so far.
     received_s : float
         ``time.perf_counter()`` when the frame was assembled (latency measurements).
+    organ_rest_mm : numpy.ndarray (N, 3) or None
+        The twin's undeformed surface in model space, same vertex order (logged states; a live
+        frame leaves it to the viewer, :func:`surgplan.viewer.structure_follow.
+        rest_organ_from_case`).
     """
 
     update: int
@@ -168,6 +183,7 @@ class LiveFrame:
     region: AcquisitionRegion | None = None
     n_points: int = 0
     received_s: float = field(default=0.0, compare=False)
+    organ_rest_mm: NDArray[np.float64] | None = None
 
     @property
     def has_geometry(self) -> bool:
@@ -245,7 +261,22 @@ def _targets(d: dict[str, Any], ras: bool) -> tuple[TargetView, ...]:
     return tuple(out)
 
 
-def _region(d: dict[str, Any], ras: bool) -> AcquisitionRegion | None:
+def _vertex_ids(r: dict[str, Any], n_organ: int | None) -> NDArray[np.int64] | None:
+    raw = r.get("vertex_ids")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(i, int) for i in raw):
+        raise LiveFrameError(f"{STATUS_DEVICE} recommendation vertex_ids must be a list of ints")
+    ids = np.asarray(raw, np.int64).reshape(-1)
+    if n_organ is not None and len(ids) and (ids.min() < 0 or ids.max() >= n_organ):
+        raise LiveFrameError(
+            f"{STATUS_DEVICE} recommendation vertex_ids must lie in 0..{n_organ - 1} (the "
+            f"published organ's vertices), got {int(ids.min())}..{int(ids.max())}"
+        )
+    return ids
+
+
+def _region(d: dict[str, Any], ras: bool, n_organ: int | None) -> AcquisitionRegion | None:
     r = d.get("recommendation")
     if not r:
         return None
@@ -254,7 +285,7 @@ def _region(d: dict[str, Any], ras: bool) -> AcquisitionRegion | None:
         target=str(r.get("target", "")),
         centre_mm=points_ras_to_lps(c[None])[0] if ras else c,
         n_vertices=int(r.get("n_vertices", 0)),
-        vertex_ids=None,
+        vertex_ids=_vertex_ids(r, n_organ),
         current_radius95_mm=_float(r.get("current_radius95_mm")),
         expected_radius95_mm=_float(r.get("expected_radius95_mm")),
         n_points=int(r.get("n_points", 0)),
@@ -338,7 +369,7 @@ def _frame(status: StringMessage, parts: dict[str, Message], received_s: float) 
         organ_points_mm=organ_pts,
         organ_faces=faces,
         targets=targets,
-        region=_region(d, ras),
+        region=_region(d, ras, None if organ_pts is None else len(organ_pts)),
         n_points=int(d.get("n_points", 0)),
         received_s=received_s,
     )
@@ -351,6 +382,7 @@ def frame_from_state(
     *,
     update: int,
     time_s: float,
+    rest_mm: NDArray[np.float64] | None = None,
 ) -> LiveFrame:
     """The frame of a logged :class:`~surgplan.twin.TwinState` and its posed, deformed organ.
 
@@ -364,6 +396,8 @@ def frame_from_state(
         Its update number.
     time_s : float, keyword-only
         When it was logged, s since the session's start.
+    rest_mm : numpy.ndarray (N, 3), keyword-only, optional
+        The twin's undeformed surface (model space, the same vertices), mm.
     """
     r = state.recommendation
     region = None
@@ -394,4 +428,5 @@ def frame_from_state(
         ),
         region=region,
         n_points=int(state.n_points),
+        organ_rest_mm=None if rest_mm is None else np.asarray(rest_mm, np.float64),
     )

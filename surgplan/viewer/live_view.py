@@ -14,6 +14,16 @@ not).
 progress bar): a slider (ms), play, pause, step back and forward, a speed choice and the time;
 a ``QTimer`` moves the slider while playing.
 
+Both draw in model (CT) space with the case's structures following the twin's deformation
+(:mod:`surgplan.viewer.twin_overlay`, :mod:`surgplan.viewer.structure_follow`): the structures
+are the plotter's actors named like the case's surfaces. Live, the twin's rest surface is the
+case's organ surface prepared as the twin prepares it, read off the GUI thread
+(:func:`~surgplan.viewer.structure_follow.rest_organ_from_case`); a replay's frames carry it.
+
+Rendering: one ``render()`` per applied frame, on the GUI thread. While following, the
+``QtInteractor``'s periodic auto-update timer is stopped (it re-renders the whole scene five
+times a second for nothing; every change here renders explicitly) and restarted on ``close()``.
+
 Both return a controller whose ``close()`` stops everything and removes its widgets and actors
 (the window calls it when it closes).
 """
@@ -48,6 +58,7 @@ from surgplan.viewer.replay_timeline import (
     ReplayTimeline,
     load_session_timeline,
 )
+from surgplan.viewer.structure_follow import rest_organ_from_case, structure_actors
 from surgplan.viewer.twin_overlay import TwinOverlay
 from surgplan.viewer.workers import start_job
 
@@ -87,6 +98,8 @@ class LiveController:
         The connection states shown (the last 100).
     on_rendered : callable, optional
         Called on the GUI thread after each frame is drawn, with the frame.
+    rest_error : str or None
+        Why the twin's rest surface could not be read (the structures then stay at rest).
     """
 
     def __init__(
@@ -96,11 +109,29 @@ class LiveController:
         case_dir: Path,
         host: str,
         port: int,
+        *,
+        structure: str = "liver",
+        rest_organ_mm: Any = None,
+        structures: Callable[[], Any] | None = None,
         **client_options: Any,
     ) -> None:
         self._closed = False
         self.window, self.plotter, self.case_dir = window, plotter, Path(case_dir)
-        self.overlay = TwinOverlay(plotter, prefix="live")
+        self.rest_error: str | None = None
+        self._auto_timer = _pause_auto_update(plotter)
+        self.overlay = TwinOverlay(
+            plotter,
+            prefix="live",
+            structures=structures or structure_actors(plotter, self.case_dir),
+            rest_organ_mm=rest_organ_mm,
+        )
+        self._rest_job = None
+        if rest_organ_mm is None:
+            self._rest_job = start_job(
+                lambda progress: rest_organ_from_case(self.case_dir, structure),
+                self._rest_loaded,
+                self._rest_failed,
+            )
         self.rendered: list[tuple[int, float, float]] = []
         self.states: list[ConnectionState] = []
         self.on_rendered: Callable[[LiveFrame], None] | None = None
@@ -126,6 +157,15 @@ class LiveController:
     def status_text(self) -> str:
         """The connection line shown."""
         return self.connection_label.text()
+
+    def _rest_loaded(self, rest: Any) -> None:
+        if not self._closed:
+            self.overlay.set_rest_organ(rest)
+
+    def _rest_failed(self, reason: str) -> None:
+        if not self._closed:
+            self.rest_error = reason
+            self.overlay.note = f"structures at rest: cannot read the twin's surface: {reason}"
 
     def _on_state(self, state: ConnectionState) -> None:
         if getattr(self, "_closed", True):
@@ -165,11 +205,29 @@ class LiveController:
             bar.removeWidget(w)
             w.deleteLater()
         self.overlay.clear()
+        _resume_auto_update(self._auto_timer)
         self._bridge.deleteLater()
 
 
+def _pause_auto_update(plotter: Any) -> Any:
+    """Stop a ``QtInteractor``'s auto-update timer if it runs; return it (or ``None``)."""
+    timer = getattr(plotter, "render_timer", None)
+    if timer is None or not timer.isActive():
+        return None
+    timer.stop()
+    return timer
+
+
+def _resume_auto_update(timer: Any) -> None:
+    if timer is not None:
+        try:
+            timer.start()
+        except RuntimeError:  # the widget (and its timer) is already deleted
+            pass
+
+
 def attach_live(
-    window: QMainWindow, plotter: Any, case_dir: Path, host: str, port: int
+    window: QMainWindow, plotter: Any, case_dir: Path, host: str, port: int, **options: Any
 ) -> LiveController:
     """Follow the ``surgplan live`` session at ``host:port`` in ``window``'s ``plotter``.
 
@@ -183,13 +241,17 @@ def attach_live(
         The case being viewed.
     host, port
         The live server.
+    **options
+        Keywords of :class:`LiveController`: ``structure`` (the twin's organ, ``"liver"``),
+        ``rest_organ_mm`` (the twin's rest surface when known, e.g. a synthetic twin's),
+        ``structures`` (a provider of the structure actors to deform), client options.
 
     Returns
     -------
     LiveController
         ``close()`` it when the window closes.
     """
-    return LiveController(window, plotter, case_dir, host, port)
+    return LiveController(window, plotter, case_dir, host, port, **options)
 
 
 class ReplayController:
@@ -232,7 +294,9 @@ class ReplayController:
         self.session_id = session_id
         self.timeline: ReplayTimeline | None = None
         self.error: str | None = None
-        self.overlay = TwinOverlay(plotter, prefix="replay")
+        self.overlay = TwinOverlay(
+            plotter, prefix="replay", structures=structure_actors(plotter, case_dir)
+        )
         self._shown: int | None = None
         self._build_dock()
         self.timer = QTimer(self.dock)

@@ -4,7 +4,8 @@ A sphere handle (``vtkSphereWidget`` through :meth:`pyvista.Plotter.add_sphere_w
 the organ surface; dragging it pushes the retractor by (handle - rest position) and every
 frame applies :meth:`surgplan.viewer.rehearsal.RehearsalModel.evaluate`: the organ (coloured by
 |u| in mm), its vessels and the tumour move in place (their VTK point arrays are overwritten,
-no new meshes), and the tumour's shift is shown in mm. The model is read and precomputed on a
+no new meshes), the render window is rendered once, synchronously, and the tumour's shift is
+shown in mm. The model is read and precomputed on a
 pool thread; without a reduced model, "Build reduced model" runs ``surgplan rom`` there, with
 its progress shown.
 """
@@ -175,7 +176,7 @@ class RehearsalPanel(QGroupBox):
             self.shift_label.setText(f"tumour shift: {frame.tumour_shift_mm:.1f} mm")
         note = f" (clipped to {MAX_PUSH_MM:g} mm)" if frame.clipped else ""
         self.push_label.setText(f"retractor push: {np.linalg.norm(frame.push_mm):.1f} mm{note}")
-        self.window.plotter.render()
+        self.window.plotter.ren_win.Render()  # now, once (plotter.render() queues a repaint)
         return frame
 
     def release(self) -> None:

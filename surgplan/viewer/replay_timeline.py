@@ -193,6 +193,7 @@ def _frames(
     from surgplan.twin import TwinState
 
     faces = np.asarray(basis.faces, np.int64)
+    rest = np.asarray(basis.vertices_mm, np.float64)
     out = []
     for ls in logged:
         state = TwinState.from_dict(ls.state)
@@ -206,7 +207,9 @@ def _frames(
         pts = posed_deformed_points(
             basis.vertices_mm, a, basis.surface_modes, state.T_tracker_model
         )
-        out.append(frame_from_state(state, pts, faces, update=ls.update, time_s=ls.time_s))
+        out.append(
+            frame_from_state(state, pts, faces, update=ls.update, time_s=ls.time_s, rest_mm=rest)
+        )
         if progress is not None:
             progress(len(out), len(logged))
     return out

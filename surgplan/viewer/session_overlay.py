@@ -2,9 +2,11 @@
 
 :func:`add_session_state` draws, with :class:`~surgplan.viewer.twin_overlay.TwinOverlay`, the
 last twin state logged at or before ``at_s`` seconds into the session
-(:func:`surgplan.viewer.replay_timeline.logged_frame`): the organ as the surgeon saw it then
-(tracker space, mm), the targets' predicted-error spheres, the recommended region and the
-verdict. Works with any plotter, offscreen included.
+(:func:`surgplan.viewer.replay_timeline.logged_frame`): the organ as the surgeon saw it then,
+the targets' predicted-error spheres, the recommended region and the verdict, in model (CT)
+space with the structures already in the plotter (actors named like the case's surfaces)
+deformed with the twin (:mod:`surgplan.viewer.twin_overlay`). Works with any plotter,
+offscreen included.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import pyvista as pv
 
 from surgplan.viewer.replay_timeline import logged_frame
+from surgplan.viewer.structure_follow import structure_actors
 from surgplan.viewer.twin_overlay import TwinOverlay
 
 __all__ = ["add_session_state"]
@@ -45,4 +48,5 @@ def add_session_state(
         A session whose states no longer fit the case's twin.
     """
     frame = logged_frame(case_dir, session_id, at_s)
-    TwinOverlay(plotter, prefix="session").apply(frame)
+    overlay = TwinOverlay(plotter, prefix="session", structures=structure_actors(plotter, case_dir))
+    overlay.apply(frame)

@@ -1,16 +1,36 @@
 """The live twin drawn in a pyvista plotter, one :class:`~.live_frame.LiveFrame` at a time.
 
+**One frame for the whole scene: model (CT) space, LPS mm.** A frame is published in tracker
+space; the overlay maps its organ, targets and region back with ``T_model_tracker =
+T_tracker_model^-1``, which keeps the twin's deformation and removes only its pose. Model space
+rather than tracker space because everything else the viewer shows is already there and stays
+valid unchanged: the case's structures, the CT slices with their label maps and crosshair, the
+markups, the clipping plane, picking and measurements, and the camera the window set from the
+structures (so it frames the twin too). Tracker space would need every one of those moved by
+``T_tracker_model`` at each frame, and the slices resampled. The pose is not lost: it is the
+published ``ModelToTracker``, and what the surgeon needs against the anatomy is the shape.
+
+The case's structures follow the organ's deformation field
+(:class:`~surgplan.viewer.structure_follow.StructureFollower`: the organ's model-space
+displacement ``T_model_tracker p - p_rest`` interpolated to their vertices) when the overlay has
+the twin's rest surface (the frame's ``organ_rest_mm`` for logged states, or ``rest_organ_mm``)
+and a ``structures`` provider; their own meshes are never changed (the actors get deformed
+copies, given back by :meth:`TwinOverlay.clear`). A frame that is not trusted puts them back at
+rest: an untrustworthy deformation is greyed on the twin, never shown on the anatomy.
+
 :class:`TwinOverlay` owns a few actors of one plotter, all named with its ``prefix``:
 
-- ``<prefix>_organ``: the posed, deformed organ surface (translucent, so that the targets
-  inside show); its points are updated in place from each frame (tracker space, mm);
+- ``<prefix>_organ``: the deformed organ surface (translucent, so that the targets inside
+  show; drawn just in front of the case's coincident organ mesh); its points are updated in
+  place from each frame (model space, mm);
 - ``<prefix>_region``: the recommended acquisition region, the organ's triangles whose three
-  vertices are in the region (:meth:`LiveFrame.region_vertex_ids`), drawn over the organ in
-  :data:`REGION_RGB`;
+  vertices are in the region (:meth:`LiveFrame.region_vertex_ids`: the published vertex ids),
+  drawn over the organ in :data:`REGION_RGB`;
 - ``<prefix>_target_<i>``: each target's predicted-error sphere, radius ``radius95_mm`` about
   its position, in :data:`TARGET_RGB` (the colour 3D Slicer gets), with a small opaque core;
 - ``<prefix>_verdict``: a text actor always showing the verdict
-  (:meth:`LiveFrame.verdict_text`), green when trusted.
+  (:meth:`LiveFrame.verdict_text`), green when trusted, and why the structures do not follow
+  when they cannot (:attr:`TwinOverlay.note`).
 
 A frame that is not trustworthy (or is not a state: pending, refused) greys everything out in
 :data:`UNTRUSTED_RGB` and the text says why; a frame without geometry keeps the last organ
@@ -22,13 +42,17 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pyvista as pv
 import vtk
+from numpy.typing import ArrayLike
 
 from surgplan.viewer.live_frame import LiveFrame
+from surgplan.viewer.scene import ViewerError
+from surgplan.viewer.structure_follow import StructureFollower, organ_displacement_mm
 
 __all__ = [
     "ORGAN_RGB",
@@ -89,13 +113,38 @@ class TwinOverlay:
     prefix : str, keyword-only
         Prefix of the actors' names.
     reset_camera : bool, keyword-only
-        Frame the organ when it first appears.
+        Frame the organ when it first appears, unless structures are shown (the camera set
+        from them frames the twin, which is drawn in their space).
+    structures : callable, keyword-only, optional
+        Returns the case's structure actors by name (model space), called at each frame.
+    rest_organ_mm : array_like (V, 3), keyword-only, optional
+        The twin's rest surface, model space (a frame's ``organ_rest_mm`` wins).
+
+    Attributes
+    ----------
+    T_model_tracker : numpy.ndarray (4, 4) or None
+        Inverse of the last frame's registration: what maps the published geometry.
+    note : str
+        Why the structures do not follow the twin (empty when they do, or there are none).
     """
 
-    def __init__(self, plotter: pv.Plotter, *, prefix: str = "live", reset_camera: bool = True):
+    def __init__(
+        self,
+        plotter: pv.Plotter,
+        *,
+        prefix: str = "live",
+        reset_camera: bool = True,
+        structures: Callable[[], Mapping[str, Any]] | None = None,
+        rest_organ_mm: ArrayLike | None = None,
+    ):
         self.plotter = plotter
         self.prefix = prefix
         self._reset_camera = reset_camera
+        self._structures = structures
+        self._rest = None if rest_organ_mm is None else np.asarray(rest_organ_mm, np.float64)
+        self.follower: StructureFollower | None = None
+        self.T_model_tracker: np.ndarray | None = None
+        self.note = ""
         self.organ: pv.PolyData | None = None
         self.region: pv.PolyData | None = None
         self.actors: dict[str, Any] = {}
@@ -133,20 +182,61 @@ class TwinOverlay:
 
     # --- drawing ----------------------------------------------------------------------------
 
+    def set_rest_organ(self, rest_organ_mm: ArrayLike | None) -> None:
+        """Give the twin's rest surface (model space) once it is known (e.g. loaded later)."""
+        self._rest = None if rest_organ_mm is None else np.asarray(rest_organ_mm, np.float64)
+
     def apply(self, frame: LiveFrame, *, render: bool = False) -> None:
-        """Show ``frame``: move and deform the organ, update targets, region and verdict."""
+        """Show ``frame``: deform the organ and the structures, update targets, region, verdict."""
         self.frame = frame
         first = self.organ is None
         if frame.has_geometry:
-            self._set_organ(frame)
-            self._set_region(frame)
-        if frame.targets or frame.has_geometry:
+            self.T_model_tracker = np.linalg.inv(np.asarray(frame.T_tracker_model, np.float64))
+            organ_mm = self._to_model(frame.organ_points_mm)
+            self._set_organ(organ_mm, frame.organ_faces)
+            self._set_region(frame, organ_mm)
+            self._follow(frame)
+        if (frame.targets or frame.has_geometry) and self.T_model_tracker is not None:
             self._set_targets(frame)
         self._style()
-        if first and self.organ is not None and self._reset_camera:
+        if first and self.organ is not None and self._reset_camera and not self._has_structures():
             self.plotter.reset_camera(bounds=self.organ.bounds)
         if render:
             self.plotter.render()
+
+    def _to_model(self, points_tracker_mm: Any) -> np.ndarray:
+        T = self.T_model_tracker
+        assert T is not None
+        return np.asarray(points_tracker_mm, np.float64) @ T[:3, :3].T + T[:3, 3]
+
+    def _has_structures(self) -> bool:
+        return self._structures is not None and bool(self._structures())
+
+    def _follow(self, frame: LiveFrame) -> None:
+        """Deform the case's structures with the organ (module docstring)."""
+        rest = frame.organ_rest_mm if frame.organ_rest_mm is not None else self._rest
+        if self._structures is None or not self._structures():
+            self.note = ""
+            return
+        if rest is None:
+            self.note = "structures at rest: the twin's rest surface is not known yet"
+            return
+        try:
+            u = organ_displacement_mm(frame.organ_points_mm, frame.T_tracker_model, rest)
+        except ViewerError as error:
+            self.note = f"structures not following the twin: {error}"
+            return
+        if self.follower is None or self.follower.rest.shape != rest.shape:
+            if self.follower is not None:
+                self.follower.release()
+            self.follower = StructureFollower(rest, self._structures)
+        if not (frame.status == "state" and frame.trustworthy):
+            self.follower.at_rest()  # an untrusted deformation is not shown on the anatomy
+            self.note = "structures at rest (fit not trusted)"
+            return
+        targets = {t.name: self._to_model(t.position_mm[None])[0] for t in frame.targets}
+        self.follower.apply(u, targets)
+        self.note = self.follower.note
 
     def _mesh_actor(self, name: str, mesh: pv.PolyData, rgb: tuple, opacity: float) -> None:
         """Show ``mesh`` as actor ``name``: its dataset updated in place when it exists."""
@@ -162,9 +252,9 @@ class TwinOverlay:
         if name in self.actors:
             self.plotter.remove_actor(self.actors.pop(name), render=False)
 
-    def _set_organ(self, frame: LiveFrame) -> None:
-        pts = np.asarray(frame.organ_points_mm, np.float64)
-        faces = np.asarray(frame.organ_faces, np.int64)
+    def _set_organ(self, organ_mm: np.ndarray, organ_faces: Any) -> None:
+        pts = organ_mm
+        faces = np.asarray(organ_faces, np.int64)
         same = (
             self.organ is not None
             and self._faces is not None
@@ -179,12 +269,14 @@ class TwinOverlay:
         self._drop(name)
         self.organ = pv.PolyData(pts, _faces_vtk(faces))
         self._mesh_actor(name, self.organ, ORGAN_RGB, ORGAN_OPACITY)
+        mapper = self.actors[name].mapper  # in front of the case's coincident organ mesh
+        mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(-1.0, -1.0)
 
-    def _set_region(self, frame: LiveFrame) -> None:
+    def _set_region(self, frame: LiveFrame, organ_mm: np.ndarray) -> None:
         name = f"{self.prefix}_region"
         ids = frame.region_vertex_ids()
         faces = np.asarray(frame.organ_faces, np.int64)
-        inside = np.zeros(len(frame.organ_points_mm), bool)  # type: ignore[arg-type]
+        inside = np.zeros(len(organ_mm), bool)
         inside[ids] = True
         sub = faces[inside[faces].all(axis=1)]
         if len(sub) == 0:
@@ -192,7 +284,7 @@ class TwinOverlay:
             self.region = None
             return
         new = name not in self.actors
-        self.region = pv.PolyData(np.asarray(frame.organ_points_mm), _faces_vtk(sub))
+        self.region = pv.PolyData(organ_mm, _faces_vtk(sub))
         self._mesh_actor(name, self.region, REGION_RGB, REGION_OPACITY)
         if new:
             mapper = self.actors[name].mapper
@@ -201,7 +293,7 @@ class TwinOverlay:
     def _set_targets(self, frame: LiveFrame) -> None:
         keep = set()
         for i, t in enumerate(frame.targets):
-            centre = np.asarray(t.position_mm, np.float64)
+            centre = self._to_model(np.asarray(t.position_mm, np.float64)[None])[0]
             core = f"{self.prefix}_target_{i}_core"
             self._mesh_actor(core, sphere_mesh(centre, CORE_RADIUS_MM, 12), TARGET_RGB, 1.0)
             keep.add(core)
@@ -226,12 +318,16 @@ class TwinOverlay:
             rgb = colours.get(name, TARGET_RGB)
             actor.prop.color = rgb if ok else UNTRUSTED_RGB
         assert self.frame is not None
-        self.text_actor.SetInput(self.frame.verdict_text())
+        note = f"\n{self.note}" if self.note else ""
+        self.text_actor.SetInput(self.frame.verdict_text() + note)
         rgb = TRUSTED_TEXT_RGB if ok else UNTRUSTED_TEXT_RGB
         self.text_actor.GetTextProperty().SetColor(*rgb)
 
     def clear(self) -> None:
-        """Remove every actor of the overlay from the plotter."""
+        """Remove every actor of the overlay; give the structures their own meshes back."""
+        if self.follower is not None:
+            self.follower.release()
+            self.follower = None
         for actor in list(self.actors.values()):
             self.plotter.remove_actor(actor, render=False)
         self.actors.clear()

@@ -102,7 +102,9 @@ class ViewerWindow(QMainWindow):
 
     def _build_layout(self) -> None:
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.plotter = QtInteractor(self.splitter)
+        # no MSAA and no periodic re-render: software OpenGL (llvmpipe) spends most of a frame
+        # on 4x multisampling, and the rehearsal renders every drag step itself
+        self.plotter = QtInteractor(self.splitter, multi_samples=0, auto_update=False)
         self.plotter.set_background("white")
         self.splitter.addWidget(self.plotter)
         self.slice_panel = QSplitter(Qt.Orientation.Vertical)
