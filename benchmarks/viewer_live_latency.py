@@ -14,6 +14,7 @@ clock. Side by side, in the same run:
   the GUI thread, actors updated, VTK render, under Xvfb/llvmpipe);
 - ``viewer_received_ms``: publish -> the viewer's client thread has assembled the frame;
 - ``draw_ms``: the GUI thread's time to apply one frame to the actors and render it;
+- ``render_ms``: the VTK render alone (the rest of ``draw_ms`` is updating the actors);
 - ``pyigtl_received_ms``: publish -> pyigtl's ``OpenIGTLinkClient`` (a peer in a third process)
   returns the update's ``TwinStatus`` (it polls every 10 ms).
 
@@ -218,6 +219,12 @@ def main() -> None:
         help="structures following the twin (vessel tree and tumour)",
     )
     ap.add_argument("--vessel-points", type=int, default=20000, help="vessel mesh points")
+    ap.add_argument(
+        "--oit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VTK's order-independent translucency (on, as in the window; off: plain blending)",
+    )
     opts = ap.parse_args()
     load_before = os.getloadavg()
     xvfb = _start_xvfb()
@@ -289,6 +296,7 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
     window.resize(900, 700)
     window.show()
     plotter_samples = plotter.ren_win.GetMultiSamples()
+    plotter.renderer.SetUseOIT(bool(opts.oit))
     structures, rest = _structures(plotter, opts) if opts.structures else ({}, None)
     ctl = attach_live(
         window, plotter, case_dir, *address, rest_organ_mm=rest, structures=lambda: structures
@@ -342,8 +350,10 @@ def _follow(srv_end, peer_end, address, case_dir: Path, opts) -> dict:
         "points_per_batch": opts.points,
         "multi_samples": plotter_samples,
         "auto_update_hz": opts.auto_update,
+        "order_independent_translucency": bool(opts.oit),
         "structure_points": sum(a.mapper.dataset.n_points for a in structures.values()),
         "draw_ms": _stats([r[2] for r in ctl.rendered if r[0] > 1]),
+        "render_ms": _stats([r[3] for r in ctl.rendered if r[0] > 1]),
         "window_px": [900, 700],
         "viewer_rendered_ms": _stats([r[1] for r in steady]),
         "viewer_received_ms": _stats([r[2] for r in steady]),

@@ -26,6 +26,8 @@ __all__ = [
 
 #: Millimetres per unit of the ``--units`` choices.
 MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+#: The units' names in messages.
+UNIT_NAMES = {"mm": "millimetres", "cm": "centimetres", "m": "metres", "in": "inches"}
 #: Accepted range of (extent of the points) / (extent of the model). Swabs over 10 % of a
 #: liver span about a third of it; a patch cannot span more than the organ it lies on (the
 #: upper bound leaves room for outliers and a poor start pose).
@@ -94,8 +96,8 @@ def check_point_extent(points: ArrayLike, model_vertices_mm: ArrayLike, *, name:
     lo, hi = EXTENT_RATIO_RANGE
     if lo <= ratio <= hi:
         return
-    fits = [u for u, mm in MM_PER_UNIT.items() if u != "mm" and lo <= ratio * mm <= hi]
-    hint = f"they look like {' or '.join(fits)}" if fits else "no length unit explains it"
+    fits = [UNIT_NAMES[u] for u, mm in MM_PER_UNIT.items() if u != "mm" and lo <= ratio * mm <= hi]
+    hint = f"they are probably in {' or '.join(fits)}" if fits else "no length unit explains it"
     raise PointUnitsError(
         f"{name}: the points span {pts_extent:.4g} units but the model spans {model_extent:.4g} "
         f"mm (ratio {ratio:.3g}; points on the organ span {lo:g} to {hi:g} of it): {hint}. "

@@ -205,7 +205,7 @@ def test_report_pictures(liver_report: dict) -> None:
 def test_coverage_below_the_studied_grid_is_not_enough_evidence(
     liver_case: Path, verify_json: Path, tmp_path: Path
 ) -> None:
-    ctx = _context(tmp_path / "ctx_outside.toml", coverage=0.1, patients=1)
+    ctx = _context(tmp_path / "ctx_outside.toml", coverage=0.1, patients=2)
     code, stdout, err = _run("credibility", liver_case, "--context", ctx, "--out",
                              tmp_path / "out", "--trials", 2, "--verify-json", verify_json,
                              "--json")  # fmt: skip

@@ -237,7 +237,8 @@ def test_points_in_other_units_are_refused_then_converted(liver, swabs, tmp_path
     other = tmp_path / f"swabs_{units}.csv"
     np.savetxt(other, mm * scale, delimiter=",")
     line = refused("register", "--model", liver, "--points", other)
-    assert f"they look like {units}" in line or f"or {units}" in line or f"{units} or" in line
+    name = {"m": "metres", "cm": "centimetres", "in": "inches"}[units]
+    assert "they are probably in " in line and name in line, line
     assert "Give --units cm|m|in to convert them" in line
     init = tmp_path / "identity.txt"
     init.write_text("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
@@ -254,7 +255,7 @@ def test_points_in_other_units_are_refused_then_converted(liver, swabs, tmp_path
 def test_point_extent_check_units() -> None:
     model = np.array([[0.0, 0, 0], [200.0, 150.0, 120.0]])
     check_point_extent([[0.0, 0, 0], [60.0, 40.0, 20.0]], model, name="p")  # a patch: fine
-    with pytest.raises(PointUnitsError, match=r"ratio 0.00\d+.*they look like m"):
+    with pytest.raises(PointUnitsError, match=r"ratio 0.00\d+.*they are probably in metres"):
         check_point_extent([[0.0, 0, 0], [0.06, 0.04, 0.02]], model, name="p")
     with pytest.raises(PointUnitsError, match="no length unit explains it"):
         check_point_extent([[0.0, 0, 0], [6e5, 4e5, 2e5]], model, name="p")

@@ -12,12 +12,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.viewer_cases import phantom_viewer_case
+#: The case's structures: (name, file of ``../shared/data/liver_models``).
+MODELS = (
+    ("liver", "liver.vtk"),
+    ("tumour", "liver_tumours.vtk"),
+    ("portal_vein", "portal_vein.vtk"),
+)
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return phantom_viewer_case(tmp_path_factory)
+def case(tmp_path_factory: pytest.TempPathFactory, liver_models_dir: Path) -> Path:
+    """A case of the real liver models' surfaces (``surgplan import-model``; no scan)."""
+    from surgplan.model_import import import_model
+
+    folder = tmp_path_factory.mktemp("vr_case") / "case"
+    for name, file in MODELS:
+        import_model(liver_models_dir / file, folder, structure=name)
+    return folder
 
 
 def surgplan(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess:

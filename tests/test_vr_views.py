@@ -7,7 +7,12 @@ and the two eyes must differ by the disparity ``IPD * fx / depth``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +128,33 @@ def test_stereo_disparity_is_ipd_times_focal_over_depth(renderer) -> None:
     assert u_left[0] - u_right[0] == pytest.approx(expected, abs=1.0)
     assert u_left[1] == pytest.approx(u_right[1], abs=0.5)
     assert u_left[0] == pytest.approx(SIZE / 2 + expected / 2, abs=1.0)
+
+
+GL_CHECK = """
+import json, numpy as np
+from tests.test_vr_views import FOV_LEFT, FOV_RIGHT, centroid_px, sphere_scene
+from vr.render_gl import GlEyeRenderer
+from vr.views import look_at_pose, stereo_views
+head = look_at_pose((5.0, 10.0, 0.0), (0.0, 0.0, -500.0), (0.1, 1.0, 0.0))
+views = stereo_views(head, ipd_mm=64.0, fov_left=FOV_LEFT, fov_right=FOV_RIGHT, width=256, height=256)
+renderer = GlEyeRenderer(256, 256)
+out = []
+for point in ((30.0, -20.0, -420.0), (-60.0, 45.0, -380.0)):
+    scene = sphere_scene(np.asarray(point))
+    for view in views:
+        out.append((centroid_px(renderer.render(scene, view)) - view.project(np.asarray(point))).tolist())
+renderer.close()
+print(json.dumps(out))
+"""
+
+
+def test_plain_opengl_renderer_agrees_with_the_projection_too() -> None:
+    """The PyOpenGL/EGL peer of the VTK renderer (own process: PyOpenGL picks EGL at import)."""
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    done = subprocess.run(
+        [sys.executable, "-c", GL_CHECK], capture_output=True, text=True, env=env, timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    errors = np.linalg.norm(np.asarray(json.loads(done.stdout.strip().splitlines()[-1])), axis=1)
+    assert len(errors) == 4 and errors.max() < 1.0, errors

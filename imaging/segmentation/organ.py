@@ -201,6 +201,8 @@ ORGAN_SHAPES: dict[str, ShapeLimits] = {
 #: :func:`_without_hu_scale`): a residual bias field and coil shading make the parenchyma vary
 #: by several percent of the tissue-air contrast, more than the noise the seed's ball shows.
 MR_MIN_SIGMA = 40.0
+#: Volume ratio (recentred / seed's own) within which the recentred result is taken.
+RECENTRE_RATIO = (0.8, 1.25)
 #: Least window sigma (image units) of the last parameter set :func:`parameter_sets` tries.
 WIDE_SIGMA = 8.0
 
@@ -378,7 +380,14 @@ def _recentred(
     second, deep_window = _segment_once(smooth, deep, model)
     if second is None or second[tuple(int(v) for v in idx)] == 0:
         return first, window
+    ratio = _count(second) / max(_count(first), 1)
+    if not RECENTRE_RATIO[0] <= ratio <= RECENTRE_RATIO[1]:
+        return first, window  # one of the two leaked or lost a part: keep the seed's own
     return second, deep_window
+
+
+def _count(mask: sitk.Image) -> int:
+    return int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
 
 
 def _segment_once(

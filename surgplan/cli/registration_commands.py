@@ -289,7 +289,6 @@ def _register_case(
 ) -> dict:  # fmt: skip
     """``register --case``: the twin's update on the points and its report (module docstring)."""
     from registration.io import write_itk_transform
-    from registration.point_units import check_point_extent
     from surgplan.twin.case_twin import twin_from_case
 
     points = _measured_points(points_path, units)
@@ -299,9 +298,7 @@ def _register_case(
         noise_mm=noise_mm, seed=seed,
         T_tracker_model=None if T_init is None else np.linalg.inv(T_init),
     )  # fmt: skip
-    if units is None:
-        check_point_extent(points, twin.basis.vertices_mm, name=str(points_path))
-    state = twin.update(points)
+    state = twin.update(points)  # the twin checks the points' units itself (surgplan.twin.units)
     report = _fit_report(twin, points, noise_mm, global_search=T_init is None)
     report |= {
         "mode": state.mode,

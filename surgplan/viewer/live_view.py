@@ -91,9 +91,9 @@ class LiveController:
         The twin's actors.
     connection_label, verdict_label : QLabel
         The status-bar widgets.
-    rendered : list of (update, perf_counter s, draw ms)
-        Frames drawn (the last 1,000): when the render returned, and how long applying the
-        frame and rendering took.
+    rendered : list of (update, perf_counter s, draw ms, render ms)
+        Frames drawn (the last 1,000): when the render returned, how long applying the frame
+        and rendering took, and the render alone.
     states : list of ConnectionState
         The connection states shown (the last 100).
     on_rendered : callable, optional
@@ -132,7 +132,7 @@ class LiveController:
                 self._rest_loaded,
                 self._rest_failed,
             )
-        self.rendered: list[tuple[int, float, float]] = []
+        self.rendered: list[tuple[int, float, float, float]] = []
         self.states: list[ConnectionState] = []
         self.on_rendered: Callable[[LiveFrame], None] | None = None
         self.connection_label = QLabel(f"live: connecting to {host}:{port}")
@@ -182,11 +182,13 @@ class LiveController:
             return
         t0 = time.perf_counter()
         self.overlay.apply(frame)
-        self.verdict_label.setText(frame.verdict_text())
+        note = self.overlay.note
+        self.verdict_label.setText(frame.verdict_text() + (f" | {note}" if note else ""))
         self.verdict_label.setStyleSheet(_verdict_css(frame))
-        self.plotter.render()
+        t_render = time.perf_counter()
+        self.plotter.render()  # the one render of this frame
         t1 = time.perf_counter()
-        self.rendered.append((frame.update, t1, (t1 - t0) * 1e3))
+        self.rendered.append((frame.update, t1, (t1 - t0) * 1e3, (t1 - t_render) * 1e3))
         del self.rendered[:-1000]
         if self.on_rendered is not None:
             self.on_rendered(frame)
