@@ -539,7 +539,11 @@ def test_live_structures_follow_the_twin_deformation(tmp_path, window, qtbot) ->
     srv.start()
     win, plotter = window
     vessel, tumour = _structures(rest)
-    actors = {"vessel": plotter.add_mesh(vessel), "tumour": plotter.add_mesh(tumour)}
+    import pyvista as pv
+
+    liver = pv.PolyData(rest.copy(), np.hstack([np.full((len(organ.faces), 1), 3), organ.faces]))
+    actors = {"liver": plotter.add_mesh(liver, opacity=0.5)}  # the case's organ mesh
+    actors |= {"vessel": plotter.add_mesh(vessel), "tumour": plotter.add_mesh(tumour)}
     ctl = attach_live(
         win, plotter, case, *srv.address, rest_organ_mm=rest, structures=lambda: actors
     )
@@ -579,6 +583,21 @@ def test_live_structures_follow_the_twin_deformation(tmp_path, window, qtbot) ->
         assert st["targets"][0]["name"] == "tumour"
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
         assert ctl.overlay.note == ""
+        # the case's own organ mesh (same vertices) deforms onto the twin
+        np.testing.assert_allclose(
+            actors["liver"].mapper.dataset.points, ctl.overlay.organ.points, rtol=0, atol=1e-6
+        )
+        # the camera set from the structures frames the twin: its box corners are on screen
+        import vtk
+
+        w, h = plotter.window_size
+        coord = vtk.vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        b = np.asarray(ctl.overlay.organ.bounds).reshape(3, 2)
+        for corner in np.array(np.meshgrid(*b)).reshape(3, -1).T:
+            coord.SetValue(*map(float, corner))
+            x, y = coord.GetComputedDisplayValue(plotter.renderer)
+            assert 0 <= x <= w and 0 <= y <= h, (corner, x, y, w, h)
     finally:
         feeder.close()
         spy.close()

@@ -136,13 +136,16 @@ from tests.test_vr_views import FOV_LEFT, FOV_RIGHT, centroid_px, sphere_scene
 from vr.render_gl import GlEyeRenderer
 from vr.views import look_at_pose, stereo_views
 head = look_at_pose((5.0, 10.0, 0.0), (0.0, 0.0, -500.0), (0.1, 1.0, 0.0))
-views = stereo_views(head, ipd_mm=64.0, fov_left=FOV_LEFT, fov_right=FOV_RIGHT, width=256, height=256)
+views = stereo_views(
+    head, ipd_mm=64.0, fov_left=FOV_LEFT, fov_right=FOV_RIGHT, width=256, height=256
+)
 renderer = GlEyeRenderer(256, 256)
 out = []
 for point in ((30.0, -20.0, -420.0), (-60.0, 45.0, -380.0)):
     scene = sphere_scene(np.asarray(point))
     for view in views:
-        out.append((centroid_px(renderer.render(scene, view)) - view.project(np.asarray(point))).tolist())
+        error = centroid_px(renderer.render(scene, view)) - view.project(np.asarray(point))
+        out.append(error.tolist())
 renderer.close()
 print(json.dumps(out))
 """

@@ -7,11 +7,11 @@ What this module does, and what has run
   optionally enables the core (and best-practices) validation API layers that ship in
   pyopenxr's wheel, and creates the instance. With no runtime the loader raises
   ``RuntimeUnavailableError``; this becomes one :class:`OpenXrRuntimeMissing` line naming the
-  missing runtime and ``XR_RUNTIME_JSON`` and suggesting ``--backend simulated``. That failure
-  path and the layer discovery are what has run on these machines (no OpenXR runtime exists
-  here).
-- :func:`open_system` gets the head-mounted-display system of an instance. It is written
-  against the pyopenxr API but has **never run against a runtime**.
+  missing runtime and ``XR_RUNTIME_JSON`` and suggesting ``--backend simulated``.
+- :func:`open_system` gets the head-mounted-display system of an instance.
+- Both have run through the Khronos loader and the core validation layer against the
+  project's headless test runtime (``tests/openxr_test_runtime/runtime.c``, instance level
+  only); never against a real headset runtime (none can be installed here).
 - Not written yet: the session with the Xlib/GLX (or EGL) binding, reference spaces, swapchains
   and the :class:`vr.frame_loop.Backend` methods over them, and the controller action set.
   :func:`open_openxr_backend` says so in its error after a successful instance and system.
@@ -178,7 +178,7 @@ def open_instance(
 
 
 def open_system(instance: OpenXrInstance) -> object:
-    """The head-mounted-display system (``xrGetSystem``); never ran against a runtime.
+    """The head-mounted-display system (``xrGetSystem``).
 
     Raises
     ------

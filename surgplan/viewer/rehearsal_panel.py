@@ -4,8 +4,8 @@ A sphere handle (``vtkSphereWidget`` through :meth:`pyvista.Plotter.add_sphere_w
 the organ surface; dragging it pushes the retractor by (handle - rest position) and every
 frame applies :meth:`surgplan.viewer.rehearsal.RehearsalModel.evaluate`: the organ (coloured by
 |u| in mm), its vessels and the tumour move in place (their VTK point arrays are overwritten,
-no new meshes), the render window is rendered once, synchronously, and the tumour's shift is
-shown in mm. The model is read and precomputed on a
+no new meshes), the window is rendered once (by the widget, which renders after its callback)
+and the tumour's shift is shown in mm. The model is read and precomputed on a
 pool thread; without a reduced model, "Build reduced model" runs ``surgplan rom`` there, with
 its progress shown.
 """
@@ -154,11 +154,12 @@ class RehearsalPanel(QGroupBox):
     # --- dragging -------------------------------------------------------------------------
 
     def _on_widget(self, centre: Any) -> None:
+        # the sphere widget renders the window itself right after this callback
         if self.model is not None and self.model.handle_mm is not None:
-            self.apply_push(np.asarray(centre, float) - self.model.handle_mm)
+            self.apply_push(np.asarray(centre, float) - self.model.handle_mm, render=False)
 
-    def apply_push(self, push_mm: np.ndarray) -> RehearsalFrame:
-        """Deform the twin for a retractor push (mm) and render; returns the frame."""
+    def apply_push(self, push_mm: np.ndarray, *, render: bool = True) -> RehearsalFrame:
+        """Deform the twin for a retractor push (mm) and render (unless ``render=False``)."""
         if self.model is None:
             raise ViewerError("start the rehearsal first")
         frame = self.model.evaluate(push_mm)
@@ -176,7 +177,8 @@ class RehearsalPanel(QGroupBox):
             self.shift_label.setText(f"tumour shift: {frame.tumour_shift_mm:.1f} mm")
         note = f" (clipped to {MAX_PUSH_MM:g} mm)" if frame.clipped else ""
         self.push_label.setText(f"retractor push: {np.linalg.norm(frame.push_mm):.1f} mm{note}")
-        self.window.plotter.ren_win.Render()  # now, once (plotter.render() queues a repaint)
+        if render:
+            self.window.plotter.ren_win.Render()  # now, once (plotter.render() queues a repaint)
         return frame
 
     def release(self) -> None:

@@ -1,0 +1,96 @@
+"""``vr.openxr_backend`` against a real (headless, instance-level) OpenXR runtime.
+
+``tests/openxr_test_runtime/runtime.c`` is compiled with the machine's C compiler and found by
+the Khronos loader shipped in pyopenxr's wheel through ``XR_RUNTIME_JSON``; the instance is
+created through the core and best-practices validation API layers, whose log must show no
+error. Each check runs in its own process (the loader reads the environment once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).with_name("openxr_test_runtime") / "runtime.c"
+REPO = Path(__file__).resolve().parents[1]
+
+CHECK = """
+import json
+from vr.errors import VrError
+from vr.openxr_backend import (
+    BEST_PRACTICES_LAYER, CORE_VALIDATION_LAYER, open_instance, open_openxr_backend, open_system,
+)
+instance = open_instance(validation=[CORE_VALIDATION_LAYER, BEST_PRACTICES_LAYER])
+report = {"runtime": instance.runtime_name, "layers": list(instance.layers),
+          "extensions": list(instance.extensions)}
+try:
+    report["system"] = open_system(instance).value
+except VrError as error:
+    report["system_error"] = str(error)
+instance.destroy()
+try:
+    open_openxr_backend([CORE_VALIDATION_LAYER])
+except VrError as error:
+    report["backend_error"] = str(error)
+print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def runtime_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("xr_runtime")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler, "a C compiler (cc) is needed to build the test runtime"
+    library = folder / "libsurgplan_xr_test_runtime.so"
+    subprocess.run(
+        [compiler, "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+         "-fvisibility=hidden", "-o", str(library), str(SOURCE)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    manifest = folder / "runtime.json"
+    manifest.write_text(json.dumps({"file_format_version": "1.0.0", "runtime": {
+        "name": "surgplan headless test runtime", "library_path": str(library)}}))  # fmt: skip
+    return manifest
+
+
+def run_check(runtime_json: Path, tmp_path: Path, **extra: str) -> tuple[dict, str]:
+    log = tmp_path / "core_validation.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XR_")}
+    env.update(XR_RUNTIME_JSON=str(runtime_json), XR_CORE_VALIDATION_FILE_NAME=str(log), **extra)
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, cwd=REPO,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), log.read_text()
+
+
+def test_instance_and_system_through_the_loader_and_validation_layers(runtime_json, tmp_path):
+    report, log = run_check(runtime_json, tmp_path)
+    assert report["runtime"] == "surgplan headless test runtime"
+    assert report["extensions"] == ["XR_KHR_opengl_enable"]
+    assert report["layers"] == [
+        "XR_APILAYER_LUNARG_core_validation",
+        "XR_APILAYER_KHRONOS_best_practices_validation",
+    ]
+    assert report["system"] == 1
+    assert report["backend_error"].startswith(
+        "OpenXR runtime 'surgplan headless test runtime' found, but the OpenXR session path"
+    )
+    assert "Core Validation Layer is initialized" in log  # the layer really ran
+    assert "VALID_ERROR" not in log and "VALID_WARNING" not in log, log
+
+
+def test_no_headset_is_one_clear_error(runtime_json, tmp_path):
+    report, log = run_check(runtime_json, tmp_path, SURGPLAN_XR_TEST_NO_HMD="1")
+    assert report["system_error"] == (
+        "OpenXR runtime 'surgplan headless test runtime' reports no head-mounted display "
+        "(is the headset connected and on?); use --backend simulated to run without a headset"
+    )
+    assert "VALID_ERROR" not in log
