@@ -19,7 +19,9 @@ from surgplan.errors import SurgplanError
     show_default=True,
     help="openxr: a headset through the OpenXR runtime; simulated: scripted head, offscreen.",
 )
-@click.option("--live", "live", metavar="HOST:PORT", help="Follow a running live session.")
+@click.option(
+    "--live", "live", metavar="HOST:PORT", help="Follow a live session (not supported yet)."
+)
 @click.option(
     "--frames",
     type=click.IntRange(1, 100_000),
@@ -57,15 +59,16 @@ def vr_command(
             raise SurgplanError(
                 "--live is not supported by 'surgplan vr' yet; run without --live (rehearsal)"
             )
+        from surgplan.vr_scene import case_vr_scene
+
+        scene = case_vr_scene(case)  # a bad case is reported before any headset is opened
         if backend == "openxr":
             from vr.openxr_backend import open_openxr_backend
 
             open_openxr_backend()
             return
-        from surgplan.vr_scene import case_vr_scene
         from vr.simulated import HeadsetModel, run_simulated
 
-        scene = case_vr_scene(case)
         headset = HeadsetModel(width=size[0], height=size[1])
         run = run_simulated(lambda t: scene, frames=frames, headset=headset, out_dir=out)
         ctx.report.update(run.to_dict())

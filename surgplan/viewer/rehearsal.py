@@ -12,6 +12,11 @@ so they follow its deformation (vertices just outside the volume mesh take its n
 Everything except one product is done once: ``M`` per structure when the model is built, and
 ``G = C(c) @ M`` (3 x 3N) when the handle is put at ``c``; a drag is then ``u = d @ G``.
 
+Between its training patch centres the model interpolates; :attr:`RehearsalModel.
+handle_gap_mm` is the handle's distance to the nearest one (in the model's centre space, mm)
+and :attr:`~RehearsalModel.extrapolating` says when it exceeds the median spacing of the
+centres: the window then says the prediction is an extrapolation.
+
 The push is limited to :data:`MAX_PUSH_MM` (twice the model's typical 10 mm retractor push:
 the amplitude statistics were sampled up to there); a longer drag is clipped to it and flagged.
 """
@@ -101,6 +106,8 @@ class RehearsalModel:
         self._modes = np.ascontiguousarray(modes.reshape(modes.shape[0], -1), np.float32)
         self._gain: np.ndarray | None = None
         self.handle_mm: np.ndarray | None = None
+        self.handle_gap_mm = float("nan")
+        self.extrapolating = False
 
     def set_handle(self, centre_mm: np.ndarray) -> np.ndarray:
         """Put the retractor on the organ's surface vertex nearest ``centre_mm``; return it.
@@ -118,7 +125,20 @@ class RehearsalModel:
         )  # (3, k)
         self._gain = unit @ self._modes  # (3, 3N)
         self.handle_mm = c.copy()
+        self._check_training_gap(c)
         return c.copy()
+
+    def _check_training_gap(self, c: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        centres = np.asarray(self.rom.rbf_centres, float)
+        axes, origin = np.asarray(self.rom.plane_axes, float), np.asarray(self.rom.plane_origin)
+        if centres.ndim != 2 or centres.shape[1] != axes.shape[0] or len(centres) < 2:
+            return
+        tree = cKDTree(centres)
+        self.handle_gap_mm = float(tree.query(axes @ (c - origin))[0])
+        spacing = float(np.median(tree.query(centres, k=2)[0][:, 1]))
+        self.extrapolating = self.handle_gap_mm > spacing
 
     def evaluate(self, push_mm: np.ndarray) -> RehearsalFrame:
         """Displacements of every structure for a retractor push (mm) at the handle.

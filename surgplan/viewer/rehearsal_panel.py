@@ -136,7 +136,13 @@ class RehearsalPanel(QGroupBox):
             interaction_event="always", test_callback=False,
         )  # fmt: skip
         self.apply_push(np.zeros(3))
-        self.window.end_busy("rehearsal: drag the red retractor handle")
+        note = ""
+        if model.extrapolating:
+            note = (
+                f"; the handle is {model.handle_gap_mm:.0f} mm from the model's nearest "
+                "training patch: predictions are extrapolated (rebuild with more centres)"
+            )
+        self.window.end_busy(f"rehearsal: drag the red retractor handle{note}")
 
     def _colour_organ(self) -> None:
         plotter = self.window.plotter
