@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
-DEBIAN_PACKAGES=(libusb-1.0-0 libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libgomp1 libglu1-mesa libxrender1
+DEBIAN_PACKAGES=(libusb-1.0-0 gcc libc6-dev libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libgomp1 libglu1-mesa libxrender1
   xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
   libxcb-xinerama0 libxcb-randr0 libxcb-xfixes0 libxcb-sync1 libxcb-xkb1 libxkbcommon0 libdbus-1-3 libfontconfig1)
 

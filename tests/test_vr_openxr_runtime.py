@@ -94,3 +94,30 @@ def test_no_headset_is_one_clear_error(runtime_json, tmp_path):
         "(is the headset connected and on?); use --backend simulated to run without a headset"
     )
     assert "VALID_ERROR" not in log
+
+
+MISUSE = """
+import xr
+from vr.openxr_backend import CORE_VALIDATION_LAYER, open_instance
+instance = open_instance(validation=[CORE_VALIDATION_LAYER])
+info = xr.SystemGetInfo()
+info.type = xr.StructureType.SYSTEM_PROPERTIES  # the wrong structure type
+try:
+    xr.get_system(instance.handle, info)
+except xr.ValidationFailureError:
+    print("refused")
+instance.destroy()
+"""
+
+
+def test_the_core_validation_layer_catches_misuse(runtime_json, tmp_path):
+    """Negative control: the log check above would see a misuse of the API."""
+    log = tmp_path / "core_validation.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XR_")}
+    env.update(XR_RUNTIME_JSON=str(runtime_json), XR_CORE_VALIDATION_FILE_NAME=str(log))
+    done = subprocess.run(
+        [sys.executable, "-c", MISUSE], capture_output=True, text=True, env=env, cwd=REPO,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip().endswith("refused"), done.stderr
+    assert "VALID_ERROR | VUID-XrSystemGetInfo-type-type | xrGetSystem" in log.read_text()
