@@ -46,7 +46,7 @@ def main() -> None:
             import_label_map(case, REPO_SAMPLE_DIR / "phantom_labels.nrrd",
                              REPO_SAMPLE_DIR / "phantom_labels.json",
                              structures=("liver", "tumour", "portal_vein", "bone"))  # fmt: skip
-            build_meshes(case, edge_mm=25.0, target_triangles=15_000)
+            build_meshes(case, edge_mm=25.0, target_triangles=15_000, outer="tumour", inner=[])
         from PySide6.QtWidgets import QApplication
 
         from surgplan.viewer.window import ViewerWindow

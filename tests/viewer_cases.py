@@ -1,8 +1,9 @@
 """Small cases for the viewer tests, built once per test process and shared between modules.
 
 - :func:`phantom_viewer_case`: the bundled CT phantom with liver, tumour, portal vein and bone
-  (label maps imported from the sample's ground truth, surfaces of at most 15,000 triangles
-  and a coarse 25 mm volume mesh);
+  (label maps imported from the sample's ground truth, surfaces of at most 15,000 triangles;
+  the volume mesh is the tumour's alone, at 25 mm: the viewer tests do not use it, and
+  tetrahedralising the liver would cost most of the fixture);
 - the real liver models case with a reduced model is :func:`tests.test_twin_case.small_twin_case`.
 """
 
@@ -32,7 +33,7 @@ def phantom_viewer_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import_scan(REPO_SAMPLE_DIR / "phantom_ct.nii.gz", case)
     labels, names = REPO_SAMPLE_DIR / "phantom_labels.nrrd", REPO_SAMPLE_DIR / "phantom_labels.json"
     import_label_map(case, labels, names, structures=PHANTOM_STRUCTURES)
-    build_meshes(case, edge_mm=25.0, target_triangles=15_000)
+    build_meshes(case, edge_mm=25.0, target_triangles=15_000, outer="tumour", inner=[])
     return case
 
 
