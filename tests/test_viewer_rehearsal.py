@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QApplication
 
 from tests.test_twin_case import small_twin_case
 from tests.test_viewer_window import display_xy, wait_until
-from tests.viewer_display import qapp_args, xvfb_display  # noqa: F401  (fixtures)
+
+pytest_plugins = ["tests.viewer_display"]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from tests.viewer_cases import copy_case, hue_like, liver_like, phantom_viewer_case
-from tests.viewer_display import qapp_args, xvfb_display  # noqa: F401  (fixtures)
+
+pytest_plugins = ["tests.viewer_display"]
 
 
 def wait_until(qapp, condition, timeout_s: float = 120.0) -> None:
