@@ -14,6 +14,12 @@ depend on the surface being parametrisable.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytetwild
 import pyvista as pv
@@ -27,6 +33,25 @@ from imaging.mesh_quality import tet_gamma, tet_volumes
 ENVELOPE_EPSILON = 1e-3
 #: Tetrahedron faces as vertex triples, face k opposite vertex k.
 _FACES = ((1, 2, 3), (0, 3, 2), (0, 1, 3), (0, 2, 1))
+
+
+#: fTetWild writes ``_tracked_surface.stl`` into the current folder; it runs in a private one.
+_CWD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _private_working_folder() -> Iterator[None]:
+    """Run the block with a fresh temporary folder as the working directory, then remove it.
+
+    The working directory is process-wide, so concurrent callers are serialised.
+    """
+    with _CWD_LOCK, tempfile.TemporaryDirectory(prefix="surgplan-ftetwild-") as folder:
+        previous = os.getcwd()
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
 
 
 def mesh_with_ftetwild(
@@ -60,14 +85,17 @@ def mesh_with_ftetwild(
         ]
     ).astype(np.int32)
     try:
-        points, cells = pytetwild.tetrahedralize(
-            vertices,
-            faces,
-            edge_length_abs=float(target_edge_mm),
-            epsilon=ENVELOPE_EPSILON,
-            num_threads=threads,
-            quiet=True,
-        )
+        with _private_working_folder():
+            points, cells = pytetwild.tetrahedralize(
+                vertices,
+                faces,
+                edge_length_abs=float(target_edge_mm),
+                epsilon=ENVELOPE_EPSILON,
+                num_threads=threads,
+                quiet=True,
+            )
+    except MeshingError:
+        raise
     except Exception as exc:  # the C++ wrapper raises RuntimeError with its own message
         raise MeshingError(f"fTetWild could not tetrahedralise the surfaces: {exc}") from exc
     points = np.ascontiguousarray(points, dtype=np.float64)

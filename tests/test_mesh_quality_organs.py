@@ -95,8 +95,14 @@ def test_phantom_liver_with_tumour_meets_the_standard() -> None:
     assert total_ml == pytest.approx(signed_volume_mm3(surfaces["liver"]) / 1000.0, rel=0.02)
 
 
-def test_ftetwild_keeps_regions_and_the_analytical_volumes() -> None:
-    """fTetWild (the fallback) on nested spheres: regions, interface and volumes."""
+def test_ftetwild_keeps_regions_and_the_analytical_volumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fTetWild (the fallback) on nested spheres: regions, interface and volumes.
+
+    fTetWild writes a scratch file into the working folder: none may be left in the caller's.
+    """
+    monkeypatch.chdir(tmp_path)
     centre = np.array([5.0, -3.0, 2.0])
     surfaces = {
         "organ": pv.Icosphere(radius=20.0, nsub=3, center=centre),
@@ -104,6 +110,7 @@ def test_ftetwild_keeps_regions_and_the_analytical_volumes() -> None:
     }
     mesh = tetrahedralize(surfaces, outer="organ", target_edge_mm=5.0, mesher="ftetwild")
     assert mesh.quality.mesher == "ftetwild"
+    assert list(tmp_path.iterdir()) == []
     _check_standard(mesh, {})
     region_ml = mesh.quality.region_volume_ml
     # the icospheres' own volumes (their chords cut 0.3-2% off the analytical balls)
