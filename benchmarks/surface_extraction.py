@@ -30,7 +30,7 @@ from skimage.measure import marching_cubes
 
 from imaging.surface import (
     DEFAULT_MAX_TRIANGLES,
-    _vtk_decimate,  # VTK's quadric decimation, the peer's decimator
+    _vtk_decimations,  # VTK quadric decimation first: the peer decimator
     _windowed_sinc,  # the exact smoothing of label_to_surface, for a like-for-like peer
     label_to_surface,
     surface_metrics,
@@ -74,7 +74,7 @@ def skimage_peer(image: sitk.Image, label: int) -> pv.PolyData:
     verts_zyx, faces, _, _ = marching_cubes(binary, level=0.5, spacing=tuple(spacing[::-1]))
     poly = pv.PolyData.from_regular_faces(np.ascontiguousarray(verts_zyx[:, ::-1]), faces)
     poly = _windowed_sinc(poly, 20, 0.05)
-    poly = _vtk_decimate(poly, DEFAULT_MAX_TRIANGLES)
+    poly = next(_vtk_decimations(poly, DEFAULT_MAX_TRIANGLES))
     direction = np.asarray(image.GetDirection()).reshape(3, 3)
     origin = np.asarray(image.GetOrigin()) - direction @ spacing
     return pv.PolyData(np.asarray(poly.points) @ direction.T + origin, faces=poly.faces)

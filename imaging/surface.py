@@ -21,7 +21,7 @@ The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import fast_simplification
@@ -469,47 +469,63 @@ def _windowed_sinc(poly: pv.PolyData, iterations: int, pass_band: float) -> pv.P
 
 
 def _decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
-    """Quadric decimation to ``target_triangles``, keeping the surface closed and manifold."""
-    n = poly.n_cells
-    if n <= target_triangles:
+    """Quadric decimation to about ``target_triangles``, keeping the surface closed and manifold.
+
+    fast-simplification is tried at the target and at 10 % either side of it (a collapse that
+    pinches a thin part depends on the exact count), then VTK's volume-preserving quadric
+    decimation and topology-preserving decimate-pro. Every candidate is checked after the same
+    point merge :func:`_finalise` does; when none is closed and manifold, the undecimated
+    surface (valid, with more triangles) is kept.
+    """
+    if poly.n_cells <= target_triangles:
         return poly
+    before = signed_volume_mm3(poly)
+    for target in (target_triangles, int(0.9 * target_triangles), int(1.1 * target_triangles)):
+        out = _fast_simplify(poly, target)
+        if _closed_manifold(out) and abs(signed_volume_mm3(out) - before) <= (
+            _DECIMATION_VOLUME_TOLERANCE * abs(before)
+        ):
+            return out
+    for out in _vtk_decimations(poly, target_triangles):
+        if _closed_manifold(out):
+            return out
+    return poly
+
+
+def _fast_simplify(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """fast-simplification's quadric collapse, points merged (float32 can make them coincide)."""
     points, faces = fast_simplification.simplify(
         np.asarray(poly.points, dtype=np.float32),
         np.asarray(poly.regular_faces, dtype=np.int32),
         target_count=target_triangles,
     )
     out = pv.PolyData.from_regular_faces(np.asarray(points, dtype=np.float64), faces)
-    before = signed_volume_mm3(poly)
-    if (
-        out.n_cells
-        and sum(edge_defects(out)) == 0
-        and abs(signed_volume_mm3(out) - before) <= _DECIMATION_VOLUME_TOLERANCE * abs(before)
-    ):
-        return out
-    return _vtk_decimate(poly, target_triangles)
+    return out.clean(tolerance=0.0)
 
 
-def _vtk_decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
-    """VTK's volume-preserving quadric decimation, else topology-preserving decimate-pro."""
-    n = poly.n_cells
+def _closed_manifold(poly: pv.PolyData) -> bool:
+    return poly.n_cells > 0 and sum(edge_defects(poly.clean(tolerance=0.0))) == 0
+
+
+def _vtk_decimations(poly: pv.PolyData, target_triangles: int) -> Iterator[pv.PolyData]:
+    """VTK's volume-preserving quadric decimation, then topology-preserving decimate-pro."""
+    reduction = 1.0 - target_triangles / poly.n_cells
     decimator = vtk.vtkQuadricDecimation()
     decimator.SetInputData(poly)
-    decimator.SetTargetReduction(1.0 - target_triangles / n)
+    decimator.SetTargetReduction(reduction)
     decimator.VolumePreservationOn()
     decimator.AttributeErrorMetricOff()
     decimator.Update()
-    out = pv.wrap(decimator.GetOutput())
-    if sum(edge_defects(out)) == 0:
-        return out
+    yield pv.wrap(decimator.GetOutput())
     # quadric collapse can pinch thin parts; decimate-pro with topology preservation cannot
     pro = vtk.vtkDecimatePro()
     pro.SetInputData(poly)
-    pro.SetTargetReduction(1.0 - target_triangles / n)
+    pro.SetTargetReduction(reduction)
     pro.PreserveTopologyOn()
     pro.SplittingOff()
     pro.BoundaryVertexDeletionOff()
     pro.Update()
-    return pv.wrap(pro.GetOutput())
+    yield pv.wrap(pro.GetOutput())
 
 
 def _finalise(surface: pv.PolyData, *, what: str) -> pv.PolyData:

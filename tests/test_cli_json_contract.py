@@ -140,4 +140,33 @@ def test_cli_json_keys_unchanged(outputs: dict[str, Any]) -> None:
     expected = json.loads(KEYS_FILE.read_text())
     assert set(outputs) == set(expected)
     for command, schema in expected.items():
-        assert outputs[command] == schema, f"`surgplan {command}` JSON keys changed"
+        missing = missing_keys(schema, outputs[command])
+        assert not missing, f"`surgplan {command}` JSON lost or changed keys: {missing}"
+
+
+def missing_keys(expected: Any, actual: Any, where: str = "") -> list[str]:
+    """Paths of recorded keys that ``actual`` lacks (new keys are allowed: they add, not break).
+
+    Both arguments are :func:`key_schema` values: dicts of keys, one-element lists, ``None``.
+    """
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [where or "<root>"]
+        found = [k for k in expected if k in actual]
+        lost = [f"{where}.{k}" for k in expected if k not in actual]
+        deeper = [missing_keys(expected[k], actual[k], f"{where}.{k}") for k in found]
+        return lost + [path for paths in deeper for path in paths]
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [where]
+        if expected and actual:
+            return missing_keys(expected[0], actual[0], f"{where}[]")
+    return []
+
+
+def test_missing_keys_finds_a_renamed_key_and_allows_an_added_one() -> None:
+    recorded = {"a": {"b": None, "c": None}, "d": None}
+    assert missing_keys(recorded, {"a": {"b": 1, "c": 2, "new": 3}, "d": 4, "e": 5}) == []
+    assert missing_keys(recorded, {"a": {"b": 1, "cc": 2}, "d": 4}) == [".a.c"]
+    assert missing_keys(recorded, {"a": 1, "d": 4}) == [".a"]
+    assert missing_keys({"l": [{"x": None}]}, {"l": [{"y": None}]}) == [".l[].x"]
