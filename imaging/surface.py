@@ -2,29 +2,24 @@
 
 The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation -> model"):
 
-1. binary mask of one label, cropped to its bounding box and padded by one voxel (so structures
-   touching the image border close);
+1. binary mask of one label, padded by one voxel so structures touching the image border close;
 2. ``vtkDiscreteFlyingEdges3D`` (marching cubes at the 0/1 midpoint, Schroeder et al., "Flying
    edges", IEEE LDAV 2015) on the voxel grid with its spacing.  Marching cubes output is always
    a 2-manifold; ``vtkSurfaceNets3D`` was tried and rejected because it emits non-manifold edges
    where voxels touch only along an edge (7 such edges on the TotalSegmentator liver);
 3. windowed-sinc smoothing (Taubin, Zhang & Golub, "Optimal surface smoothing as filter
    design", ECCV 1996) -- a low-pass filter that, unlike Laplacian smoothing, barely shrinks;
-4. quadric decimation (Garland & Heckbert 1997) down to a target triangle count with
-   ``fast-simplification`` (a C++ port of Forstmann's Fast-Quadric-Mesh-Simplification, about 8x
-   faster than ``vtkQuadricDecimation`` on a liver), falling back to VTK's volume-preserving
-   quadric decimation (Lindstrom & Turk 1998) and then to topology-preserving decimate-pro when
-   the result is not closed and manifold;
+4. quadric decimation with volume preservation (Garland & Heckbert 1997; Lindstrom & Turk 1998)
+   down to a target triangle count;
 5. mapping voxel-index space to LPS with the image origin, spacing **and** direction matrix,
    then cleaning and orienting the normals outward (positive signed volume).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import fast_simplification
 import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
@@ -48,8 +43,6 @@ __all__ = [
 
 #: Triangle budget used when ``decimate=True`` and no ``target_triangles`` is given.
 DEFAULT_MAX_TRIANGLES = 50_000
-#: Largest relative volume change accepted from fast-simplification before VTK's decimation.
-_DECIMATION_VOLUME_TOLERANCE = 0.002
 
 _INTEGER_PIXEL_IDS = {
     sitk.sitkUInt8,
@@ -198,13 +191,11 @@ def array_to_surface(
     binary = np.asarray(binary)
     if binary.ndim != 3 or not binary.any():
         raise MeshingError(f"{what}: expected a non-empty 3-D 0/1 array, got shape {binary.shape}")
-    cropped, first_zyx = _crop_to_box(binary)
-    padded = np.pad(cropped, 1)
+    padded = np.pad((binary != 0).astype(np.uint8), 1)
     spacing = np.asarray(spacing_mm, dtype=np.float64)
     direction = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    # physical point of voxel index first - (1, 1, 1): the cropped, padded array's origin
-    first_xyz = np.asarray(first_zyx[::-1], dtype=np.float64) - 1.0
-    origin = np.asarray(origin_mm, dtype=np.float64) + direction @ (first_xyz * spacing)
+    # physical point of voxel index (-1, -1, -1): the padded image's origin
+    origin = np.asarray(origin_mm, dtype=np.float64) - direction @ spacing
 
     poly = _contour(padded, spacing)
     if smoothing_iterations > 0:
@@ -217,19 +208,6 @@ def array_to_surface(
     points = np.asarray(poly.points, dtype=np.float64) @ direction.T + origin
     surface = pv.PolyData(points, faces=poly.faces)
     return _finalise(surface, what=what)
-
-
-def _crop_to_box(binary: NDArray[np.generic]) -> tuple[NDArray[np.uint8], tuple[int, int, int]]:
-    """0/1 uint8 array cropped to the non-zero bounding box, and its first (z, y, x) index."""
-    inside = binary != 0
-    lo, hi = [], []
-    for axis in range(3):
-        others = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(inside.any(axis=others))
-        lo.append(int(hit[0]))
-        hi.append(int(hit[-1]) + 1)
-    box = inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    return box.astype(np.uint8), (lo[0], lo[1], lo[2])
 
 
 def is_thin_structure(mask: sitk.Image, *, label: int = 1, max_radius_voxels: float = 2.5) -> bool:
@@ -469,63 +447,27 @@ def _windowed_sinc(poly: pv.PolyData, iterations: int, pass_band: float) -> pv.P
 
 
 def _decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
-    """Quadric decimation to about ``target_triangles``, keeping the surface closed and manifold.
-
-    fast-simplification is tried at the target and at 10 % either side of it (a collapse that
-    pinches a thin part depends on the exact count), then VTK's volume-preserving quadric
-    decimation and topology-preserving decimate-pro. Every candidate is checked after the same
-    point merge :func:`_finalise` does; when none is closed and manifold, the undecimated
-    surface (valid, with more triangles) is kept.
-    """
-    if poly.n_cells <= target_triangles:
+    n = poly.n_cells
+    if n <= target_triangles:
         return poly
-    before = signed_volume_mm3(poly)
-    for target in (target_triangles, int(0.9 * target_triangles), int(1.1 * target_triangles)):
-        out = _fast_simplify(poly, target)
-        if _closed_manifold(out) and abs(signed_volume_mm3(out) - before) <= (
-            _DECIMATION_VOLUME_TOLERANCE * abs(before)
-        ):
-            return out
-    for out in _vtk_decimations(poly, target_triangles):
-        if _closed_manifold(out):
-            return out
-    return poly
-
-
-def _fast_simplify(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
-    """fast-simplification's quadric collapse, points merged (float32 can make them coincide)."""
-    points, faces = fast_simplification.simplify(
-        np.asarray(poly.points, dtype=np.float32),
-        np.asarray(poly.regular_faces, dtype=np.int32),
-        target_count=target_triangles,
-    )
-    out = pv.PolyData.from_regular_faces(np.asarray(points, dtype=np.float64), faces)
-    return out.clean(tolerance=0.0)
-
-
-def _closed_manifold(poly: pv.PolyData) -> bool:
-    return poly.n_cells > 0 and sum(edge_defects(poly.clean(tolerance=0.0))) == 0
-
-
-def _vtk_decimations(poly: pv.PolyData, target_triangles: int) -> Iterator[pv.PolyData]:
-    """VTK's volume-preserving quadric decimation, then topology-preserving decimate-pro."""
-    reduction = 1.0 - target_triangles / poly.n_cells
     decimator = vtk.vtkQuadricDecimation()
     decimator.SetInputData(poly)
-    decimator.SetTargetReduction(reduction)
+    decimator.SetTargetReduction(1.0 - target_triangles / n)
     decimator.VolumePreservationOn()
     decimator.AttributeErrorMetricOff()
     decimator.Update()
-    yield pv.wrap(decimator.GetOutput())
+    out = pv.wrap(decimator.GetOutput())
+    if sum(edge_defects(out)) == 0:
+        return out
     # quadric collapse can pinch thin parts; decimate-pro with topology preservation cannot
     pro = vtk.vtkDecimatePro()
     pro.SetInputData(poly)
-    pro.SetTargetReduction(reduction)
+    pro.SetTargetReduction(1.0 - target_triangles / n)
     pro.PreserveTopologyOn()
     pro.SplittingOff()
     pro.BoundaryVertexDeletionOff()
     pro.Update()
-    yield pv.wrap(pro.GetOutput())
+    return pv.wrap(pro.GetOutput())
 
 
 def _finalise(surface: pv.PolyData, *, what: str) -> pv.PolyData:

@@ -199,7 +199,7 @@ def _points_only(liver: pv.PolyData, path: Path) -> Path:
 REFUSALS = {
     "large hole": (_large_hole, "large.vtp", "not closed: a hole of radius"),
     "metres": (_scaled, "metres.stl", "probably in metres"),
-    "nan": (_nan_point, "nan.vtk", "non-finite coordinates"),
+    "nan": (_nan_point, "nan.vtk", "NaN or infinite vertex coordinates"),
     "corrupt": (_corrupt, "corrupt.vtp", "cannot read surface file"),
     "no triangles": (_points_only, "points.vtp", "holds no triangles"),
 }
