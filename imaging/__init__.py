@@ -108,6 +108,7 @@ from imaging.surface import (
     label_to_surface,
     labels_to_surfaces,
     signed_volume_mm3,
+    smooth_for_meshing,
     surface_metrics,
 )
 from imaging.volume_mesh import OUTER_BOUNDARY_ID, VolumeMesh, tetrahedralize
@@ -170,6 +171,7 @@ __all__ = [
     "segment_vessels",
     "segments_from_label_map",
     "signed_volume_mm3",
+    "smooth_for_meshing",
     "smooth_mask",
     "strip_metadata",
     "structure_name_from_label",

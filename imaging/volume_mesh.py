@@ -18,9 +18,11 @@ surface's):
 
 1. ``"gmsh"`` (default, fastest): the surfaces are classified into parametrisable patches and
    re-meshed (gmsh tutorial t13, "remeshing an STL file without an underlying CAD model"), the
-   volumes filled by Delaunay and optimised (gmsh, Netgen, ``Relocate3D``); a small structure
-   gets edges of at most :data:`RADIUS_EDGE_FACTOR` times its equivalent-sphere radius, which
-   keeps its volume within about 1%;
+   volumes filled by Delaunay and optimised. Its classic recipe (40-degree patches, one edge
+   length) is tried first; when that mesh falls short, the refined recipe (60-degree patches,
+   Netgen and ``Relocate3D``, and a small structure with edges of at most
+   :data:`RADIUS_EDGE_FACTOR` times its equivalent-sphere radius, which keeps its volume within
+   about 1%) is tried;
 2. ``"ftetwild"`` (fTetWild, ``pytetwild``): robust to surfaces gmsh cannot re-parametrise,
    about 10x slower, 2-3x more tetrahedra, quality-optimised.
 
@@ -43,7 +45,16 @@ from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
 
 from imaging._ftetwild_mesher import mesh_with_ftetwild
-from imaging._gmsh_mesher import OUTER_BOUNDARY_ID, GmshTets, gmsh_model, mesh_with_gmsh
+from imaging._gmsh_mesher import (
+    CLASSIC,
+    CLASSIC_NETGEN,
+    OUTER_BOUNDARY_ID,
+    REFINED,
+    GmshRecipe,
+    GmshTets,
+    gmsh_model,
+    mesh_with_gmsh,
+)
 from imaging.errors import MeshingError
 from imaging.mesh_quality import (
     FE_STANDARD,
@@ -53,7 +64,12 @@ from imaging.mesh_quality import (
     standard_failures,
     tet_volumes,
 )
-from imaging.surface import array_to_surface, edge_defects, signed_volume_mm3
+from imaging.surface import (
+    array_to_surface,
+    edge_defects,
+    signed_volume_mm3,
+    smooth_for_meshing,
+)
 from imaging.surface_mask import rasterize_surface
 from imaging.volume_mesh_io import VOLUME_MESH_SUFFIXES, write_volume_mesh
 
@@ -217,7 +233,7 @@ def tetrahedralize(
     inner: list[str] | None = None,
     inner_outside: Literal["clip", "drop", "raise"] = "clip",
     clip_margin_mm: float = 1.0,
-    optimize_netgen: bool = True,
+    optimize_netgen: bool = False,
     mesher: Literal["auto", "gmsh", "ftetwild"] = "auto",
     max_tets: int = DEFAULT_MAX_TETS,
     standard: FEStandard = FE_STANDARD,
@@ -241,11 +257,15 @@ def tetrahedralize(
         or raise. Every change is reported in :attr:`VolumeMesh.notes`.
     clip_margin_mm : float, default 1.0
         Minimum gap in mm kept between a clipped inner piece and the outer surface.
-    optimize_netgen : bool, default True
-        Also run gmsh's Netgen optimiser (better worst elements, about 1.5x slower).
+    optimize_netgen : bool, default False
+        Also run gmsh's Netgen optimiser in the first gmsh recipe (better worst elements,
+        about 1.5x slower); the second recipe always runs it.
     mesher : {"auto", "gmsh", "ftetwild"}, default "auto"
-        ``"auto"`` tries the meshers of :data:`MESHERS` in order and keeps the first mesh that
-        meets ``standard``; a name uses that mesher only.
+        ``"auto"`` tries gmsh's recipes (:data:`imaging._gmsh_mesher.CLASSIC`, with Netgen,
+        then :data:`~imaging._gmsh_mesher.REFINED`) and then fTetWild, and keeps the first mesh that
+        meets ``standard``; a name uses that mesher only (all its recipes for gmsh). When every
+        gmsh recipe fails outright (a self-intersecting surface), fTetWild is not tried: it
+        would mesh a volume the surface does not bound.
     max_tets : int, default DEFAULT_MAX_TETS
         Largest estimated tetrahedron count (:func:`estimate_mesh_size`) accepted.
     standard : FEStandard, default FE_STANDARD
@@ -289,29 +309,76 @@ def tetrahedralize(
     _check_no_overlap(pieces, regions)
     reference_ml = _reference_volumes_ml(pieces, regions)
     shortfalls: list[str] = []
-    for name in MESHERS if mesher == "auto" else (mesher,):
+    attempts = _attempts(mesher, optimize_netgen)
+    n_gmsh, errors = sum(name == "gmsh" for name, _ in attempts), 0
+    for name, recipe in attempts:
         start = time.perf_counter()
-        if name == "gmsh":
-            with gmsh_model():
-                tets = mesh_with_gmsh(
-                    pieces,
-                    regions,
-                    target_edge_mm,
-                    optimize_netgen,
-                    (*notes, *shortfalls),
-                    piece_edge_mm=_piece_edges(pieces, target_edge_mm),
-                )
-        else:
-            tets = mesh_with_ftetwild(pieces, target_edge_mm, (*notes, *shortfalls))
+        try:
+            tets = _run_mesher(
+                name,
+                recipe,
+                pieces,
+                regions,
+                target_edge_mm,
+                optimize_netgen,
+                (*notes, *shortfalls),
+            )
+        except MeshingError as exc:  # e.g. gmsh on a surface it remeshed into self-intersection
+            shortfalls.append(f"{_label(name, recipe)} failed: {exc}")
+            errors += 1
+            if name == "gmsh" and errors == n_gmsh:  # every recipe failed: the input is bad
+                break
+            continue
         mesh = _assemble(tets, regions, reference_ml, name, time.perf_counter() - start)
         failures = standard_failures(mesh.quality, standard)
         if not failures:
             return mesh
-        shortfalls.append(f"{name} fell short of the FE standard: {'; '.join(failures)}")
+        shortfalls.append(
+            f"{_label(name, recipe)} fell short of the FE standard: {'; '.join(failures)}"
+        )
     raise MeshingError(
         f"{outer!r} could not be meshed to the finite-element standard at "
         f"target_edge_mm={target_edge_mm:g}: {' | '.join(shortfalls)}"
     )
+
+
+def _attempts(mesher: str, optimize_netgen: bool) -> list[tuple[str, GmshRecipe | None]]:
+    """(mesher, gmsh recipe) pairs tried in order: gmsh's recipes, then fTetWild."""
+    recipes = [CLASSIC, REFINED] if optimize_netgen else [CLASSIC, CLASSIC_NETGEN, REFINED]
+    gmsh_attempts: list[tuple[str, GmshRecipe | None]] = [("gmsh", r) for r in recipes]
+    if mesher == "gmsh":
+        return gmsh_attempts
+    if mesher == "ftetwild":
+        return [("ftetwild", None)]
+    return [*gmsh_attempts, ("ftetwild", None)]
+
+
+def _label(name: str, recipe: GmshRecipe | None) -> str:
+    return name if recipe is None else f"{name} ({recipe.name})"
+
+
+def _run_mesher(
+    name: str,
+    recipe: GmshRecipe | None,
+    pieces: list[tuple[int, pv.PolyData]],
+    regions: dict[str, int],
+    target_edge_mm: float,
+    optimize_netgen: bool,
+    notes: tuple[str, ...],
+) -> GmshTets:
+    """One mesher attempt on the prepared pieces."""
+    if recipe is None:
+        return mesh_with_ftetwild(pieces, target_edge_mm, notes)
+    with gmsh_model():
+        return mesh_with_gmsh(
+            pieces,
+            regions,
+            target_edge_mm,
+            optimize_netgen,
+            notes,
+            piece_edge_mm=_piece_edges(pieces, target_edge_mm),
+            recipe=recipe,
+        )
 
 
 def _piece_edges(pieces: list[tuple[int, pv.PolyData]], target_edge_mm: float) -> list[float]:
@@ -535,7 +602,11 @@ def _clip_inside(
 
     Both closed surfaces are rasterised on a grid of ``step_mm`` around the piece; the kept
     voxels are inside the piece and deeper than ``margin_mm`` (Euclidean distance transform)
-    inside the outer surface; their surface is extracted, smoothed and checked again.
+    inside the outer surface; their surface is extracted, smoothed and checked again. A
+    volume-preserving pass (:func:`~imaging.surface.smooth_for_meshing`) then removes the
+    creases decimation leaves: on the 3D-IRCADb tumour clipped to its liver they were 14
+    edges sharper than 40 degrees and gave 1-degree slivers; after it, none, and the worst
+    dihedral angle is 25 degrees (volume within 0.1%).
     """
     pad = margin_mm + 3.0 * step_mm
     lo = np.asarray(piece.bounds, dtype=np.float64)[0::2] - pad
@@ -554,6 +625,7 @@ def _clip_inside(
         target_triangles=_CLIPPED_TRIANGLES,
         what="clipped inner surface",
     )
+    surface = smooth_for_meshing(surface, what="clipped inner surface")
     notes: list[str] = []
     return _closed_pieces("clipped inner surface", surface, notes)
 

@@ -23,7 +23,13 @@ import SimpleITK as sitk
 from imaging.image_io import read_image_file
 from imaging.mesh_io import read_surface, write_surface
 from imaging.segmentation import fill_holes
-from imaging.surface import SurfaceMetrics, is_thin_structure, label_to_surface, surface_metrics
+from imaging.surface import (
+    SurfaceMetrics,
+    is_thin_structure,
+    label_to_surface,
+    smooth_for_meshing,
+    surface_metrics,
+)
 from imaging.surface_mask import grid_around, surface_to_mask
 from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
 from surgplan.case import Case, CaseTransaction
@@ -201,7 +207,9 @@ def _meshing_surfaces(
 
     The organ is the union of its label and the inner regions, closed by
     :data:`MESH_CLOSING_MM` and hole-filled; each inner region is cut to the organ eroded by
-    :data:`INNER_MARGIN_MM`. The display surfaces of the case are not changed by this. Model
+    :data:`INNER_MARGIN_MM`; both are smoothed for meshing
+    (:func:`~imaging.surface.smooth_for_meshing`). The display surfaces of the case are not
+    changed by this. Model
     structures enter as their surfaces rasterised (see the module docstring).
     """
     masks = _structure_masks(case, [outer, *inner])
@@ -217,7 +225,7 @@ def _meshing_surfaces(
     surfaces = {outer: label_to_surface(organ, target_triangles=target_triangles)}
     for name, mask in inner_masks.items():
         surfaces[name] = label_to_surface(sitk.And(mask, core), target_triangles=target_triangles)
-    return surfaces
+    return {name: smooth_for_meshing(s, what=name) for name, s in surfaces.items()}
 
 
 def _structure_masks(case: Case, names: Sequence[str]) -> dict[str, sitk.Image]:

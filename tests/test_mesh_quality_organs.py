@@ -130,14 +130,15 @@ def test_ftetwild_keeps_regions_and_the_analytical_volumes(
 
 
 def test_a_mesh_short_of_the_standard_is_refused_with_the_figures() -> None:
-    """No mesher makes 30-degree minimum dihedral angles: both are named with their values."""
+    """No mesher makes 30-degree minimum dihedral angles: each is named with its values."""
     sphere = pv.Icosphere(radius=15.0, nsub=3)
     strict = FEStandard(min_dihedral_deg=30.0)
     with pytest.raises(MeshingError) as info:
         tetrahedralize({"organ": sphere}, outer="organ", target_edge_mm=5.0, standard=strict)
     message = str(info.value)
     assert "'organ' could not be meshed to the finite-element standard" in message
-    assert "gmsh fell short of the FE standard: minimum dihedral angle" in message
+    for recipe in ("classic", "classic+netgen", "refined"):
+        assert f"gmsh ({recipe}) fell short of the FE standard: minimum dihedral angle" in message
     assert "ftetwild fell short of the FE standard: minimum dihedral angle" in message
     assert "(expected >= 30)" in message and "\n" not in message
 
