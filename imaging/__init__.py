@@ -29,6 +29,7 @@ Segmentation (:mod:`imaging.segmentation`)
 Surfaces (:mod:`imaging.surface`, :mod:`imaging.mesh_io`)
     label_to_surface, labels_to_surfaces, array_to_surface    closed surfaces of masks
     surface_metrics, SurfaceMetrics, signed_volume_mm3, edge_defects, is_thin_structure
+    smooth_for_meshing                                         creases removed before meshing
     read_surface, write_surface, SURFACE_SUFFIXES             VTP/VTK/STL/OBJ/PLY, atomic
 
 Volume meshes (:mod:`imaging.volume_mesh`, :mod:`imaging.mesh_quality`,

@@ -263,9 +263,9 @@ def tetrahedralize(
     mesher : {"auto", "gmsh", "ftetwild"}, default "auto"
         ``"auto"`` tries gmsh's recipes (:data:`imaging._gmsh_mesher.CLASSIC`, with Netgen,
         then :data:`~imaging._gmsh_mesher.REFINED`) and then fTetWild, and keeps the first mesh that
-        meets ``standard``; a name uses that mesher only (all its recipes for gmsh). When every
-        gmsh recipe fails outright (a self-intersecting surface), fTetWild is not tried: it
-        would mesh a volume the surface does not bound.
+        meets ``standard``; a name uses that mesher only (all its recipes for gmsh). gmsh refuses
+        surfaces that self-intersect (or that its remeshing made intersect); fTetWild, built
+        for such input, meshes the volume they enclose by winding number.
     max_tets : int, default DEFAULT_MAX_TETS
         Largest estimated tetrahedron count (:func:`estimate_mesh_size`) accepted.
     standard : FEStandard, default FE_STANDARD
@@ -309,9 +309,7 @@ def tetrahedralize(
     _check_no_overlap(pieces, regions)
     reference_ml = _reference_volumes_ml(pieces, regions)
     shortfalls: list[str] = []
-    attempts = _attempts(mesher, optimize_netgen)
-    n_gmsh, errors = sum(name == "gmsh" for name, _ in attempts), 0
-    for name, recipe in attempts:
+    for name, recipe in _attempts(mesher, optimize_netgen):
         start = time.perf_counter()
         try:
             tets = _run_mesher(
@@ -325,9 +323,6 @@ def tetrahedralize(
             )
         except MeshingError as exc:  # e.g. gmsh on a surface it remeshed into self-intersection
             shortfalls.append(f"{_label(name, recipe)} failed: {exc}")
-            errors += 1
-            if name == "gmsh" and errors == n_gmsh:  # every recipe failed: the input is bad
-                break
             continue
         mesh = _assemble(tets, regions, reference_ml, name, time.perf_counter() - start)
         failures = standard_failures(mesh.quality, standard)

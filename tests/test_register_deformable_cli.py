@@ -28,6 +28,7 @@ CONTRACT = {
     "systematic_residual_mm", "time_ms", "trustworthy", "weakest_constraint",
 }  # fmt: skip
 SHIFT = np.array([5.0, -3.0, 2.0])
+PEAK_MM = 20.0  # largest surface displacement of the known deformation, mm
 
 
 def _cli() -> click.Group:
@@ -50,6 +51,10 @@ def points(case: Path, tmp_path_factory: pytest.TempPathFactory):
     model = load_case_model(case)
     a, u = known_deformation(model)
     basis = model.basis()
+    # the same load makes a peak of 20-37 mm depending on the mesh; one-shot registration from
+    # the undeformed pose is specified up to about 20 mm (beyond, it is flagged untrusted)
+    a = a * min(1.0, PEAK_MM / np.linalg.norm(u, axis=1).max())
+    u = basis.surface_displacement_mm(a)
     T = np.eye(4)
     T[:3, 3] = SHIFT
     surface = reg.prepare_surface((basis.vertices_mm, basis.faces))

@@ -136,7 +136,7 @@ def test_self_intersecting_surface_raises() -> None:
     points[np.argmax(points[:, 2])] = (0.0, 0.0, -30.0)  # pull the north pole through the south
     sphere.points = points
     with pytest.raises(MeshingError, match=r"could not tetrahedralise \['organ'\].*self-intersect"):
-        tetrahedralize({"organ": sphere}, outer="organ", target_edge_mm=8.0)
+        tetrahedralize({"organ": sphere}, outer="organ", target_edge_mm=8.0, mesher="gmsh")
 
 
 def test_overlapping_inner_surfaces_raise() -> None:
