@@ -363,7 +363,8 @@ def _run_mesher(
 ) -> GmshTets:
     """One mesher attempt on the prepared pieces."""
     if recipe is None:
-        return mesh_with_ftetwild(pieces, target_edge_mm, notes)
+        note = "fTetWild's mesh differs between runs on the same input (wildmeshing/fTetWild#72)"
+        return mesh_with_ftetwild(pieces, target_edge_mm, (*notes, note))
     with gmsh_model():
         return mesh_with_gmsh(
             pieces,

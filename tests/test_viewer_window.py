@@ -253,9 +253,11 @@ def test_real_click_on_the_3d_view_picks_the_surface_under_the_cursor(window) ->
         abs(x / ratio - click.x()) <= 1.5
         and abs(window.plotter.height() - y / ratio - click.y()) <= 1.5
     )
-    surfaces = [np.asarray(s.mesh.points) for s in window.scene.structures]
-    nearest = min(float(np.linalg.norm(s - p, axis=1).min()) for s in surfaces)
-    assert nearest < 8.0  # ...on a drawn surface (within a triangle of a vertex)
+    nearest = min(
+        float(np.linalg.norm(s.mesh.find_closest_cell(p, return_closest_point=True)[1] - p))
+        for s in window.scene.structures
+    )
+    assert nearest < 0.5  # ...on a drawn surface (mm from its nearest triangle)
     window.undo()
     window.set_mode("navigate")
 
