@@ -48,11 +48,11 @@ CATEGORIES: dict[str, dict[str, object]] = {
     },
     "demographics": {
         "PatientBirthDate": "19121225",
-        "PatientBirthTime": "235911",
+        "PatientBirthTime": "235911.987654",  # long: a short digit string occurs in floats
         "PatientSex": "F",
         "PatientAge": "093Y",
-        "PatientSize": "1.8765",
-        "PatientWeight": "87.654",
+        "PatientSize": "1.87654321",
+        "PatientWeight": "87.6543219",
         "EthnicGroup": "ZZETHNIC",
         "Occupation": "ZZOCCUPATION",
         "MilitaryRank": "ZZRANK",

@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,7 +60,7 @@ from pydantic import (
     model_validator,
 )
 
-from registration.study.spec import describe_error, field_path, read_study_file
+from registration.study.spec import MAX_TRIALS, describe_error, field_path, read_study_file
 from surgplan.errors import SurgplanError
 
 __all__ = [
@@ -209,7 +210,7 @@ class _StudyFile(_Schema):
     kind: Literal[KIND]
     name: str = "twin"
     seed: Annotated[int, Field(ge=0)] = 0
-    repeats: Annotated[int, Field(ge=1)] = 1
+    repeats: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1
     case: str
     structure: str = "liver"
     decoy_surface: str | None = None
@@ -252,6 +253,9 @@ def parse_twin_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> Twi
         ) from None
     if "wrong_organ" in raw.protocol.case and raw.decoy_surface is None:
         raise TwinStudySpecError(f"{source}: field 'decoy_surface': required by case 'wrong_organ'")
+    per_patient = raw.repeats * math.prod(len(getattr(raw.protocol, k)) for k in PROTOCOL_KEYS)
+    n_patients = raw.patients.n if raw.patients.liver_models is not None else 1
+    _require_trial_count(per_patient * n_patients, source)
     return TwinStudySpec(
         name=raw.name,
         seed=raw.seed,
@@ -265,6 +269,15 @@ def parse_twin_spec(data: Any, *, base_dir: Path, source: str = "<spec>") -> Twi
         recommendation=RecommendationSpec(**raw.recommendation.model_dump()),
         source=source,
     )
+
+
+def _require_trial_count(n_trials: int, source: str) -> None:
+    """Refuse, before any work, a study of more than :data:`MAX_TRIALS` trials."""
+    if n_trials > MAX_TRIALS:
+        raise TwinStudySpecError(
+            f"{source}: field 'repeats': the study would run {n_trials:,} trials (patients x "
+            f"protocol combinations x repeats); at most {MAX_TRIALS:,} are run in one study"
+        )
 
 
 def read_spec_data(path: str | Path) -> dict[str, Any]:
@@ -305,6 +318,8 @@ def expand_twin_trials(spec: TwinStudySpec) -> list[dict]:
 
     names = [p.name for p in patients_for(spec.patients)]
     keys = list(PROTOCOL_KEYS)
+    per_patient = spec.repeats * math.prod(len(spec.protocol[k]) for k in keys)
+    _require_trial_count(per_patient * len(names), spec.source)
     trials = []
     for pi, name in enumerate(names):
         for combo in itertools.product(*(spec.protocol[k] for k in keys)):
