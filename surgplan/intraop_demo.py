@@ -54,7 +54,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surgplan.atomic import atomic_path, write_text_atomic
-from surgplan.case_files import read_case_volume_mesh
 
 __all__ = [
     "BATCH_POINTS",
@@ -222,7 +221,7 @@ def _virtual_patient(case_dir: Path, structure: str = "liver") -> dict[str, Any]
     from surgplan.twin.case_twin import load_case_model
 
     case = Case.open(case_dir)
-    grid = read_case_volume_mesh(case)
+    grid = pv.read(case.volume_mesh_path())
     regions = dict(case.manifest.volume_mesh.regions)  # type: ignore[union-attr]
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {
