@@ -66,8 +66,6 @@ CLASSIC = GmshRecipe("classic", 40.0, False, False, False)
 CLASSIC_NETGEN = GmshRecipe("classic+netgen", 40.0, False, True, False)
 #: Scans cut flat or with small inner pieces: 60-degree patches, sized pieces, Netgen, relocation.
 REFINED = GmshRecipe("refined", 60.0, True, True, True)
-#: Dihedral angle of :data:`REFINED` (deg), kept for callers of the former constant.
-CLASSIFY_ANGLE_DEG = REFINED.classify_angle_deg
 #: Boundary id of the outer structure's surface; inner interfaces use their region ids.
 OUTER_BOUNDARY_ID = 1
 

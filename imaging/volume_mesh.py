@@ -19,7 +19,8 @@ surface's):
 1. ``"gmsh"`` (default, fastest): the surfaces are classified into parametrisable patches and
    re-meshed (gmsh tutorial t13, "remeshing an STL file without an underlying CAD model"), the
    volumes filled by Delaunay and optimised. Its classic recipe (40-degree patches, one edge
-   length) is tried first; when that mesh falls short, the refined recipe (60-degree patches,
+   length) is tried first, then classic with Netgen's optimiser; when those fall short, the
+   refined recipe (60-degree patches,
    Netgen and ``Relocate3D``, and a small structure with edges of at most
    :data:`RADIUS_EDGE_FACTOR` times its equivalent-sphere radius, which keeps its volume within
    about 1%) is tried;
@@ -258,8 +259,9 @@ def tetrahedralize(
     clip_margin_mm : float, default 1.0
         Minimum gap in mm kept between a clipped inner piece and the outer surface.
     optimize_netgen : bool, default False
-        Also run gmsh's Netgen optimiser in the first gmsh recipe (better worst elements,
-        about 1.5x slower); the second recipe always runs it.
+        Also run gmsh's Netgen optimiser in the classic recipe (better worst elements, about
+        1.5x slower); otherwise classic with Netgen is tried second, and the refined recipe
+        always runs it.
     mesher : {"auto", "gmsh", "ftetwild"}, default "auto"
         ``"auto"`` tries gmsh's recipes (:data:`imaging._gmsh_mesher.CLASSIC`, with Netgen,
         then :data:`~imaging._gmsh_mesher.REFINED`) and then fTetWild, and keeps the first mesh that
