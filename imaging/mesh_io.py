@@ -146,12 +146,12 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
     return mesh
 
 
-def _check_cells(mesh: object, path: Path) -> None:
+def _check_cells(mesh: object, path: Path, what: str = "surface file") -> None:
     """Every cell's vertex indices must name a vertex of the file (VTK does not check)."""
     from vtkmodules.util.numpy_support import vtk_to_numpy
 
     if not isinstance(mesh, pv.DataSet):
-        raise MeshingError(f"surface file {path} holds a {type(mesh).__name__}, not one mesh")
+        raise MeshingError(f"{what} {path} holds a {type(mesh).__name__}, not one mesh")
     n = mesh.n_points
     arrays = []
     if isinstance(mesh, pv.PolyData):
@@ -169,12 +169,12 @@ def _check_cells(mesh: object, path: Path) -> None:
             offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0)
         ):
             raise MeshingError(
-                f"surface file {path} is corrupt: its cell offsets do not describe its "
+                f"{what} {path} is corrupt: its cell offsets do not describe its "
                 f"{len(ids)} cell vertex indices"
             )
         if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
             raise MeshingError(
-                f"surface file {path} is corrupt: a cell refers to vertex {int(ids.max())} "
+                f"{what} {path} is corrupt: a cell refers to vertex {int(ids.max())} "
                 f"(or {int(ids.min())}) but the file has {n} vertices"
             )
 

@@ -14,11 +14,13 @@ from scipy.spatial import cKDTree
 from imaging._atomic import write_atomically
 from imaging._gmsh_mesher import gmsh_model
 from imaging.errors import MeshingError
+from imaging.mesh_io import MAX_COORDINATE_MM, _check_cells, _quiet_vtk, probe_mesh_file
+from imaging.mesh_quality import tet_volumes
 
 if TYPE_CHECKING:
     from imaging.volume_mesh import VolumeMesh
 
-__all__ = ["VOLUME_MESH_SUFFIXES", "write_volume_mesh"]
+__all__ = ["VOLUME_MESH_SUFFIXES", "read_volume_mesh", "write_volume_mesh"]
 
 #: File suffixes understood by :func:`write_volume_mesh`.
 VOLUME_MESH_SUFFIXES = (".vtu", ".msh")
@@ -99,3 +101,61 @@ def _write_msh(mesh: VolumeMesh, tmp: Path) -> None:
         gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
         gmsh.option.setNumber("Mesh.Binary", 0)
         gmsh.write(str(tmp))
+
+
+def read_volume_mesh(path: str | os.PathLike[str]) -> pv.UnstructuredGrid:
+    """Read and validate a tetrahedral mesh written by :func:`write_volume_mesh`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.vtu`` (or legacy ``.vtk``) file.
+
+    Returns
+    -------
+    pyvista.UnstructuredGrid
+        Consistently oriented tetrahedra in LPS mm with an integer ``"region"`` cell array.
+
+    Raises
+    ------
+    MeshingError
+        If the file is missing or does not parse, holds cells other than tetrahedra, vertex
+        indices out of range, NaN or implausible coordinates, no ``"region"`` array (or one of
+        the wrong length), or tetrahedra of zero or negative volume.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MeshingError(f"volume mesh {path} does not exist")
+    probe_mesh_file(path)
+    try:
+        with _quiet_vtk():
+            grid = pv.read(path)
+    except Exception as exc:  # VTK readers raise many types for corrupt files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MeshingError(f"cannot read volume mesh {path}: {reason}") from exc
+    if not isinstance(grid, pv.UnstructuredGrid) or grid.n_cells == 0:
+        raise MeshingError(f"volume mesh {path} holds no tetrahedra")
+    _check_cells(grid, path, what="volume mesh")
+    if not np.all(grid.celltypes == pv.CellType.TETRA):
+        raise MeshingError(f"volume mesh {path} holds cells other than linear tetrahedra")
+    points = np.asarray(grid.points, dtype=np.float64)
+    if not np.all(np.isfinite(points)) or np.abs(points).max() > MAX_COORDINATE_MM:
+        raise MeshingError(
+            f"volume mesh {path} has NaN, infinite or implausible (> {MAX_COORDINATE_MM:g} mm) "
+            "vertex coordinates"
+        )
+    region = grid.cell_data.get("region")
+    if (
+        region is None
+        or len(region) != grid.n_cells
+        or not np.issubdtype(np.asarray(region).dtype, np.integer)
+    ):
+        raise MeshingError(f"volume mesh {path} has no integer 'region' array per tetrahedron")
+    cells = np.asarray(grid.cell_connectivity, dtype=np.int64).reshape(-1, 4)
+    volumes = tet_volumes(points, cells)
+    if (volumes == 0.0).any() or ((volumes > 0.0).any() and (volumes < 0.0).any()):
+        raise MeshingError(
+            f"volume mesh {path} has flat tetrahedra or tetrahedra inverted against the others"
+        )
+    grid.points = points
+    return grid

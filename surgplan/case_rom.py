@@ -19,6 +19,7 @@ import numpy as np
 
 from biomech.loads import SphereRegion
 from registration import farthest_point_sample
+from surgplan.case_files import read_case_volume_mesh
 from surgplan.scenario import ScenarioError
 from surgplan.simulation import CaseProblem, load_case_problem
 
@@ -489,7 +490,7 @@ def _case_volume(case: Case) -> tuple[Any, Any, dict[str, int], dict[str, np.nda
 
     from biomech.mesh import from_unstructured_grid
 
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions) if case.manifest.volume_mesh else {}
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {

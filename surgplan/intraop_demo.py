@@ -54,6 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surgplan.atomic import atomic_path, write_text_atomic
+from surgplan.case_files import read_case_volume_mesh
 
 __all__ = [
     "BATCH_POINTS",
@@ -221,7 +222,7 @@ def _virtual_patient(case_dir: Path, structure: str = "liver") -> dict[str, Any]
     from surgplan.twin.case_twin import load_case_model
 
     case = Case.open(case_dir)
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions)  # type: ignore[union-attr]
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {

@@ -18,6 +18,7 @@ from biomech.loads import LoadCase
 from biomech.materials import Material
 from biomech.mesh import FEMesh
 from surgplan.case import Case
+from surgplan.case_files import read_case_volume_mesh
 from surgplan.scenario import (
     Scenario,
     ScenarioError,
@@ -92,7 +93,7 @@ def load_case_problem(case_dir: str | Path, scenario_path: str | Path) -> CasePr
 
     case = Case.open(case_dir)
     scn = read_scenario(scenario_path)
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions) if case.manifest.volume_mesh else {}
     return CaseProblem(
         case=case,

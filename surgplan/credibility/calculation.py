@@ -34,6 +34,7 @@ import numpy as np
 import pyvista as pv
 from numpy.typing import NDArray
 
+from surgplan.case_files import read_case_volume_mesh
 from surgplan.credibility.gci import coarse_error
 
 __all__ = ["CalculationVerification", "calculation_verification", "default_load"]
@@ -183,7 +184,7 @@ def _case_inputs(
     from surgplan.case import Case
 
     case = Case.open(case_dir)
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     entry = case.manifest.volume_mesh
     regions = dict(entry.regions) if entry is not None else {}
     surfaces = {

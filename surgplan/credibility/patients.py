@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyvista as pv
 
+from surgplan.case_files import read_case_volume_mesh
 from surgplan.credibility.errors import CredibilityError
 
 __all__ = ["case_virtual_patients"]
@@ -117,7 +118,7 @@ def case_virtual_patients(
         raise CredibilityError(f"the number of validation patients must be >= 1, got {n}")
     model = load_case_model(case_dir, structure=structure)
     case = Case.open(case_dir)
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions)  # type: ignore[union-attr]
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {m: np.asarray(pv.read(case.file(e.path)).points, float)

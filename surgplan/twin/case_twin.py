@@ -46,6 +46,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from surgplan.case_files import read_case_volume_mesh
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisError, BasisMismatchError, TwinError
 from surgplan.twin.twin import Twin
@@ -264,7 +265,7 @@ def _check_same_mesh(case: Any, rom: Any) -> None:
     """Refuse a model whose evaluation points are not the case's current volume mesh."""
     import pyvista as pv
 
-    grid = pv.read(case.volume_mesh_path())
+    grid = read_case_volume_mesh(case)
     n_tets = len(grid.cells_dict.get(pv.CellType.TETRA, ()))
     where = f"{case.root / 'rom' / 'linear.npz'}"
     if grid.n_points != len(rom.points_mm) or n_tets != len(rom.cells):
