@@ -115,5 +115,5 @@ def test_a_case_mesh_changed_or_missing_is_refused_naming_it(case: Case) -> None
     with pytest.raises(CaseError, match="meshes/volume.vtu .*changed outside surgplan"):
         read_case_volume_mesh(case)
     path.unlink()
-    with pytest.raises(CaseError, match="meshes/volume.vtu named by the manifest is missing"):
+    with pytest.raises(CaseError, match="meshes/volume.vtu named by the manifest is not found"):
         read_case_volume_mesh(case)
