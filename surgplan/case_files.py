@@ -89,7 +89,9 @@ def _require_as_recorded(case: Case, rel: str) -> None:
     """Refuse a case file that is missing or differs from its manifest checksum."""
     path = case.file(rel)
     if not path.is_file():
-        raise CaseError(f"case file {rel} named by the manifest is not found: run the step that writes it again")
+        raise CaseError(
+            f"case file {rel} named by the manifest is not found: run the step that writes it again"
+        )
     entry = case.manifest.files.get(rel)
     if entry is None:  # written before checksums were recorded (manifest schema < 3)
         return

@@ -19,7 +19,7 @@ import numpy as np
 
 from biomech.loads import SphereRegion
 from registration import farthest_point_sample
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 from surgplan.scenario import ScenarioError
 from surgplan.simulation import CaseProblem, load_case_problem
 
@@ -486,16 +486,14 @@ def build_default_case_rom(
 
 def _case_volume(case: Case) -> tuple[Any, Any, dict[str, int], dict[str, np.ndarray]]:
     """The case's volume mesh (grid and FE mesh), its region ids and surface vertices (mm)."""
-    import pyvista as pv
-
     from biomech.mesh import from_unstructured_grid
 
     grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions) if case.manifest.volume_mesh else {}
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {
-        name: np.asarray(pv.read(case.file(e.path)).points, float)
-        for name, e in case.manifest.surfaces.items()
+        name: np.asarray(read_case_surface(case, name).points, float)
+        for name in case.manifest.surfaces
     }
     return grid, fe, regions, surfaces
 

@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from surgplan.atomic import atomic_path, write_text_atomic
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 
 __all__ = [
     "BATCH_POINTS",
@@ -183,7 +183,7 @@ def _twin_case(main_case: Path, folder: Path, structure: str = "liver") -> Path:
     shutil.copytree(main_case, case_dir, ignore=shutil.ignore_patterns("sessions", "rom", "*.lock"))
     case = Case.open(case_dir)
     entry = case.manifest.surfaces[structure]
-    organ = pv.read(case.file(entry.path)).triangulate()
+    organ = read_case_surface(case, structure).triangulate()
     model = reg.prepare_surface(
         (np.asarray(organ.points, float), np.asarray(organ.regular_faces)), name=structure
     )
@@ -226,8 +226,7 @@ def _virtual_patient(case_dir: Path, structure: str = "liver") -> dict[str, Any]
     regions = dict(case.manifest.volume_mesh.regions)  # type: ignore[union-attr]
     fe = from_unstructured_grid(grid, region_names=regions)
     surfaces = {
-        n: np.asarray(pv.read(case.file(e.path)).points, float)
-        for n, e in case.manifest.surfaces.items()
+        n: np.asarray(read_case_surface(case, n).points, float) for n in case.manifest.surfaces
     }
     supports, choice = default_liver_supports(fe, surfaces)
     _, mid, nrm = boundary_facets_mm(fe)

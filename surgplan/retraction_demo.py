@@ -117,10 +117,14 @@ def _retraction_problem(
     """The tetrahedralised liver (with tumour), its FE mesh, materials and retraction loads."""
     from biomech.materials import LIVER_HEALTHY, TUMOUR
     from biomech.mesh import from_unstructured_grid
+    from imaging.mesh_io import read_surface
     from imaging.volume_mesh import tetrahedralize
 
-    surfaces = {"liver": pv.read(src / "liver.vtk"), "tumour": pv.read(src / "liver_tumours.vtk")}
-    veins = pv.read(src / "hepatic_veins.vtk")
+    surfaces = {
+        "liver": read_surface(src / "liver.vtk"),
+        "tumour": read_surface(src / "liver_tumours.vtk"),
+    }
+    veins = read_surface(src / "hepatic_veins.vtk")
     vm = tetrahedralize(surfaces, outer="liver", inner=["tumour"], target_edge_mm=target_edge_mm)
     fe = from_unstructured_grid(vm.grid, region_names=vm.regions)
     boundary = np.asarray(vm.boundary.points)

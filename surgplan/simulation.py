@@ -18,7 +18,7 @@ from biomech.loads import LoadCase
 from biomech.materials import Material
 from biomech.mesh import FEMesh
 from surgplan.case import Case
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 from surgplan.scenario import (
     Scenario,
     ScenarioError,
@@ -69,7 +69,7 @@ def case_surface_points(case: Case) -> Any:
         if entry is None:
             have = sorted(case.manifest.surfaces)
             raise ScenarioError(f"near_surface: case has no surface {name!r} (surfaces: {have})")
-        return np.asarray(pv.read(case.file(entry.path)).points, dtype=float)
+        return np.asarray(read_case_surface(case, name).points, dtype=float)
 
     return points
 

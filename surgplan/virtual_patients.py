@@ -194,6 +194,7 @@ def _mesh_liver(src: Path, edge_mm: float) -> _Liver:
     from biomech.geometry import boundary_facets_mm
     from biomech.loads import NearPoints, selector_mask
     from biomech.mesh import from_unstructured_grid
+    from imaging.mesh_io import read_surface
     from imaging.volume_mesh import tetrahedralize
     from surgplan.liver_defaults import (
         BED_NORMAL_KPA_PER_MM,
@@ -203,12 +204,12 @@ def _mesh_liver(src: Path, edge_mm: float) -> _Liver:
     for f in ("liver.vtk", "liver_tumours.vtk", "portal_vein.vtk", "hepatic_veins.vtk"):
         if not (src / f).is_file():
             raise VirtualPatientError(f"liver model file missing: {src / f}")
-    liver = pv.read(src / "liver.vtk")
+    liver = read_surface(src / "liver.vtk")
     ids, faces = _largest_component(liver)
-    surfaces = {"liver": liver, "tumour": pv.read(src / "liver_tumours.vtk")}
+    surfaces = {"liver": liver, "tumour": read_surface(src / "liver_tumours.vtk")}
     vm = tetrahedralize(surfaces, outer="liver", inner=["tumour"], target_edge_mm=edge_mm)
     fe = from_unstructured_grid(vm.grid, region_names=vm.regions)
-    veins = pv.read(src / "hepatic_veins.vtk")
+    veins = read_surface(src / "hepatic_veins.vtk")
     supports, _ = default_liver_supports(fe, {"hepatic_veins": veins})
     released, _ = default_liver_supports(
         fe, {"hepatic_veins": veins}, bed_normal_kpa_per_mm=BED_NORMAL_KPA_PER_MM / 2,
@@ -228,7 +229,7 @@ def _mesh_liver(src: Path, edge_mm: float) -> _Liver:
     vol = tum.compute_cell_sizes(length=False, area=False)["Volume"]
     targets = {"tumour_centroid": (tum.cell_centers().points * vol[:, None]).sum(0) / vol.sum()}
     boundary = np.asarray(vm.boundary.points, float)
-    targets |= _vessel_targets("portal_vein", pv.read(src / "portal_vein.vtk"), fe, boundary)
+    targets |= _vessel_targets("portal_vein", read_surface(src / "portal_vein.vtk"), fe, boundary)
     targets |= _vessel_targets("hepatic_vein", veins, fe, boundary)
     return _Liver(
         fe=fe, grid=grid, regions=dict(vm.regions), supports=supports, released=released,

@@ -34,7 +34,7 @@ import numpy as np
 import pyvista as pv
 from numpy.typing import NDArray
 
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 from surgplan.credibility.gci import coarse_error
 
 __all__ = ["CalculationVerification", "calculation_verification", "default_load"]
@@ -188,8 +188,7 @@ def _case_inputs(
     entry = case.manifest.volume_mesh
     regions = dict(entry.regions) if entry is not None else {}
     surfaces = {
-        n: np.asarray(pv.read(case.file(e.path)).points, float)
-        for n, e in case.manifest.surfaces.items()
+        n: np.asarray(read_case_surface(case, n).points, float) for n in case.manifest.surfaces
     }
     quality = dict(entry.quality) if entry is not None else {}
     return grid, regions or {"liver": 1}, surfaces, quality

@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyvista as pv
 
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 from surgplan.credibility.errors import CredibilityError
 
 __all__ = ["case_virtual_patients"]
@@ -121,8 +120,8 @@ def case_virtual_patients(
     grid = read_case_volume_mesh(case)
     regions = dict(case.manifest.volume_mesh.regions)  # type: ignore[union-attr]
     fe = from_unstructured_grid(grid, region_names=regions)
-    surfaces = {m: np.asarray(pv.read(case.file(e.path)).points, float)
-                for m, e in case.manifest.surfaces.items()}  # fmt: skip
+    surfaces = {m: np.asarray(read_case_surface(case, m).points, float)
+                for m in case.manifest.surfaces}  # fmt: skip
     organ = _organ(fe, surfaces)
     names = list(model.targets_mm)
     x0 = np.asarray(model.vertices_mm, float)

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from surgplan.case_files import read_case_volume_mesh
+from surgplan.case_files import read_case_surface, read_case_volume_mesh
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisError, BasisMismatchError, TwinError
 from surgplan.twin.twin import Twin
@@ -339,7 +339,6 @@ def _stamp(root: Path) -> tuple[int, ...]:
 @lru_cache(maxsize=4)
 def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> CaseModel:
     del stamp  # part of the cache key only
-    import pyvista as pv
 
     from surgplan.case import Case
     from surgplan.errors import CaseError
@@ -357,7 +356,7 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
 
     # The registration model of the organ: a CT case's surface has long edges that
     # prepare_surface splits (same geometry), so the basis lives on the prepared vertices.
-    organ = prepare_surface(pv.read(case.file(surfaces[structure].path)), name=structure)
+    organ = prepare_surface(read_case_surface(case, structure), name=structure)
     v = np.asarray(organ.vertices, np.float64)
     faces = np.asarray(organ.faces, np.int64)
     _check_same_organ(np.asarray(rom.points_mm[: rom.n_surface], float), v, structure)
@@ -367,10 +366,10 @@ def _load_case_model(case_dir: str, structure: str, stamp: tuple[int, ...]) -> C
     targets: dict[str, NDArray[np.float64]] = {}
     lesion = _tumour_name([n for n in surfaces if n != structure])
     if lesion is not None:
-        targets["tumour_centroid"] = _volume_centroid(pv.read(case.file(surfaces[lesion].path)))
+        targets["tumour_centroid"] = _volume_centroid(read_case_surface(case, lesion))
     for name in VESSEL_STRUCTURES:
         if name in surfaces:
-            vessel = np.asarray(pv.read(case.file(surfaces[name].path)).points, np.float64)
+            vessel = np.asarray(read_case_surface(case, name).points, np.float64)
             targets |= _vessel_points(name, vessel, rom, v)
     targets |= _user_targets(case.root)
     meta = dict(rom.meta)

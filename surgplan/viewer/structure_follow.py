@@ -149,16 +149,15 @@ def rest_organ_from_case(
 
     ``None`` when the case has no such surface (a synthetic session: nothing to follow).
     """
-    import pyvista as pv
-
     from registration import prepare_surface
     from surgplan.case import Case
+    from surgplan.case_files import read_case_surface
 
     case = Case.open(case_dir)
     surfaces = case.manifest.surfaces
     if structure not in surfaces:
         return None
-    organ = prepare_surface(pv.read(case.file(surfaces[structure].path)), name=structure)
+    organ = prepare_surface(read_case_surface(case, structure), name=structure)
     return np.asarray(organ.vertices, np.float64)
 
 
