@@ -154,6 +154,10 @@ class RehearsalPanel(QGroupBox):
             opacity=old.prop.opacity, name=self.organ, reset_camera=False,
             scalar_bar_args={"title": "displacement (mm)"},
         )  # fmt: skip
+        actor.prop.culling = old.prop.culling
+        planes = old.mapper.GetClippingPlanes()
+        if planes is not None and planes.GetNumberOfItems():
+            actor.mapper.SetClippingPlanes(planes)
         self.window.actors[self.organ] = actor
         self._datasets[self.organ] = actor.mapper.dataset
 

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 from pyvistaqt import QtInteractor
 
-from surgplan.viewer.actors import add_structures, place_camera
+from surgplan.viewer.actors import add_structures, pick_translucency, place_camera
 from surgplan.viewer.markups_store import Markup, MarkupStore
 from surgplan.viewer.scene import Scene, ViewerError, build_scene
 from surgplan.viewer.slice_view import SliceView
@@ -218,6 +218,8 @@ class ViewerWindow(QMainWindow):
     def _on_scene(self, loaded: tuple[Scene, MarkupStore]) -> None:
         self.scene, self.markups = loaded
         self.actors = add_structures(self.plotter, self.scene)
+        renderer = self.plotter.renderer
+        self.plotter.ren_win.AddObserver("StartEvent", lambda *_: pick_translucency(renderer))
         self._fill_structure_table()
         for m in self.markups.items:
             self._draw_markup(m)
@@ -375,6 +377,7 @@ class ViewerWindow(QMainWindow):
             mapper = actor.GetMapper()
             mapper.RemoveAllClippingPlanes()
             mapper.AddClippingPlane(plane)
+        self._cull_back_faces(False)  # the cut opens the surfaces: their insides show
         self.clip_plane = (np.asarray(origin_mm, float), n / np.linalg.norm(n))
         self.plotter.render()
 
@@ -383,7 +386,16 @@ class ViewerWindow(QMainWindow):
         for actor in self.actors.values():
             actor.GetMapper().RemoveAllClippingPlanes()
         self.clip_plane = None
+        self._cull_back_faces(True)
         self.plotter.render()
+
+    def _cull_back_faces(self, on: bool) -> None:
+        """Back-face culling on (closed outward surfaces, :func:`encloses_outward`) or off."""
+        from surgplan.viewer.actors import encloses_outward
+
+        for actor in self.actors.values():
+            closed = on and encloses_outward(actor.mapper.dataset)
+            actor.prop.culling = "back" if closed else "none"
 
     def _clip_from_widgets(self) -> None:
         axis = self.clip_box.currentIndex() - 1
