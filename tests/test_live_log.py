@@ -153,3 +153,31 @@ def test_pivot_calibration_closed_form_and_command(tmp_path) -> None:
 
 def test_list_sessions_of_a_case_without_any(tmp_path) -> None:
     assert list_sessions(make_case(tmp_path / "case")) == []
+
+
+def test_wal_is_checkpointed_off_the_writers_path(tmp_path, monkeypatch) -> None:
+    """No commit runs SQLite's automatic checkpoint; the background thread moves the WAL."""
+    import time
+
+    import surgplan.live.log as log_module
+    from surgplan.live.codec import parse_header
+    from surgplan.live.log import SessionLog
+
+    monkeypatch.setattr(log_module, "CHECKPOINT_INTERVAL_S", 0.2)
+    path = tmp_path / "s.sqlite"
+    log = SessionLog.create(path, "s1", config("rigid"))
+    assert log._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    raw = scan_msg(scan_points(5000, seed=3))
+    header = parse_header(raw[:58])
+    for _ in range(100):  # ~8 MB, about 2,000 WAL pages: twice SQLite's automatic threshold
+        log.append_message(time.time(), "c", header, raw)
+    end = time.monotonic() + 10.0
+    while path.stat().st_size < 100 * len(raw) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert path.stat().st_size >= 100 * len(raw)  # the messages reached the database file
+    thread = log._checkpointer._thread
+    log.close()
+    assert not thread.is_alive()
+    reopened = SessionLog.open(path)
+    assert len(reopened.message_seqs()) == 100
+    reopened.close()

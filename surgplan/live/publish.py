@@ -145,9 +145,8 @@ def state_messages(
         out.append(
             encode_message(TransformMessage(REGISTRATION_DEVICE, T), timestamp_s=timestamp_s)
         )
-        mesh = twin.deformed_surface()
-        faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
-        pts = to_wire_points(np.asarray(mesh.points, np.float64), frames.organ_ras)
+        faces = np.asarray(twin.basis.faces)
+        pts = to_wire_points(twin.deformed_vertices_mm(), frames.organ_ras)
         out.append(
             encode_message(
                 PolyDataMessage.from_triangles(ORGAN_DEVICE, pts, faces), timestamp_s=timestamp_s

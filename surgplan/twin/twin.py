@@ -456,15 +456,25 @@ class Twin:
         """
         import pyvista as pv
 
-        if self.state is None:
-            raise TwinError("no state yet: call update() first")
-        u = self.basis.surface_displacement_mm(self._a)
-        T = self.state.T_tracker_model
-        v = (self.basis.vertices_mm + u) @ T[:3, :3].T + T[:3, 3]
+        v, u = self._deformed_vertices()
         faces = np.hstack([np.full((len(self.basis.faces), 1), 3), self.basis.faces]).ravel()
         mesh = pv.PolyData(v, faces)
         mesh.point_data["displacement_mm"] = u
         return mesh
+
+    def deformed_vertices_mm(self) -> NDArray[np.float64]:
+        """Vertices (N, 3) of :meth:`deformed_surface` in tracker space, mm (no mesh built).
+
+        Its triangles are ``basis.faces``. The live session publishes these on every update.
+        """
+        return self._deformed_vertices()[0]
+
+    def _deformed_vertices(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        if self.state is None:
+            raise TwinError("no state yet: call update() first")
+        u = self.basis.surface_displacement_mm(self._a)
+        T = self.state.T_tracker_model
+        return (self.basis.vertices_mm + u) @ T[:3, :3].T + T[:3, 3], u
 
     def deform_points(self, points_mm: ArrayLike, modes_at_points: ArrayLike) -> NDArray:
         """Tracker positions of model points moving with the organ (vessels, tumour mesh).
