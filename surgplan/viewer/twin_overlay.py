@@ -244,9 +244,14 @@ class TwinOverlay:
         if actor is not None:
             actor.mapper.dataset.copy_from(mesh)
             return
-        self.actors[name] = self.plotter.add_mesh(
+        from surgplan.viewer.actors import encloses_outward
+
+        actor = self.plotter.add_mesh(
             mesh, name=name, color=rgb, opacity=opacity, reset_camera=False, render=False
         )
+        if encloses_outward(mesh):  # closed: its back faces add only fragments (actors.py)
+            actor.prop.culling = "back"
+        self.actors[name] = actor
 
     def _drop(self, name: str) -> None:
         if name in self.actors:
