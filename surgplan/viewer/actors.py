@@ -33,9 +33,11 @@ def add_structures(
 ) -> dict[str, pv.Actor]:
     """Add the scene's surfaces in their colours and opacities; return the actors by name.
 
-    A closed surface wound outward is drawn with back-face culling (:func:`encloses_outward`):
-    the image is the same (its back faces are hidden by its front faces, or, for a translucent
-    organ, would only darken it), and a software renderer draws it about a third faster.
+    A closed surface wound outward is drawn with back-face culling (:func:`encloses_outward`),
+    as 3D Slicer draws its models by default: an opaque one looks the same (its front faces
+    hide the back ones); a translucent organ shows one layer instead of two, so it is lighter
+    and what lies inside shows more clearly. A software renderer draws the frame about a third
+    faster (``benchmarks/viewer_rehearsal.py``).
 
     Parameters
     ----------
