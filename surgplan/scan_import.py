@@ -44,6 +44,12 @@ class ImportResult:
         Everything removed for that reason (``structures/liver``, ``surfaces/liver``,
         ``volume_mesh``, ``artifacts/rom/linear``...); not in :meth:`to_dict` (the JSON
         contract), the CLI says it on stderr.
+    modality : str or None
+        DICOM Modality defined term of the series (``"OT"`` for an unknown value), ``None``
+        for an image file.
+    notes : tuple of str
+        What the import changed that the user should know (a gantry tilt resampled onto an
+        orthogonal grid, say).
     """
 
     case: Path
@@ -55,6 +61,8 @@ class ImportResult:
     direction: tuple[float, ...]
     dropped_structures: tuple[str, ...]
     dropped: tuple[str, ...] = ()
+    modality: str | None = None
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan import --json`` (direction rounded to 6 places)."""
@@ -68,6 +76,8 @@ class ImportResult:
             "origin_mm": list(self.origin_mm),
             "direction": np.asarray(self.direction).round(6).tolist(),
             "dropped_structures": list(self.dropped_structures),
+            "modality": self.modality,
+            "notes": list(self.notes),
         }
 
 
@@ -120,6 +130,8 @@ def import_scan(
             sorted(n.removeprefix("structures/") for n in dropped if n.startswith("structures/"))
         ),
         dropped=tuple(dropped),
+        modality=scan.modality,
+        notes=tuple(scan.notes),
     )
 
 

@@ -259,3 +259,15 @@ def test_tilted_series_imports_into_a_case_on_the_orthogonal_grid(tmp_path: Path
     assert image["size"] == [10, 21, 8]
     assert image["spacing_mm"] == pytest.approx([0.7, 0.8, 2.0])  # not 2.236 along z
     assert image["origin_mm"] == pytest.approx([-4.0, -5.0, 10.0])
+    report = json.loads(result.stdout)
+    assert report["modality"] == "CT"
+    assert len(report["notes"]) == 1 and report["notes"][0].startswith("gantry tilt of 26.57 deg")
+    assert f"note: {report['notes'][0]}" in result.stderr  # said on stderr too, not only in JSON
+
+
+def test_untilted_import_reports_no_notes(tmp_path: Path) -> None:
+    write_series(tmp_path / "s", n_slices=5)
+    result = CliRunner().invoke(cli, ["import", str(tmp_path / "s"), str(tmp_path / "c"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["notes"] == []
+    assert "note:" not in result.stderr

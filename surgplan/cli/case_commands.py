@@ -34,6 +34,8 @@ def import_command(source: Path, case: Path, series: str | None, json_output: bo
                 f"derived from it: {', '.join(result.dropped)}",
                 err=True,
             )
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
         ctx.report.update(result.to_dict())
         ctx.report["time_s"] = ctx.elapsed_s()
 
