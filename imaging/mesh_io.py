@@ -113,18 +113,7 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
     """
     path = Path(path)
     suffix = _suffix(path)
-    if not path.is_file():
-        raise MeshingError(f"surface file {path} does not exist")
-    probe_mesh_file(path)
-    try:
-        with _quiet_vtk():
-            mesh = pv.read(path)
-    except Exception as exc:  # VTK readers raise many types for corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MeshingError(
-            f"cannot read surface file {path}: not a readable {suffix[1:].upper()} surface "
-            f"({reason})"
-        ) from exc
+    mesh = _read_vtk_file(path, "surface file", f"not a readable {suffix[1:].upper()} surface")
     _check_cells(mesh, path)
     if not isinstance(mesh, pv.PolyData):
         mesh = mesh.extract_surface(algorithm="dataset_surface")
@@ -144,6 +133,20 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")
     return mesh
+
+
+def _read_vtk_file(path: Path, what: str, expected: str = "") -> pv.DataSet:
+    """``pv.read`` of an existing file, crash-probed and quiet; errors name ``what`` and why."""
+    if not path.is_file():
+        raise MeshingError(f"{what} {path} does not exist")
+    probe_mesh_file(path)
+    try:
+        with _quiet_vtk():
+            return pv.read(path)
+    except Exception as exc:  # VTK readers raise many types for corrupt files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = f"{expected} ({reason})" if expected else reason
+        raise MeshingError(f"cannot read {what} {path}: {detail}") from exc
 
 
 def _check_cells(mesh: object, path: Path, what: str = "surface file") -> None:

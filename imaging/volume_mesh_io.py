@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 from imaging._atomic import write_atomically
 from imaging._gmsh_mesher import gmsh_model
 from imaging.errors import MeshingError
-from imaging.mesh_io import MAX_COORDINATE_MM, _check_cells, _quiet_vtk, probe_mesh_file
+from imaging.mesh_io import MAX_COORDINATE_MM, _check_cells, _read_vtk_file
 from imaging.mesh_quality import tet_volumes
 
 if TYPE_CHECKING:
@@ -124,15 +124,7 @@ def read_volume_mesh(path: str | os.PathLike[str]) -> pv.UnstructuredGrid:
         the wrong length), or tetrahedra of zero or negative volume.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MeshingError(f"volume mesh {path} does not exist")
-    probe_mesh_file(path)
-    try:
-        with _quiet_vtk():
-            grid = pv.read(path)
-    except Exception as exc:  # VTK readers raise many types for corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MeshingError(f"cannot read volume mesh {path}: {reason}") from exc
+    grid = _read_vtk_file(path, "volume mesh")
     if not isinstance(grid, pv.UnstructuredGrid) or grid.n_cells == 0:
         raise MeshingError(f"volume mesh {path} holds no tetrahedra")
     _check_cells(grid, path, what="volume mesh")

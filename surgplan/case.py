@@ -87,7 +87,7 @@ from surgplan.manifest import (
     utc_now,
 )
 
-__all__ = ["LOCK_WAIT_S", "MANIFEST_NAME", "Case", "CaseTransaction"]
+__all__ = ["LOCK_WAIT_S", "MANIFEST_NAME", "Case", "CaseTransaction", "file_checksum"]
 
 #: Commit journal: its atomic rename is the commit point of a transaction.
 JOURNAL_NAME = ".case.commit.json"
@@ -220,7 +220,7 @@ class CaseTransaction:
             if rel not in staged and rel not in referenced:
                 files.pop(rel, None)
         for rel in staged:
-            files[rel] = _checksum(self.staging / rel)
+            files[rel] = file_checksum(self.staging / rel)
             fsync_file(self.staging / rel)
         for folder in {(self.staging / rel).parent for rel in staged} | {self.staging}:
             fsync_file(folder)
@@ -392,7 +392,7 @@ class Case:
                 problems.append(
                     f"{rel}: {path.stat().st_size} bytes, manifest says {entry.size_bytes}"
                 )
-            elif checksums and _checksum(path).sha256 != entry.sha256:
+            elif checksums and file_checksum(path).sha256 != entry.sha256:
                 problems.append(f"{rel}: content differs from the manifest's sha256")
         return problems
 
@@ -578,7 +578,8 @@ def _require_changeable(path: Path) -> None:
             raise CaseError(f"{target} is read-only; nothing was changed")
 
 
-def _checksum(path: Path) -> FileEntry:
+def file_checksum(path: Path) -> FileEntry:
+    """The sha256 and size of a file, as the manifest records them (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:

@@ -9,19 +9,16 @@ parse as what it should be (:func:`imaging.volume_mesh_io.read_volume_mesh`,
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from imaging.errors import MeshingError
-from surgplan.case import Case
+from surgplan.case import Case, file_checksum
 from surgplan.errors import CaseError
 
 if TYPE_CHECKING:
     import pyvista as pv
 
 __all__ = ["read_case_surface", "read_case_volume_mesh"]
-
-_CHUNK_BYTES = 1 << 20
 
 
 def read_case_volume_mesh(case: Case) -> pv.UnstructuredGrid:
@@ -101,11 +98,7 @@ def _require_as_recorded(case: Case, rel: str) -> None:
             f"case file {rel} has {size} bytes, the manifest recorded {entry.size_bytes}: it was "
             "changed outside surgplan"
         )
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    if digest.hexdigest() != entry.sha256:
+    if file_checksum(path).sha256 != entry.sha256:
         raise CaseError(
             f"case file {rel} differs from the manifest's sha256: it was changed outside surgplan"
         )
