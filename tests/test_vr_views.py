@@ -132,6 +132,7 @@ def test_stereo_disparity_is_ipd_times_focal_over_depth(renderer) -> None:
 
 GL_CHECK = """
 import json, numpy as np
+import xr  # pyopenxr forces PyOpenGL onto GLX: the EGL context must still work
 from tests.test_vr_views import FOV_LEFT, FOV_RIGHT, centroid_px, sphere_scene
 from vr.render_gl import GlEyeRenderer
 from vr.views import look_at_pose, stereo_views
@@ -152,8 +153,8 @@ print(json.dumps(out))
 
 
 def test_plain_opengl_renderer_agrees_with_the_projection_too() -> None:
-    """The PyOpenGL/EGL peer of the VTK renderer (own process: PyOpenGL picks EGL at import)."""
-    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    """The plain-OpenGL peer of the VTK renderer (own process, PyOpenGL on GLX as pyopenxr sets)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYOPENGL_PLATFORM"}
     done = subprocess.run(
         [sys.executable, "-c", GL_CHECK], capture_output=True, text=True, env=env, timeout=300,
         cwd=Path(__file__).resolve().parents[1],

@@ -20,7 +20,14 @@ from typing import Protocol
 import numpy as np
 
 from vr.errors import VrError
-from vr.layers import FrameTiming, LocatedViews, ProjectionLayer, QuadLayer, RuntimeLostError
+from vr.layers import (
+    FrameTiming,
+    LocatedViews,
+    ProjectionLayer,
+    QuadLayer,
+    RuntimeLostError,
+    SwapchainImage,
+)
 from vr.scene import VrScene
 from vr.session_state import SessionState, SessionStateMachine
 from vr.text_quad import text_quad
@@ -82,8 +89,12 @@ class Backend(Protocol):
 class EyeRenderer(Protocol):
     """Renders a scene for one eye view into an RGB array."""
 
-    def render(self, scene: VrScene, view: EyeView) -> np.ndarray:
-        """``(height, width, 3)`` uint8."""
+    def render(self, scene: VrScene, view: EyeView) -> np.ndarray | SwapchainImage:
+        """The eye's image: ``(height, width, 3)`` uint8, or a swapchain image.
+
+        A :class:`~vr.layers.SwapchainImage` says the pixels are already in the backend's
+        swapchain.
+        """
         ...
 
 

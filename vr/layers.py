@@ -14,7 +14,14 @@ import numpy as np
 from vr.errors import VrError
 from vr.views import EyeView, Pose
 
-__all__ = ["FrameTiming", "LocatedViews", "ProjectionLayer", "QuadLayer", "RuntimeLostError"]
+__all__ = [
+    "FrameTiming",
+    "LocatedViews",
+    "ProjectionLayer",
+    "QuadLayer",
+    "RuntimeLostError",
+    "SwapchainImage",
+]
 
 
 class RuntimeLostError(VrError):
@@ -49,6 +56,18 @@ class LocatedViews:
 
 
 @dataclass(frozen=True)
+class SwapchainImage:
+    """An eye image rendered straight into the backend's swapchain image (no pixels in memory).
+
+    What :class:`vr.openxr_session.SwapchainEyeRenderer` returns: the pixels are already in the
+    image that ``end_frame`` submits.
+    """
+
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class ProjectionLayer:
     """``XrCompositionLayerProjection``: one rendered image per view.
 
@@ -56,12 +75,13 @@ class ProjectionLayer:
     ----------
     views : tuple of EyeView
         The views the images were rendered with.
-    images : tuple of numpy.ndarray
-        ``(height, width, 3)`` uint8 RGB, row 0 at the top.
+    images : tuple of numpy.ndarray or SwapchainImage
+        ``(height, width, 3)`` uint8 RGB, row 0 at the top; or an image already rendered into
+        the backend's swapchain.
     """
 
     views: tuple[EyeView, ...]
-    images: tuple[np.ndarray, ...]
+    images: tuple[np.ndarray | SwapchainImage, ...]
 
     def __post_init__(self) -> None:
         """Check one image of the view's size per view."""
@@ -70,6 +90,13 @@ class ProjectionLayer:
                 f"projection layer has {len(self.views)} views, {len(self.images)} images"
             )
         for view, image in zip(self.views, self.images, strict=True):
+            if isinstance(image, SwapchainImage):
+                if (image.width, image.height) != (view.width, view.height):
+                    raise VrError(
+                        f"swapchain image is {image.width} x {image.height} px, its view "
+                        f"{view.width} x {view.height}"
+                    )
+                continue
             if image.shape != (view.height, view.width, 3) or image.dtype != np.uint8:
                 raise VrError(
                     f"projection layer image must be ({view.height}, {view.width}, 3) uint8, "

@@ -43,6 +43,9 @@ __all__ = [
 
 #: Instance extensions the project needs.
 REQUIRED_EXTENSIONS = ("XR_KHR_opengl_enable",)
+#: Enabled when the runtime offers them: the headless EGL graphics binding (Monado, the test
+#: runtime). Without it the session needs the Xlib/GLX binding (an X display).
+OPTIONAL_EXTENSIONS = ("XR_MNDX_egl_enable",)
 #: The validation API layers shipped in pyopenxr's wheel.
 CORE_VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
 BEST_PRACTICES_LAYER = "XR_APILAYER_KHRONOS_best_practices_validation"
@@ -122,6 +125,8 @@ def open_instance(
 ) -> OpenXrInstance:
     """Create the OpenXR instance with ``XR_KHR_opengl_enable``.
 
+    ``XR_MNDX_egl_enable`` is enabled too when the runtime offers it.
+
     Parameters
     ----------
     application_name : str
@@ -162,9 +167,10 @@ def open_instance(
             f"the OpenXR runtime does not offer {', '.join(missing)} (needed for OpenGL "
             f"rendering); {_SUGGESTION}"
         )
+    extensions = REQUIRED_EXTENSIONS + tuple(n for n in OPTIONAL_EXTENSIONS if n in offered)
     info = xr.InstanceCreateInfo(
         application_info=xr.ApplicationInfo(application_name=application_name),
-        enabled_extension_names=list(REQUIRED_EXTENSIONS),
+        enabled_extension_names=list(extensions),
         enabled_api_layer_names=list(layers) or None,
     )
     try:
@@ -174,7 +180,7 @@ def open_instance(
         raise OpenXrRuntimeMissing(_missing_runtime_message(str(error))) from None
     except xr.XrException as error:
         raise VrError(f"xrCreateInstance failed: {error}") from None
-    return OpenXrInstance(handle, properties.runtime_name.decode(), REQUIRED_EXTENSIONS, layers)
+    return OpenXrInstance(handle, properties.runtime_name.decode(), extensions, layers)
 
 
 def open_system(instance: OpenXrInstance) -> object:

@@ -1,24 +1,25 @@
-"""Per-eye rendering with plain OpenGL 3.3 (PyOpenGL on EGL, no display): the VTK renderer's peer.
+"""Per-eye rendering with plain OpenGL 3.3 (PyOpenGL, no display): the VTK renderer's peer.
 
-A headless EGL context on the first EGL device (``EGL_EXT_device_base`` +
-``EGL_EXT_platform_device``; Mesa's software device on machines without a GPU), one
-framebuffer object of the eye size, one vertex array (positions + point normals, float32)
+A headless EGL context on the first EGL device (:mod:`vr.egl_context`; Mesa's software
+device on machines without a GPU), one framebuffer object of the eye size (and one whose
+colour is the texture given to :meth:`GlEyeRenderer.render_to_texture`: an OpenXR swapchain
+image), one vertex array (positions + point normals, float32)
 and index buffer per mesh uploaded once, and a two-line Lambert shader lit from the eye.
 The model-view-projection matrix is ``projection_matrix(fov) @ T_eye_world @ T_world_twin``
 (:mod:`vr.views`), so the image agrees with :func:`vr.views.project_points` exactly as the
 VTK renderer's does. Used by ``benchmarks/vr_render.py`` to compare with VTK.
 
-PyOpenGL picks its platform once per process: ``PYOPENGL_PLATFORM`` is set to ``egl`` before
-OpenGL is imported; a process that already loaded PyOpenGL for GLX gets a :class:`VrError`.
+The context is made through ``ctypes`` on libEGL, so PyOpenGL may run on any platform (pyopenxr
+forces GLX): libglvnd dispatches the GL calls to the current context.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 
 import numpy as np
 
+from vr.egl_context import create_egl_context
 from vr.errors import VrError
 from vr.scene import VrScene
 from vr.views import EyeView
@@ -36,54 +37,28 @@ void main() { gl_Position = mvp * vec4(position, 1.0); normal_eye = mat3(mv) * n
 _FRAGMENT = """#version 330 core
 in vec3 normal_eye;
 uniform vec3 colour;
+uniform float alpha;
 out vec4 fragment;
-void main() { fragment = vec4(colour * (0.2 + 0.8 * abs(normalize(normal_eye).z)), 1.0); }
+void main() { fragment = vec4(colour * (0.2 + 0.8 * abs(normalize(normal_eye).z)), alpha); }
 """
-_EGL_PLATFORM_DEVICE_EXT = 0x313F
-_EGL_CONTEXT_MAJOR_VERSION, _EGL_CONTEXT_MINOR_VERSION = 0x3098, 0x30FB
 
 
 def _modules():
-    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-    from OpenGL import platform
-
-    chosen = type(platform.PLATFORM).__name__
-    if "EGL" not in chosen.upper():
-        raise VrError(
-            f"render_gl needs PyOpenGL on EGL but this process loaded it for {chosen} "
-            "(set PYOPENGL_PLATFORM=egl before anything imports OpenGL, e.g. pyopenxr)"
-        )
-    from OpenGL import EGL, GL
+    from OpenGL import GL
     from OpenGL.GL import shaders
 
-    return EGL, GL, shaders
+    return GL, shaders
 
 
-def _egl_context(EGL):
-    from OpenGL.EGL.EXT.device_base import eglQueryDevicesEXT
-    from OpenGL.EGL.EXT.platform_base import eglGetPlatformDisplayEXT
+def raw_vertex_attrib_pointer(*args) -> None:
+    """``glVertexAttribPointer`` without PyOpenGL's wrapper.
 
-    devices, count = (EGL.EGLDeviceEXT * 8)(), EGL.EGLint()
-    if not eglQueryDevicesEXT(8, devices, ctypes.pointer(count)) or count.value < 1:
-        raise VrError("EGL reports no device to render on (eglQueryDevicesEXT)")
-    display = eglGetPlatformDisplayEXT(_EGL_PLATFORM_DEVICE_EXT, devices[0], None)
-    major, minor = EGL.EGLint(), EGL.EGLint()
-    if not EGL.eglInitialize(display, ctypes.pointer(major), ctypes.pointer(minor)):
-        raise VrError("eglInitialize failed on the first EGL device")
-    wanted = (EGL.EGLint * 5)(
-        EGL.EGL_RENDERABLE_TYPE, EGL.EGL_OPENGL_BIT, EGL.EGL_DEPTH_SIZE, 24, EGL.EGL_NONE
-    )
-    config, found = EGL.EGLConfig(), EGL.EGLint()
-    if not EGL.eglChooseConfig(display, wanted, ctypes.pointer(config), 1, ctypes.pointer(found)):
-        raise VrError("eglChooseConfig found no OpenGL config with a depth buffer")
-    EGL.eglBindAPI(EGL.EGL_OPENGL_API)
-    version = (EGL.EGLint * 5)(_EGL_CONTEXT_MAJOR_VERSION, 3, _EGL_CONTEXT_MINOR_VERSION, 3, 0x3038)
-    context = EGL.eglCreateContext(display, config, EGL.EGL_NO_CONTEXT, version)
-    if not context or not EGL.eglMakeCurrent(
-        display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, context
-    ):
-        raise VrError("cannot create or make current an OpenGL 3.3 EGL context (surfaceless)")
-    return display, context
+    The wrapper asks the platform (GLX once pyopenxr is imported) for the current context,
+    which fails under an EGL context.
+    """
+    from OpenGL.raw.GL.VERSION.GL_2_0 import glVertexAttribPointer
+
+    glVertexAttribPointer(*args)
 
 
 def _vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -109,30 +84,43 @@ class GlEyeRenderer:
     def __init__(self, width: int, height: int):
         if width < 1 or height < 1:
             raise VrError(f"eye image size must be positive, got {width} x {height}")
-        self._EGL, self._GL, shaders = _modules()
+        self._GL, shaders = _modules()
         GL = self._GL
         self.width, self.height = int(width), int(height)
-        self._display, self._context = _egl_context(self._EGL)
+        self.context = create_egl_context()
         self.renderer_name = GL.glGetString(GL.GL_RENDERER).decode()
         self._program = shaders.compileProgram(
             shaders.compileShader(_VERTEX, GL.GL_VERTEX_SHADER),
             shaders.compileShader(_FRAGMENT, GL.GL_FRAGMENT_SHADER),
         )
+        depth = self._renderbuffer(GL.GL_DEPTH_COMPONENT24)
         self._fbo = GL.glGenFramebuffers(1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
-        for fmt, attachment in (
-            (GL.GL_RGBA8, GL.GL_COLOR_ATTACHMENT0),
-            (GL.GL_DEPTH_COMPONENT24, GL.GL_DEPTH_ATTACHMENT),
-        ):
-            buffer = GL.glGenRenderbuffers(1)
-            GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, buffer)
-            GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, fmt, self.width, self.height)
-            GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, attachment, GL.GL_RENDERBUFFER, buffer)
+        colour = self._renderbuffer(GL.GL_RGBA8)
+        GL.glFramebufferRenderbuffer(
+            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_RENDERBUFFER, colour
+        )
+        GL.glFramebufferRenderbuffer(
+            GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, depth
+        )
         if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
             raise VrError(f"OpenGL framebuffer of {self.width} x {self.height} is incomplete")
-        self._meshes: dict[int, tuple[object, int, int]] = {}
+        self._target_fbo = GL.glGenFramebuffers(1)  # colour: the texture given per render
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._target_fbo)
+        GL.glFramebufferRenderbuffer(
+            GL.GL_FRAMEBUFFER, GL.GL_DEPTH_ATTACHMENT, GL.GL_RENDERBUFFER, depth
+        )
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        self._meshes: dict[int, tuple] = {}
 
-    def _upload(self, mesh) -> tuple[object, int, int]:
+    def _renderbuffer(self, internal_format: int) -> int:
+        GL = self._GL
+        buffer = GL.glGenRenderbuffers(1)
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, buffer)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, internal_format, self.width, self.height)
+        return int(buffer)
+
+    def _upload(self, mesh) -> tuple:
         GL = self._GL
         if not mesh.is_all_triangles:
             mesh = mesh.triangulate()
@@ -147,23 +135,20 @@ class GlEyeRenderer:
         GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, faces.nbytes, faces, GL.GL_STATIC_DRAW)
         for location in (0, 1):
             GL.glEnableVertexAttribArray(location)
-            GL.glVertexAttribPointer(
+            raw_vertex_attrib_pointer(  # the raw call: no PyOpenGL context bookkeeping
                 location, 3, GL.GL_FLOAT, False, 24, ctypes.c_void_p(12 * location)
             )
-        return mesh, vao, int(faces.size)
+        return mesh, vao, int(faces.size), (vbo, ebo)
 
-    def render(self, scene: VrScene, view: EyeView) -> np.ndarray:
-        """Render one eye: ``(height, width, 3)`` uint8 RGB, row 0 at the top.
-
-        Meshes must be triangle surfaces; each is uploaded on first sight (a mesh changed in
-        place later is not re-uploaded: give a new mesh object).
-        """
-        GL = self._GL
+    def _check_size(self, view: EyeView) -> None:
         if (view.width, view.height) != (self.width, self.height):
             raise VrError(
                 f"view is {view.width} x {view.height} px, renderer {self.width} x {self.height}"
             )
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+
+    def _draw(self, scene: VrScene, view: EyeView) -> None:
+        """Draw the scene's visible meshes into the bound framebuffer."""
+        GL = self._GL
         GL.glViewport(0, 0, self.width, self.height)
         GL.glEnable(GL.GL_DEPTH_TEST)
         GL.glClearColor(0.0, 0.0, 0.0, 1.0)
@@ -174,22 +159,76 @@ class GlEyeRenderer:
         for name, matrix in (("mvp", mvp), ("mv", mv)):
             location = GL.glGetUniformLocation(self._program, name)
             GL.glUniformMatrix4fv(location, 1, GL.GL_TRUE, matrix.astype(np.float32))
+        visible = scene.visible_meshes()
+        GL.glDisable(GL.GL_BLEND)
+        self._draw_meshes([m for m in visible if m.opacity >= 1.0])
+        translucent = [m for m in visible if m.opacity < 1.0]
+        if translucent:  # over the opaque ones, blended, not hiding each other
+            GL.glEnable(GL.GL_BLEND)
+            GL.glBlendFuncSeparate(
+                GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE
+            )
+            GL.glDepthMask(GL.GL_FALSE)
+            self._draw_meshes(translucent)
+            GL.glDepthMask(GL.GL_TRUE)
+            GL.glDisable(GL.GL_BLEND)
+        self._evict({id(m.mesh) for m in scene.meshes})
+
+    def _draw_meshes(self, meshes) -> None:
+        GL = self._GL
         colour = GL.glGetUniformLocation(self._program, "colour")
-        for item in scene.visible_meshes():
+        alpha = GL.glGetUniformLocation(self._program, "alpha")
+        for item in meshes:
             if id(item.mesh) not in self._meshes:
                 self._meshes[id(item.mesh)] = self._upload(item.mesh)
-            _, vao, count = self._meshes[id(item.mesh)]
+            _, vao, count, _ = self._meshes[id(item.mesh)]
             GL.glUniform3f(colour, *item.colour)
+            GL.glUniform1f(alpha, float(item.opacity))
             GL.glBindVertexArray(vao)
             GL.glDrawElements(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, None)
+
+    def _evict(self, keep: set[int]) -> None:
+        """Free the buffers of meshes no longer in the scene (a live twin's old states)."""
+        GL = self._GL
+        for key in [k for k in self._meshes if k not in keep]:
+            _, vao, _, buffers = self._meshes.pop(key)
+            GL.glDeleteVertexArrays(1, [vao])
+            GL.glDeleteBuffers(2, buffers)
+
+    def render(self, scene: VrScene, view: EyeView) -> np.ndarray:
+        """Render one eye: ``(height, width, 3)`` uint8 RGB, row 0 at the top.
+
+        Meshes must be triangle surfaces; each is uploaded on first sight (a mesh changed in
+        place later is not re-uploaded: give a new mesh object).
+        """
+        GL = self._GL
+        self._check_size(view)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._fbo)
+        self._draw(scene, view)
         pixels = GL.glReadPixels(0, 0, self.width, self.height, GL.GL_RGB, GL.GL_UNSIGNED_BYTE)
         return np.frombuffer(pixels, np.uint8).reshape(self.height, self.width, 3)[::-1].copy()
 
+    def render_to_texture(self, scene: VrScene, view: EyeView, texture: int) -> None:
+        """Render one eye straight into a 2-D texture of the eye size (an OpenXR swapchain image).
+
+        The texture's row 0 is the image's bottom row (OpenGL's convention, which OpenXR's
+        OpenGL swapchains follow); the values written are those :meth:`render` returns.
+        """
+        GL = self._GL
+        self._check_size(view)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self._target_fbo)
+        GL.glFramebufferTexture2D(
+            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, int(texture), 0
+        )
+        if GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER) != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise VrError(f"cannot render into texture {texture}: framebuffer incomplete")
+        self._draw(scene, view)
+        GL.glFramebufferTexture2D(
+            GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, 0, 0
+        )
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+
     def close(self) -> None:
         """Release the EGL context."""
-        EGL = self._EGL
-        EGL.eglMakeCurrent(
-            self._display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT
-        )
-        EGL.eglDestroyContext(self._display, self._context)
+        self.context.destroy()
         self._meshes.clear()

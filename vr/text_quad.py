@@ -6,6 +6,8 @@ half-transparent dark grey. The quad is head-locked (``"view"`` space) below the
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -25,8 +27,13 @@ QUAD_SIZE_MM = (360.0, 90.0)
 QUAD_PIXELS = (512, 128)
 
 
+@functools.lru_cache(maxsize=32)
 def text_quad(text: str, *, warning: bool) -> QuadLayer:
-    """The quad layer showing ``text`` (a warning in red)."""
+    """The quad layer showing ``text`` (a warning in red).
+
+    Cached: the same text gives the same layer object (its image read-only), so a backend
+    uploads a quad's image only when the text changes.
+    """
     background = (*WARNING_RGB, 255) if warning else TEXT_BACKGROUND_RGBA
     image = Image.new("RGBA", QUAD_PIXELS, background)
     draw = ImageDraw.Draw(image)
@@ -34,4 +41,6 @@ def text_quad(text: str, *, warning: bool) -> QuadLayer:
     lines = text.strip().splitlines()[:3] or [""]
     for row, line in enumerate(lines):
         draw.text((16, 12 + 36 * row), line[:40], fill=(255, 255, 255, 255), font=font)
-    return QuadLayer("view", QUAD_POSE, QUAD_SIZE_MM, np.asarray(image, dtype=np.uint8))
+    rgba = np.asarray(image, dtype=np.uint8).copy()
+    rgba.flags.writeable = False
+    return QuadLayer("view", QUAD_POSE, QUAD_SIZE_MM, rgba)
