@@ -90,8 +90,14 @@ def test_bad_requests_are_one_line_exit_2(case: Path, tmp_path: Path) -> None:
     not_case = surgplan("vr", str(tmp_path), "--backend", "simulated", "--frames", "1")
     assert not_case.returncode == 2 and not_case.stderr.startswith("error: ")
     assert len(not_case.stderr.strip().splitlines()) == 1
-    live = surgplan("vr", str(case), "--live", "127.0.0.1:18944")
-    assert live.returncode == 2 and "--live is not supported" in live.stderr
+    live = surgplan("vr", str(case), "--live", "127.0.0.1:18944")  # no calibration yet
+    assert live.returncode == 2 and len(live.stderr.strip().splitlines()) == 1
+    assert "has no headset-to-tracker calibration: run 'surgplan vr-calibrate" in live.stderr
+    bad = surgplan("vr", str(case), "--live", "localhost", "--backend", "simulated")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "error: --live must be HOST:PORT with a port in 1..65535, got 'localhost'"
+    )
 
 
 def test_case_scene_layers_colours_and_rehearsal_placement(case: Path) -> None:

@@ -134,7 +134,8 @@ class LoopResult:
     states : tuple of str
         Session states reached, in order.
     ended_by : str
-        ``"exit"`` (normal), ``"loss_pending"`` or ``"runtime_lost: <reason>"``.
+        ``"exit"`` (normal), ``"loss_pending"``, ``"runtime_lost: <reason>"`` or
+        ``"interrupted"`` (Ctrl-C).
     teardown : tuple of str
         Teardown steps done, with failures noted.
     """
@@ -228,7 +229,7 @@ def run_frame_loop(
     renderer: EyeRenderer,
     scene_source: Callable[[float], VrScene],
     *,
-    max_frames: int,
+    max_frames: int | None,
     idle_timeout_s: float = 10.0,
 ) -> LoopResult:
     """Run the session until it ends, then tear down.
@@ -241,9 +242,10 @@ def run_frame_loop(
         Draws each eye.
     scene_source : callable
         ``scene_source(display_time_s) -> VrScene``: the latest scene for a display time.
-    max_frames : int
+    max_frames : int or None
         Rendered frames after which the loop requests exit (>= 1); frames after the request
-        carry no layers.
+        carry no layers. ``None``: run until the runtime ends the session (the user quits
+        from the headset's menu) or Ctrl-C (``ended_by`` ``"interrupted"``).
     idle_timeout_s : float
         Longest wait, s, for the runtime to make the session READY.
 
@@ -257,7 +259,7 @@ def run_frame_loop(
         ``max_frames < 1``, the session never became ready, or the runtime broke the state
         machine (:class:`~vr.session_state.SessionStateError`); the session is torn down first.
     """
-    if max_frames < 1:
+    if max_frames is not None and max_frames < 1:
         raise VrError(f"max_frames must be >= 1, got {max_frames}")
     machine = SessionStateMachine()
     frames: list[FrameRecord] = []
@@ -278,12 +280,15 @@ def run_frame_loop(
                 backend.wait_idle()
                 continue
             idle_since = time.perf_counter()
-            if sum(f.rendered for f in frames) >= max_frames and not exit_requested:
+            done = max_frames is not None and sum(f.rendered for f in frames) >= max_frames
+            if done and not exit_requested:
                 backend.request_exit()
                 exit_requested = True
             frames.append(_frame(backend, renderer, scene_source, machine, not exit_requested))
     except RuntimeLostError as error:
         ended_by = f"runtime_lost: {error}"
+    except KeyboardInterrupt:
+        ended_by = "interrupted"
     finally:
         steps = teardown(backend, machine)
     return LoopResult(tuple(frames), tuple(s.name for s in machine.history), ended_by, steps)

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from surgplan.cli.common import case_argument, command_context, json_option
-from surgplan.errors import SurgplanError
 
 
 @click.command("vr")
@@ -20,14 +19,17 @@ from surgplan.errors import SurgplanError
     help="openxr: a headset through the OpenXR runtime; simulated: scripted head, offscreen.",
 )
 @click.option(
-    "--live", "live", metavar="HOST:PORT", help="Follow a live session (not supported yet)."
+    "--live",
+    "live",
+    metavar="HOST:PORT",
+    help="Follow a live session (surgplan live) as an OpenIGTLink client; needs the case's "
+    "headset calibration (surgplan vr-calibrate).",
 )
 @click.option(
     "--frames",
-    type=click.IntRange(1, 100_000),
-    default=90,
-    show_default=True,
-    help="Simulated: frames to render.",
+    type=click.IntRange(1, 10_000_000),
+    default=None,
+    help="Frames to render, then exit [OpenXR: until the session ends; simulated: 90].",
 )
 @click.option(
     "--out",
@@ -38,45 +40,74 @@ from surgplan.errors import SurgplanError
 @click.option(
     "--size",
     "size",
-    type=(click.IntRange(16, 4096), click.IntRange(16, 4096)),
-    default=(512, 512),
-    show_default=True,
-    help="Simulated: per-eye WIDTH HEIGHT, px.",
+    type=(click.IntRange(16, 8192), click.IntRange(16, 8192)),
+    default=None,
+    help="Per-eye WIDTH HEIGHT, px [OpenXR: the runtime's recommended size; simulated: 512 512].",
+)
+@click.option(
+    "--validation",
+    is_flag=True,
+    help="OpenXR: run through the Khronos core validation API layer (pyopenxr ships it).",
 )
 @json_option
 def vr_command(
     case: Path,
     backend: str,
     live: str | None,
-    frames: int,
+    frames: int | None,
     out: Path | None,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
+    validation: bool,
     json_output: bool,
 ) -> None:
-    """Show CASE's twin in VR (rehearsal: the twin floats 600 mm ahead of the user)."""
+    """Show CASE's twin in VR: rehearsal (600 mm ahead, grips move it) or a live session."""
     with command_context(json_output) as ctx:
-        if live is not None:
-            raise SurgplanError(
-                "--live is not supported by 'surgplan vr' yet; run without --live (rehearsal)"
-            )
-        from surgplan.vr_scene import case_vr_scene
+        from surgplan.vr_app import run_vr
 
-        scene = case_vr_scene(case)  # a bad case is reported before any headset is opened
-        if backend == "openxr":
-            from vr.openxr_backend import open_openxr_backend
+        layers = ()
+        if validation:
+            from vr.openxr_backend import CORE_VALIDATION_LAYER
 
-            open_openxr_backend()
-            return
-        from vr.simulated import HeadsetModel, run_simulated
-
-        headset = HeadsetModel(width=size[0], height=size[1])
-        run = run_simulated(lambda t: scene, frames=frames, headset=headset, out_dir=out)
-        ctx.report.update(run.to_dict())
-        ctx.report["backend"] = "simulated"
-        ctx.report["eye_size_px"] = list(size)
+            layers = (CORE_VALIDATION_LAYER,)
+        report = run_vr(
+            case, backend=backend, live=live, frames=frames, out_dir=out, size=size,
+            validation=layers,
+        )  # fmt: skip
+        ctx.report.update(report)
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
+@click.command("vr-calibrate")
+@case_argument
+@click.option(
+    "--headset-points",
+    "headset_points",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The points in the headset's reference space, mm (any points file surgplan reads).",
+)
+@click.option(
+    "--tracker-points",
+    "tracker_points",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The same points, same order, in tracker space, mm.",
+)
+@json_option
+def vr_calibrate_command(
+    case: Path, headset_points: Path, tracker_points: Path, json_output: bool
+) -> None:
+    """Compute the headset-to-tracker calibration of CASE from paired points and store it."""
+    with command_context(json_output) as ctx:
+        from registration.io import read_points
+        from surgplan.vr_calibration import compute_calibration, store_calibration
+
+        calibration = compute_calibration(read_points(headset_points), read_points(tracker_points))
+        store_calibration(case, calibration)
+        ctx.report.update(calibration.to_dict())
+
+
 def register(group: click.Group) -> None:
-    """Add ``vr`` to ``group``."""
+    """Add ``vr`` and ``vr-calibrate`` to ``group``."""
     group.add_command(vr_command)
+    group.add_command(vr_calibrate_command)
