@@ -101,6 +101,9 @@ def per_eye(scene, width: int, height: int, frames: int, kind: str) -> dict:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
     covered = float((image.max(axis=2) > 0).mean())
+    to_texture = (
+        _to_texture_ms(renderer, scene, headset, trajectory, frames) if kind != "vtk" else None
+    )
     if kind == "vtk":
         gl = renderer._window.ReportCapabilities().splitlines()
         name = next((ln.split(":", 1)[1].strip() for ln in gl if "renderer" in ln), "?")
@@ -113,7 +116,28 @@ def per_eye(scene, width: int, height: int, frames: int, kind: str) -> dict:
         "first_render_with_upload_ms": first_s * 1000,
         "image_fraction_covered": covered,
         "gl_renderer": name,
+        **({"into_texture_wall_ms": to_texture} if to_texture else {}),
     }
+
+
+def _to_texture_ms(renderer, scene, headset, trajectory, frames: int) -> dict:
+    """Per-eye time of rendering straight into a texture (the OpenXR swapchain path), glFinish'd."""
+    from OpenGL import GL
+
+    texture = GL.glGenTextures(1)
+    GL.glBindTexture(GL.GL_TEXTURE_2D, texture)
+    GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_SRGB8_ALPHA8, renderer.width, renderer.height, 0,
+                    GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, None)  # fmt: skip
+    GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+    wall = []
+    for frame in range(frames):
+        for view in headset.views(trajectory(frame / 90.0)):
+            t0 = time.perf_counter()
+            renderer.render_to_texture(scene, view, texture)
+            GL.glFinish()
+            wall.append(time.perf_counter() - t0)
+    GL.glDeleteTextures(1, [texture])
+    return summary_ms(wall)
 
 
 def overlay_update(scene, width: int, height: int, frames: int) -> dict:

@@ -51,9 +51,11 @@ def _source(
     base: Callable[[float], VrScene],
     manipulator: TwinManipulator,
     controllers: Callable[[float], ControllerSample | None],
+    anchor: Callable[[], np.ndarray | None] = lambda: None,
 ) -> Callable[[float], VrScene]:
     def source(display_time_s: float) -> VrScene:
-        return manipulator.apply(base(display_time_s), controllers(display_time_s))
+        sample = controllers(display_time_s)
+        return manipulator.apply(base(display_time_s), sample, anchor())
 
     return source
 
@@ -70,7 +72,7 @@ def _run_openxr(source_of, *, frames: int | None, size, validation: Sequence[str
         "reference_space": backend.reference_space,
         "swapchain_format": hex(backend.swapchain_format),
     }
-    source = source_of(backend.sample_controllers)
+    source = source_of(backend.sample_controllers, backend.head_anchor)
     result = run_frame_loop(backend, SwapchainEyeRenderer(backend), source, max_frames=frames)
     return {**result.to_dict(), **summary}
 
@@ -143,7 +145,7 @@ def run_vr(
     try:
         if backend == "openxr":
             report = _run_openxr(
-                lambda controllers: _source(base, manipulator, controllers),
+                lambda controllers, anchor: _source(base, manipulator, controllers, anchor),
                 frames=frames, size=size, validation=validation,
             )  # fmt: skip
         else:

@@ -102,13 +102,23 @@ class TwinManipulator:
     _grip: tuple | None = field(default=None, repr=False)
     _trigger_was_down: bool = field(default=False, repr=False)
 
-    def apply(self, scene: VrScene, sample: ControllerSample | None) -> VrScene:
+    def apply(
+        self,
+        scene: VrScene,
+        sample: ControllerSample | None,
+        anchor: np.ndarray | None = None,
+    ) -> VrScene:
         """The scene with the manipulation so far and this sample applied.
 
         The first call adopts the scene's own pose and layers; later scenes (a new live state)
-        keep the manipulated layers, and in rehearsal the manipulated pose.
+        keep the manipulated layers, and in rehearsal the manipulated pose. In rehearsal, an
+        ``anchor`` (4x4, mm) given with the first scene places it: the scene's pose is then
+        relative to the anchor (the user's head when the session starts, so the twin floats in
+        front of them wherever the reference space's origin is).
         """
-        if self.T_world_twin is None or not self.allow_move:
+        if self.T_world_twin is None and self.allow_move and anchor is not None:
+            self.T_world_twin = np.asarray(anchor, float) @ np.asarray(scene.T_world_twin, float)
+        elif self.T_world_twin is None or not self.allow_move:
             self.T_world_twin = np.asarray(scene.T_world_twin, float)
         if self.visible_layers is None:
             self.visible_layers = scene.visible_layers

@@ -353,6 +353,25 @@ class OpenXrBackend:
                     return index
         raise VrError("render a view from this frame's locate_views")
 
+    def head_anchor(self) -> np.ndarray | None:
+        """The head's latest pose turned upright (position and heading only), 4x4 mm.
+
+        ``None`` before the first located views. The rehearsal twin is placed relative to it.
+        """
+        if self._located is None:
+            return None
+        T = self._located.head.matrix()
+        ahead = -T[:3, 2]
+        heading = np.array([ahead[0], 0.0, ahead[2]])
+        if np.linalg.norm(heading) < 1e-6:  # looking straight up or down: keep the axes
+            heading = np.array([0.0, 0.0, -1.0])
+        back = -heading / np.linalg.norm(heading)
+        up = np.array([0.0, 1.0, 0.0])
+        anchor = np.eye(4)
+        anchor[:3, :3] = np.column_stack([np.cross(up, back), up, back])
+        anchor[:3, 3] = T[:3, 3]
+        return anchor
+
     def sample_controllers(self, display_time_s: float) -> ControllerSample | None:
         """Both controllers at a display time (``None`` unless the session has input focus)."""
         if self.actions is None or self.state is not SessionState.FOCUSED:
