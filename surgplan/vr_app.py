@@ -17,6 +17,8 @@ offscreen, scripted head).
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +31,8 @@ from vr.scene import VrScene
 
 __all__ = ["run_vr", "FIRST_UPDATE_TIMEOUT_S"]
 
+#: Signals that end an OpenXR run cleanly (request exit, then the session's states down).
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Simulated live run: longest wait for the first update (the head is aimed at it), s.
 FIRST_UPDATE_TIMEOUT_S = 30.0
 
@@ -65,6 +69,8 @@ def _run_openxr(source_of, *, frames: int | None, size, validation: Sequence[str
     from vr.openxr_session import OpenXrBackend, SwapchainEyeRenderer
 
     backend = OpenXrBackend(validation=validation, eye_size=size)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     summary = {
         "runtime": backend.runtime_name,
         "eye_size_px": list(backend.eye_size),
@@ -73,8 +79,13 @@ def _run_openxr(source_of, *, frames: int | None, size, validation: Sequence[str
         "swapchain_format": hex(backend.swapchain_format),
     }
     source = source_of(backend.sample_controllers, backend.head_anchor)
-    result = run_frame_loop(backend, SwapchainEyeRenderer(backend), source, max_frames=frames)
-    return {**result.to_dict(), **summary}
+    try:
+        result = run_frame_loop(backend, SwapchainEyeRenderer(backend), source,
+                                max_frames=frames, should_stop=stop.is_set)  # fmt: skip
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return {**result.to_dict(), **summary, "stopped_by_signal": stop.is_set()}
 
 
 def _aimed_trajectory(source: Callable[[float], VrScene]):

@@ -231,6 +231,7 @@ def run_frame_loop(
     *,
     max_frames: int | None,
     idle_timeout_s: float = 10.0,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> LoopResult:
     """Run the session until it ends, then tear down.
 
@@ -248,6 +249,9 @@ def run_frame_loop(
         from the headset's menu) or Ctrl-C (``ended_by`` ``"interrupted"``).
     idle_timeout_s : float
         Longest wait, s, for the runtime to make the session READY.
+    should_stop : callable
+        Asked before each frame; ``True`` ends the session as ``max_frames`` does (request
+        exit, follow the states down): how a signal handler stops the loop cleanly.
 
     Returns
     -------
@@ -280,7 +284,9 @@ def run_frame_loop(
                 backend.wait_idle()
                 continue
             idle_since = time.perf_counter()
-            done = max_frames is not None and sum(f.rendered for f in frames) >= max_frames
+            done = should_stop() or (
+                max_frames is not None and sum(f.rendered for f in frames) >= max_frames
+            )
             if done and not exit_requested:
                 backend.request_exit()
                 exit_requested = True

@@ -217,11 +217,18 @@ class OpenXrBackend:
                 "XR_MNDX_egl_enable (Monado offers it); use --backend simulated meanwhile"
             )
         context = self.renderer.context
+        types = dict(xr.GraphicsBindingEGLMNDX._fields_)
+
+        def handle(name: str, value: int):
+            return ctypes.cast(ctypes.c_void_p(value or None), types[name])
+
         return xr.GraphicsBindingEGLMNDX(
-            get_proc_address=ctypes.cast(context.get_proc_address, xr.PFN_xrEglGetProcAddressMNDX),
-            display=context.display,
-            config=context.config or None,
-            context=context.context,
+            get_proc_address=ctypes.cast(
+                ctypes.c_void_p(context.get_proc_address), xr.PFN_xrEglGetProcAddressMNDX
+            ),
+            display=handle("display", context.display),
+            config=handle("config", context.config),
+            context=handle("context", context.context),
         )
 
     def _make_spaces(self) -> None:
