@@ -1,6 +1,7 @@
 """The OpenXR backend's frame loop against the headless test runtime, one scenario per process.
 
-Run by ``tests/test_vr_openxr_session.py`` as ``python -m tests.openxr_session_check SCENARIO``
+Run by ``tests/test_vr_openxr_session.py`` as
+``python -m tests.openxr_session_check SCENARIO [auto|egl|xlib]``
 with the runtime's environment (``tests/openxr_test_runtime/build.py``); prints one JSON line:
 the loop's result, the backend's set-up and the scenario's own figures. Every scenario runs
 through the Khronos core validation API layer. No tests here.
@@ -61,15 +62,17 @@ def controller_scene() -> VrScene:
     return VrScene((organ, tumour), T_world_twin=T)
 
 
-def main(scenario: str) -> None:
+def main(scenario: str, binding: str = "auto") -> None:
     """Run the scenario and print its JSON line."""
-    backend = OpenXrBackend(validation=[CORE_VALIDATION_LAYER])
+    backend = OpenXrBackend(validation=[CORE_VALIDATION_LAYER], binding=binding)
     setup = {
         "runtime": backend.runtime_name,
         "eye_size": list(backend.eye_size),
         "reference_space": backend.reference_space,
         "swapchain_format": backend.swapchain_format,
         "blend_mode": backend.blend_mode,
+        "binding": backend.binding,
+        "gl_renderer": backend.renderer.renderer_name,
     }
     poses: list[list[list[float]]] = []
     if scenario == "controllers":
@@ -93,4 +96,4 @@ def main(scenario: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

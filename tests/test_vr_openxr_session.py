@@ -43,6 +43,15 @@ STATES = [
 
 
 @pytest.fixture(scope="module")
+def x_display():
+    """A private Xvfb's DISPLAY for the Xlib/GLX binding."""
+    from tests.viewer_display import start_xvfb
+
+    with start_xvfb() as display:
+        yield display
+
+
+@pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_runtime(tmp_path_factory.mktemp("xr_session_runtime"))
 
@@ -62,8 +71,9 @@ def _run(runtime: Path, tmp_path: Path, args: list[str], **controls: str):
     return json.loads(done.stdout.strip().splitlines()[-1]), capture, log.read_text()
 
 
-def _check(runtime, tmp_path, scenario: str, **controls: str):
-    return _run(runtime, tmp_path, ["-m", "tests.openxr_session_check", scenario], **controls)
+def _check(runtime, tmp_path, scenario: str, binding: str = "auto", **controls: str):
+    args = ["-m", "tests.openxr_session_check", scenario, binding]
+    return _run(runtime, tmp_path, args, **controls)
 
 
 def _frames(capture: Path) -> list[dict]:
@@ -93,11 +103,17 @@ def _no_validation_errors(log: str) -> None:
     assert "VALID_ERROR" not in log, log[-3000:]
 
 
+@pytest.mark.parametrize("binding", ["egl", "xlib"])
 def test_known_points_land_within_a_pixel_in_both_eyes_with_the_right_disparity(
-    runtime, tmp_path
+    runtime, tmp_path, binding, request
 ) -> None:
-    report, capture, log = _check(runtime, tmp_path, "markers")
+    """Both graphics bindings: headless EGL, and Xlib/GLX on a private Xvfb."""
+    controls = {}
+    if binding == "xlib":
+        controls["DISPLAY"] = request.getfixturevalue("x_display")
+    report, capture, log = _check(runtime, tmp_path, "markers", binding, **controls)
     _no_validation_errors(log)
+    assert report["setup"]["binding"] == binding
     assert report["states"] == STATES and report["ended_by"] == "exit"
     assert report["setup"]["eye_size"] == [256, 272]
     assert report["setup"]["reference_space"] == "STAGE"

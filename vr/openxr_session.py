@@ -7,10 +7,10 @@ Set-up, in the order the spec requires:
 3. The view configuration (primary stereo), each view's recommended image size (or the size
    asked for, clamped to the maximum) and the environment blend mode the runtime prefers
    (its first: opaque on a VR headset, additive on an optical see-through one).
-4. An OpenGL 3.3 context (:class:`vr.render_gl.GlEyeRenderer`'s, headless EGL) and the
-   session on it through ``XR_MNDX_egl_enable``'s ``XrGraphicsBindingEGLMNDX``. A runtime
-   without that extension needs the Xlib/GLX binding, which this backend does not make: it
-   says so in a :class:`~vr.errors.VrError`.
+4. An OpenGL 3.3 context (:class:`vr.render_gl.GlEyeRenderer`'s) and the session on it:
+   headless EGL through ``XR_MNDX_egl_enable``'s ``XrGraphicsBindingEGLMNDX`` when the runtime
+   offers it (Monado), else GLX on ``DISPLAY`` through ``XrGraphicsBindingOpenGLXlibKHR``
+   (SteamVR and most desktop runtimes).
 5. The reference space: STAGE when the runtime has one, else LOCAL; the VIEW space (the head).
 6. One swapchain per view, in the first format the runtime lists of sRGB RGBA8 and RGBA8
    (the values written are display-ready sRGB either way: nothing converts them), three
@@ -99,6 +99,9 @@ class OpenXrBackend:
         API layers to enable (e.g. the core validation layer).
     eye_size : (int, int) or None
         Per-eye image size, px; default the runtime's recommended size. Clamped to the maximum.
+    binding : {"auto", "egl", "xlib"}
+        The graphics binding: ``"auto"`` takes EGL when the runtime offers
+        ``XR_MNDX_egl_enable``, else Xlib/GLX (needs ``DISPLAY``).
 
     Attributes
     ----------
@@ -112,7 +115,13 @@ class OpenXrBackend:
         The OpenGL internal format of the eye swapchains.
     """
 
-    def __init__(self, *, validation: Sequence[str] = (), eye_size: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        *,
+        validation: Sequence[str] = (),
+        eye_size: tuple[int, int] | None = None,
+        binding: str = "auto",
+    ):
         import xr
 
         self._xr = xr
@@ -129,6 +138,7 @@ class OpenXrBackend:
         self._display_ns: dict[float, int] = {}
         self.state = SessionState.UNKNOWN
         try:
+            self.binding = self._pick_binding(binding)
             self._set_up(eye_size)
         except BaseException:
             self.destroy_session()
@@ -163,7 +173,9 @@ class OpenXrBackend:
         self.blend_mode = self._blend.name
         from vr.render_gl import GlEyeRenderer
 
-        self.renderer = GlEyeRenderer(*self.eye_size)
+        self.renderer = GlEyeRenderer(
+            *self.eye_size, platform="egl" if self.binding == "egl" else "glx"
+        )
         self.session = xr_call(
             "xrCreateSession",
             xr.create_session,
@@ -208,20 +220,38 @@ class OpenXrBackend:
             max(1, min(int(wanted[1]), int(view.max_image_rect_height))),
         )
 
+    def _pick_binding(self, wanted: str) -> str:
+        has_egl = "XR_MNDX_egl_enable" in self.instance.extensions
+        if wanted == "auto":
+            return "egl" if has_egl else "xlib"
+        if wanted == "egl" and not has_egl:
+            raise VrError(
+                f"OpenXR runtime {self.runtime_name!r} does not offer XR_MNDX_egl_enable "
+                "(the headless EGL binding); use the Xlib binding under X"
+            )
+        if wanted not in ("egl", "xlib"):
+            raise VrError(f"binding must be 'auto', 'egl' or 'xlib', got {wanted!r}")
+        return wanted
+
     def _graphics_binding(self):
         xr = self._xr
-        if "XR_MNDX_egl_enable" not in self.instance.extensions:
-            raise VrError(
-                f"OpenXR runtime {self.runtime_name!r} offers only the Xlib/GLX graphics "
-                "binding; this backend renders headless through EGL and needs "
-                "XR_MNDX_egl_enable (Monado offers it); use --backend simulated meanwhile"
-            )
         context = self.renderer.context
-        types = dict(xr.GraphicsBindingEGLMNDX._fields_)
+        kind = (
+            xr.GraphicsBindingEGLMNDX if self.binding == "egl" else xr.GraphicsBindingOpenGLXlibKHR
+        )
+        types = dict(kind._fields_)
 
         def handle(name: str, value: int):
             return ctypes.cast(ctypes.c_void_p(value or None), types[name])
 
+        if self.binding == "xlib":
+            return xr.GraphicsBindingOpenGLXlibKHR(
+                x_display=handle("x_display", context.display),
+                visualid=context.visualid,
+                glx_fbconfig=handle("glx_fbconfig", context.fbconfig),
+                glx_drawable=context.drawable,
+                glx_context=handle("glx_context", context.context),
+            )
         return xr.GraphicsBindingEGLMNDX(
             get_proc_address=ctypes.cast(
                 ctypes.c_void_p(context.get_proc_address), xr.PFN_xrEglGetProcAddressMNDX

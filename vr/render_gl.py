@@ -79,15 +79,26 @@ class GlEyeRenderer:
     ----------
     width, height : int
         Eye image size, pixels.
+    platform : {"egl", "glx"}
+        Headless EGL (:mod:`vr.egl_context`) or GLX on ``DISPLAY`` (:mod:`vr.glx_context`,
+        for OpenXR runtimes that take only the Xlib binding).
     """
 
-    def __init__(self, width: int, height: int):
+    def __init__(self, width: int, height: int, *, platform: str = "egl"):
         if width < 1 or height < 1:
             raise VrError(f"eye image size must be positive, got {width} x {height}")
+        if platform not in ("egl", "glx"):
+            raise VrError(f"platform must be 'egl' or 'glx', got {platform!r}")
         self._GL, shaders = _modules()
         GL = self._GL
         self.width, self.height = int(width), int(height)
-        self.context = create_egl_context()
+        if platform == "egl":
+            self.context = create_egl_context()
+        else:
+            from vr.glx_context import create_glx_context
+
+            self.context = create_glx_context()
+        self.platform = platform
         self.renderer_name = GL.glGetString(GL.GL_RENDERER).decode()
         self._program = shaders.compileProgram(
             shaders.compileShader(_VERTEX, GL.GL_VERTEX_SHADER),
