@@ -9,15 +9,14 @@ error. Each check runs in its own process (the loader reads the environment once
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).with_name("openxr_test_runtime") / "runtime.c"
+from tests.openxr_test_runtime.build import build_runtime, runtime_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 CHECK = """
@@ -44,25 +43,12 @@ print(json.dumps(report))
 
 @pytest.fixture(scope="module")
 def runtime_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("xr_runtime")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    assert compiler, "a C compiler (cc) is needed to build the test runtime"
-    library = folder / "libsurgplan_xr_test_runtime.so"
-    subprocess.run(
-        [compiler, "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-         "-fvisibility=hidden", "-o", str(library), str(SOURCE)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    manifest = folder / "runtime.json"
-    manifest.write_text(json.dumps({"file_format_version": "1.0.0", "runtime": {
-        "name": "surgplan headless test runtime", "library_path": str(library)}}))  # fmt: skip
-    return manifest
+    return build_runtime(tmp_path_factory.mktemp("xr_runtime"))
 
 
 def run_check(runtime_json: Path, tmp_path: Path, **extra: str) -> tuple[dict, str]:
     log = tmp_path / "core_validation.txt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XR_")}
-    env.update(XR_RUNTIME_JSON=str(runtime_json), XR_CORE_VALIDATION_FILE_NAME=str(log), **extra)
+    env = runtime_env(runtime_json, XR_CORE_VALIDATION_FILE_NAME=str(log), **extra)
     done = subprocess.run(
         [sys.executable, "-c", CHECK], capture_output=True, text=True, env=env, cwd=REPO,
         timeout=300,
@@ -113,8 +99,7 @@ instance.destroy()
 def test_the_core_validation_layer_catches_misuse(runtime_json, tmp_path):
     """Negative control: the log check above would see a misuse of the API."""
     log = tmp_path / "core_validation.txt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XR_")}
-    env.update(XR_RUNTIME_JSON=str(runtime_json), XR_CORE_VALIDATION_FILE_NAME=str(log))
+    env = runtime_env(runtime_json, XR_CORE_VALIDATION_FILE_NAME=str(log))
     done = subprocess.run(
         [sys.executable, "-c", MISUSE], capture_output=True, text=True, env=env, cwd=REPO,
         timeout=300,
