@@ -12,6 +12,10 @@ about 490,000 triangles, placed 600 mm ahead of the head as in rehearsal. Figure
   a new deformation state arrives (time stamp), is applied to the liver's points, both eyes
   are rendered and composited, and the frame is submitted (``end_frame`` returns). This is
   ``FrameRecord.update_to_submit_s`` of :func:`vr.frame_loop.run_frame_loop`.
+- ``openxr_overlay_update``: the same budget through the OpenXR backend, the Khronos loader
+  and the project's headless test runtime (``tests/openxr_test_runtime``): a new deformed liver
+  uploaded, both eyes drawn straight into the swapchain images (plain OpenGL: the faster
+  renderer), ``xrEndFrame`` returned.
 - ``projection_check``: the rendered centroid of a small sphere against
   :func:`vr.views.project_points` in each eye, and the stereo disparity against
   ``IPD * fx / depth`` (256 x 256 px).
@@ -165,6 +169,66 @@ def overlay_update(scene, width: int, height: int, frames: int) -> dict:
     }
 
 
+def openxr_child(frames: int) -> None:
+    """In the loader's process: the overlay update through OpenXR (the test runtime), JSON out."""
+    from vr.frame_loop import run_frame_loop
+    from vr.openxr_session import OpenXrBackend, SwapchainEyeRenderer
+
+    scene = twin_scene()
+    liver = scene.meshes[0].mesh
+    base = liver.points.copy()
+    direction = base - base.mean(axis=0)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    backend = OpenXrBackend()
+    anchor = {"T": None}
+
+    def source(display_time_s: float):
+        received = time.perf_counter()  # a new twin state arrives: a new deformed surface
+        moved = liver.copy(deep=False)
+        moved.points = base + (2.0 * np.sin(display_time_s * 6.0)) * direction
+        if anchor["T"] is None:
+            anchor["T"] = backend.head_anchor() @ scene.T_world_twin
+        meshes = (replace(scene.meshes[0], mesh=moved), *scene.meshes[1:])
+        return replace(scene, meshes=meshes, T_world_twin=anchor["T"], state_received_s=received)
+
+    renderer = SwapchainEyeRenderer(backend)
+    result = run_frame_loop(backend, renderer, source, max_frames=frames)
+    stats = result.stats()
+    print(json.dumps({
+        "runtime": backend.runtime_name if backend.instance else "surgplan headless test runtime",
+        "eye_size_px": list(backend.eye_size),
+        "frames": stats["rendered_frames"],
+        "update_to_submit_ms": stats["update_to_submit_ms"],
+        "eye_render_ms": stats["eye_render_ms"],
+        "frame_ms": stats["frame_ms"],
+        "ended_by": result.ended_by,
+    }))  # fmt: skip
+
+
+def openxr_overlay_update(width: int, height: int, frames: int) -> dict:
+    """State received -> frame submitted through the loader and the headless test runtime.
+
+    The deformed liver is re-uploaded every frame (a new live state), both eyes are drawn
+    straight into the swapchain images and ``xrEndFrame`` returns: the OpenXR backend's share
+    of motion-to-photon (the compositor's and the display's are the runtime's).
+    """
+    import subprocess
+    import tempfile
+
+    from tests.openxr_test_runtime.build import build_runtime, runtime_env
+
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = build_runtime(Path(folder))
+        env = runtime_env(manifest, SURGPLAN_XR_TEST_VIEW_SIZE=f"{width}x{height}")
+        done = subprocess.run(
+            [sys.executable, __file__, "--openxr-child", "--frames", str(frames)],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=1800,
+        )  # fmt: skip
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def projection_check() -> dict:
     """Rendered sphere centroid against the projection; disparity against IPD * fx / depth."""
     from vr.render_vtk import VtkEyeRenderer
@@ -216,7 +280,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=2064)
     parser.add_argument("--height", type=int, default=2208)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--openxr-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.openxr_child:
+        openxr_child(args.frames)
+        return
     scene = twin_scene()
     result = {
         "triangles": int(sum(m.mesh.n_cells for m in scene.meshes)),
@@ -225,6 +293,7 @@ def main() -> None:
         "vtk": per_eye(scene, args.width, args.height, args.frames, "vtk"),
         "opengl": per_eye(scene, args.width, args.height, args.frames, "opengl"),
         "overlay_update": overlay_update(scene, args.width, args.height, args.frames),
+        "openxr_overlay_update": openxr_overlay_update(args.width, args.height, args.frames),
         "projection_check": projection_check(),
     }
     medians = {k: result[k]["wall_ms"]["median"] for k in ("vtk", "opengl")}

@@ -65,9 +65,11 @@ def _vertex_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals of a triangle surface."""
     p0, p1, p2 = (points[faces[:, i]] for i in range(3))
     face_normals = np.cross(p1 - p0, p2 - p0)
-    normals = np.zeros_like(points, dtype=float)
-    for i in range(3):
-        np.add.at(normals, faces[:, i], face_normals)
+    corners = faces.ravel()
+    per_corner = np.repeat(face_normals, 3, axis=0)
+    normals = np.column_stack(
+        [np.bincount(corners, per_corner[:, k], minlength=len(points)) for k in range(3)]
+    )
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return normals / np.where(length > 0, length, 1.0)
 
