@@ -333,3 +333,31 @@ def _organ_pixels(capture: Path, frame: dict) -> int:
         return 0
     image = _image(capture, record)
     return int(((image[..., 0] > 90) & (image[..., 0] > image[..., 2] + 30)).sum())
+
+
+def test_cli_rehearsal_shows_the_case_ahead_of_the_user(
+    runtime, tmp_path, liver_models_dir
+) -> None:
+    """``surgplan vr CASE --backend openxr`` on real liver models: 600 mm ahead of the head."""
+    from surgplan.model_import import import_model
+
+    case = tmp_path / "case"
+    import_model(liver_models_dir / "liver.vtk", case, structure="liver")
+    import_model(liver_models_dir / "liver_tumours.vtk", case, structure="tumour")
+    cli = ["-c", "from surgplan.cli import main; main()", "vr", str(case), "--backend", "openxr",
+           "--frames", "3", "--validation", "--json"]  # fmt: skip
+    report, capture, log = _run(runtime, tmp_path, cli)
+    _no_validation_errors(log)
+    assert report["runtime"] == "surgplan headless test runtime"
+    assert report["mode"] == "rehearsal" and report["backend"] == "openxr"
+    assert report["eye_size_px"] == [256, 272] and report["reference_space"] == "STAGE"
+    assert report["blend_mode"] == "OPAQUE" and report["states"] == STATES
+    assert report["stats"]["rendered_frames"] == 3 and not report["stopped_by_signal"]
+    last = [f for f in _frames(capture) if f["layers"]][-1]["layers"][0]["views"]
+    for record in last:
+        image = _image(capture, record)
+        lit = image.max(axis=2) > 20
+        view = _submitted_view(record)
+        ahead = view.project(np.array([0.0, 1600.0, -600.0]))  # the twin's centre
+        assert 0.005 < lit.mean() < 0.5  # the liver (about 200 mm across) in part of the eye
+        assert np.linalg.norm(_centroid(image, lit) - ahead) < 40.0
