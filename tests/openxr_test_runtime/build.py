@@ -16,9 +16,8 @@ Controls (environment variables read by the runtime):
 ``SURGPLAN_XR_TEST_THROTTLE=1``
     ``xrWaitFrame`` sleeps to the start of the predicted frame's 90 Hz period (default: no sleep).
 ``SURGPLAN_XR_TEST_CAPTURE_DIR=DIR``
-    Each ``xrEndFrame`` appends one JSON line to ``DIR/frames.jsonl`` and writes the submitted
-    images as binary PPMs (``frame_NNNNNN_viewK.ppm``, ``frame_NNNNNN_quadK.ppm``; row 0 at the
-    top); see ``runtime.c`` for the line's fields.
+    Each ``xrEndFrame`` appends one JSON line to ``DIR/frames.jsonl`` (format below) and writes
+    the submitted images as binary PPMs before it returns.
 ``SURGPLAN_XR_TEST_CAPTURE_EVERY=N``
     Images of every Nth frame only (frames 0, N, 2N, ...); other frames get ``"file": null``.
 ``SURGPLAN_XR_TEST_SCRIPT=FILE``
@@ -30,7 +29,36 @@ Controls (environment variables read by the runtime):
 ``SURGPLAN_XR_TEST_INSTANCE_LOST_AT_FRAME=N``
     After the Nth ``xrEndFrame`` the instance is lost.
 ``SURGPLAN_XR_TEST_LOG=FILE``
-    One line ``xrFunction XR_RESULT`` appended per API call.
+    One line ``xrFunction XR_RESULT`` appended per API call (not ``xrGetInstanceProcAddr``).
+
+A bad value (``VIEW_SIZE``, ``BLEND``, a count) fails ``xrCreateInstance`` with
+``XR_ERROR_INITIALIZATION_FAILED`` and one line on stderr.
+
+World model: LOCAL is the identity; the STAGE origin is on the floor 1.6 m below LOCAL's
+(LOCAL y = 0 is STAGE y = +1.6); VIEW is the head pose. Defaults: head at the LOCAL origin, left
+hand at (-0.2, -0.3, -0.4), right at (0.2, -0.3, -0.4), identity orientations, buttons 0. Eyes
+are head x translation(-+0.032, 0, 0) (left first); fovs (left, right, up, down) are
+(-0.90, 0.75, 0.80, -0.85) left and (-0.75, 0.90, 0.80, -0.85) right, radians. Controllers are
+``/interaction_profiles/oculus/touch_controller`` when bindings for it were suggested, else
+``khr/simple_controller``; squeeze and trigger (simple: select) read the script, grip and aim
+poses the hand pose, every other input 0; input is active only while FOCUSED.
+
+Capture format, one line per ``xrEndFrame`` (``frame`` counts the session's ``xrEndFrame``
+calls from 0; poses as submitted, in the layer's space, metres, quaternions x y z w)::
+
+    {"frame": 3, "display_time_ns": 123, "blend": "OPAQUE" | "ADDITIVE", "layers": [
+      {"type": "projection", "space": "LOCAL" | "STAGE" | "VIEW" | "ACTION", "views": [
+        {"pose": {"position": [x, y, z], "orientation": [x, y, z, w]},
+         "fov": [left, right, up, down], "rect": [x, y, w, h], "image_index": k,
+         "file": "frame_000003_view0.ppm" | null}, ...]},
+      {"type": "quad", "space": ..., "eye_visibility": 0 | 1 | 2, "pose": {...},
+       "size": [w, h], "rect": [x, y, w, h], "image_index": k,
+       "file": "frame_000003_quad0.ppm" | null}]}
+
+``rect`` is the sub-image rectangle as submitted (OpenGL texel coordinates, y from the bottom
+row); ``image_index`` the swapchain image last released, which is what is read back. Views are
+numbered across the frame's projection layers (view0, view1, then view2, ...), quads likewise.
+Each PPM is that image cropped to ``rect``, RGB (alpha dropped), row 0 at the top.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@
  *    states, haptics (ignored), two emulated controllers (oculus/touch_controller when
  *    suggested, else khr/simple_controller).
  * Test controls (environment): SURGPLAN_XR_TEST_NO_HMD, _VIEW_SIZE, _BLEND, _THROTTLE,
- * _CAPTURE_DIR, _CAPTURE_EVERY, _SCRIPT, _LOSE_AT_FRAME, _INSTANCE_LOST_AT_FRAME, _LOG;
- * see tests/openxr_test_runtime/build.py for what each does and the capture format.
+ * _CAPTURE_DIR, _CAPTURE_EVERY, _SCRIPT, _LOSE_AT_FRAME, _INSTANCE_LOST_AT_FRAME, _LOG.
+ * What each does, the world model and the capture format (frames.jsonl + PPM images) are
+ * documented in tests/openxr_test_runtime/build.py.
  *
  * The OpenXR and GL headers are not installed on these machines: the ABI types used are
  * declared here as the OpenXR 1.0 specification (and loader_interfaces.h) define them for
@@ -1451,6 +1452,16 @@ static const char *space_name(const struct XrSpace_T *sp) {
     return names[sp->ref];
 }
 
+/* Writes `n` floats as a JSON array (null for a non-finite value, so the line stays JSON). */
+static void json_floats(FILE *j, const float *v, int n) {
+    for (int i = 0; i < n; ++i) {
+        fputs(i ? ", " : "[", j);
+        if (isfinite(v[i])) fprintf(j, "%.9g", v[i]);
+        else fputs("null", j);
+    }
+    fputc(']', j);
+}
+
 static void json_pose(FILE *j, const XrPosef *p) {
     fprintf(j, "\"pose\": {\"position\": [%.9g, %.9g, %.9g], \"orientation\": [%.9g, %.9g, %.9g, %.9g]}",
             p->position.x, p->position.y, p->position.z, p->orientation.x, p->orientation.y,
@@ -1480,7 +1491,9 @@ static int json_layer(FILE *j, const struct XrSession_T *s, const XrCompositionL
         const XrCompositionLayerQuad *q = (const void *)layer;
         fprintf(j, "{\"type\": \"quad\", \"space\": \"%s\", \"eye_visibility\": %d, ", space, q->eyeVisibility);
         json_pose(j, &q->pose);
-        fprintf(j, ", \"size\": [%.9g, %.9g]", q->size.width, q->size.height);
+        const float size[2] = {q->size.width, q->size.height};
+        fputs(", \"size\": ", j);
+        json_floats(j, size, 2);
         ok = json_image(j, s, &q->subImage, frame, "quad", (*quads)++, capture);
         fputc('}', j);
         return ok;
@@ -1491,7 +1504,9 @@ static int json_layer(FILE *j, const struct XrSession_T *s, const XrCompositionL
         const XrFovf *fov = &p->views[i].fov;
         fputs(i ? ", {" : "{", j);
         json_pose(j, &p->views[i].pose);
-        fprintf(j, ", \"fov\": [%.9g, %.9g, %.9g, %.9g]", fov->angleLeft, fov->angleRight, fov->angleUp, fov->angleDown);
+        const float angles[4] = {fov->angleLeft, fov->angleRight, fov->angleUp, fov->angleDown};
+        fputs(", \"fov\": ", j);
+        json_floats(j, angles, 4);
         ok = json_image(j, s, &p->views[i].subImage, frame, "view", (*views)++, capture);
         fputc('}', j);
     }
