@@ -394,6 +394,8 @@ _CASE_COMMANDS = {
     "snapshot": ["--out", "{tmp}/s.png"],
     "credibility": ["--out", "{tmp}/cred"],
     "import-model": None,
+    "vr": ["--backend", "simulated", "--frames", "1"],
+    "vr-calibrate": ["--headset-points", "{csv}", "--tracker-points", "{csv}"],
 }
 
 

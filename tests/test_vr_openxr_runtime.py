@@ -1,4 +1,4 @@
-"""``vr.openxr_backend`` against a real (headless, instance-level) OpenXR runtime.
+"""``vr.openxr_backend``: instance and system through the loader, layers and test runtime.
 
 ``tests/openxr_test_runtime/runtime.c`` is compiled with the machine's C compiler and found by
 the Khronos loader shipped in pyopenxr's wheel through ``XR_RUNTIME_JSON``; the instance is
@@ -23,7 +23,7 @@ CHECK = """
 import json
 from vr.errors import VrError
 from vr.openxr_backend import (
-    BEST_PRACTICES_LAYER, CORE_VALIDATION_LAYER, open_instance, open_openxr_backend, open_system,
+    BEST_PRACTICES_LAYER, CORE_VALIDATION_LAYER, open_instance, open_system,
 )
 instance = open_instance(validation=[CORE_VALIDATION_LAYER, BEST_PRACTICES_LAYER])
 report = {"runtime": instance.runtime_name, "layers": list(instance.layers),
@@ -33,10 +33,6 @@ try:
 except VrError as error:
     report["system_error"] = str(error)
 instance.destroy()
-try:
-    open_openxr_backend([CORE_VALIDATION_LAYER])
-except VrError as error:
-    report["backend_error"] = str(error)
 print(json.dumps(report))
 """
 
@@ -60,15 +56,12 @@ def run_check(runtime_json: Path, tmp_path: Path, **extra: str) -> tuple[dict, s
 def test_instance_and_system_through_the_loader_and_validation_layers(runtime_json, tmp_path):
     report, log = run_check(runtime_json, tmp_path)
     assert report["runtime"] == "surgplan headless test runtime"
-    assert report["extensions"] == ["XR_KHR_opengl_enable"]
+    assert report["extensions"] == ["XR_KHR_opengl_enable", "XR_MNDX_egl_enable"]  # offered
     assert report["layers"] == [
         "XR_APILAYER_LUNARG_core_validation",
         "XR_APILAYER_KHRONOS_best_practices_validation",
     ]
     assert report["system"] == 1
-    assert report["backend_error"].startswith(
-        "OpenXR runtime 'surgplan headless test runtime' found, but the OpenXR session path"
-    )
     assert "Core Validation Layer is initialized" in log  # the layer really ran
     assert "VALID_ERROR" not in log and "VALID_WARNING" not in log, log
 

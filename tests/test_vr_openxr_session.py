@@ -159,9 +159,10 @@ def test_known_points_land_within_a_pixel_in_both_eyes_with_the_right_disparity(
     assert (text.min(axis=2) > 200).sum() > 50  # white text drawn on the grey quad
 
 
-def test_a_session_loss_tears_down_cleanly(runtime, tmp_path) -> None:
+@pytest.mark.parametrize("lose_at", ["1", "4"])  # lost while SYNCHRONIZED, while FOCUSED
+def test_a_session_loss_tears_down_cleanly(runtime, tmp_path, lose_at) -> None:
     report, capture, log = _check(
-        runtime, tmp_path, "frames:50", SURGPLAN_XR_TEST_LOSE_AT_FRAME="4"
+        runtime, tmp_path, "frames:50", SURGPLAN_XR_TEST_LOSE_AT_FRAME=lose_at
     )
     assert report["ended_by"] == "loss_pending"
     assert report["states"][-1] == "LOSS_PENDING"

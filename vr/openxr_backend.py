@@ -10,11 +10,10 @@ What this module does, and what has run
   missing runtime and ``XR_RUNTIME_JSON`` and suggesting ``--backend simulated``.
 - :func:`open_system` gets the head-mounted-display system of an instance.
 - Both have run through the Khronos loader and the core validation layer against the
-  project's headless test runtime (``tests/openxr_test_runtime/runtime.c``, instance level
-  only); never against a real headset runtime (none can be installed here).
-- Not written yet: the session with the Xlib/GLX (or EGL) binding, reference spaces, swapchains
-  and the :class:`vr.frame_loop.Backend` methods over them, and the controller action set.
-  :func:`open_openxr_backend` says so in its error after a successful instance and system.
+  project's headless test runtime (``tests/openxr_test_runtime/runtime.c``); never against a
+  real headset runtime (none can be installed here).
+- The session, its spaces, swapchains, frame loop and actions over this instance are
+  :class:`vr.openxr_session.OpenXrBackend`.
 
 The loader's own stderr logging is silenced (``XR_LOADER_DEBUG=none``) unless the user set
 ``XR_LOADER_DEBUG``: its errors are turned into the one-line message instead.
@@ -38,7 +37,6 @@ __all__ = [
     "available_api_layers",
     "open_instance",
     "open_system",
-    "open_openxr_backend",
 ]
 
 #: Instance extensions the project needs.
@@ -203,25 +201,3 @@ def open_system(instance: OpenXrInstance) -> object:
         ) from None
     except xr.XrException as error:
         raise VrError(f"xrGetSystem failed: {error}") from None
-
-
-def open_openxr_backend(validation: Sequence[str] = ()) -> None:
-    """Open the OpenXR path as far as it is implemented, then refuse with the reason.
-
-    Raises
-    ------
-    OpenXrRuntimeMissing
-        No runtime (the usual case on machines without a headset).
-    VrError
-        Always otherwise: after the instance and the system, the session, swapchain and action
-        code is not written yet (the instance is destroyed first).
-    """
-    instance = open_instance(validation=validation)
-    try:
-        open_system(instance)
-    finally:
-        instance.destroy()
-    raise VrError(
-        f"OpenXR runtime {instance.runtime_name!r} found, but the OpenXR session path "
-        f"(GLX binding, swapchains, actions) is not implemented yet; {_SUGGESTION}"
-    )
