@@ -31,6 +31,8 @@ from vr.scene import VrScene
 
 __all__ = ["run_vr", "FIRST_UPDATE_TIMEOUT_S"]
 
+#: The rehearsal's status text (the quad layer).
+REHEARSAL_TEXT = "REHEARSAL\ngrip: carry, both grips: scale\ntrigger: next layer"
 #: Signals that end an OpenXR run cleanly (request exit, then the session's states down).
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Simulated live run: longest wait for the first update (the head is aimed at it), s.
@@ -148,7 +150,7 @@ def run_vr(
     if live is None:
         from surgplan.vr_scene import case_vr_scene
 
-        scene = case_vr_scene(case_dir)  # a bad case is reported before any headset is opened
+        scene = case_vr_scene(case_dir, text=REHEARSAL_TEXT)  # a bad case fails before a headset
         base, closer = (lambda t: scene), None
     else:
         base = closer = _live_scenes(case_dir, live)
