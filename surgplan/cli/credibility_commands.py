@@ -34,17 +34,28 @@ from surgplan.cli.common import case_argument, command_context, json_option, pro
     show_default=True,
     help="Cap on the finest calculation-verification mesh (tetrahedra); 0: no cap (h / 2).",
 )
+@click.option(
+    "--validation-data",
+    "validation_data",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="A real acquisition with a known answer (TOML/JSON manifest: points in tracker space, "
+    "truth targets, noise, description; see README); repeat for several. Scored by the "
+    "case's twin in rigid and deformable mode and checked by the verdict.",
+)
 @json_option
 def credibility_command(
     case: Path, context: Path | None, out: Path, trials: int, quick_verify: bool,
-    verify_json: Path | None, max_refined_tets: int, json_output: bool,
+    verify_json: Path | None, max_refined_tets: int, validation_data: tuple[Path, ...],
+    json_output: bool,
 ) -> None:  # fmt: skip
     """Write OUT/credibility.html and OUT/credibility.json for CASE's twin.
 
     Code verification, calculation verification on the case's mesh, validation on virtual
     patients of the case, calibration of the predicted 95 % radius and its sources of doubt,
-    applicability, and the verdict against the evidence the model risk requires. With --json:
-    the verdict, headline figures and file paths.
+    applicability, and the verdict against the evidence the model risk requires; with
+    --validation-data, the twin's figures on the user's real acquisitions. With --json: the
+    verdict, headline figures and file paths.
     """
     from surgplan.credibility import build_credibility
 
@@ -53,7 +64,7 @@ def credibility_command(
             result = build_credibility(
                 case, out, context=context, trials=trials, quick_verify=quick_verify,
                 verify_json=verify_json, max_refined_tets=max_refined_tets or None,
-                step=lambda text: advance(0, text),
+                step=lambda text: advance(0, text), validation_data=validation_data,
             )  # fmt: skip
         ctx.report.update(result.to_dict())
 

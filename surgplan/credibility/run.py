@@ -73,10 +73,21 @@ class CredibilityReport:
                 "clopper_pearson": cal["clopper_pearson"],
             },  # fmt: skip
             "doubt_shares": unc["doubt_sources"]["share"],
+            "user_data": _user_headline(val.get("user_data")),
             "html": str(self.html),
             "json": str(self.json),
             "time_s": r["time_s"],
         }
+
+
+def _user_headline(user: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``--json`` summary of the user's validation data."""
+    if not user or not user["given"]:
+        return {"n_acquisitions": 0}
+    return {"n_acquisitions": user["n_acquisitions"]} | {
+        m: {k: user["summary"][m][k] for k in ("trusted", "untrusted", "tre_mm_trusted")}
+        for m in ("rigid", "deformable")
+    }  # fmt: skip
 
 
 def _model(case_dir: Path, context: ContextOfUse) -> Any:
@@ -109,13 +120,19 @@ def gather_evidence(
     case_dir: str | Path, out_dir: str | Path, context: ContextOfUse, *, trials: int,
     quick_verify: bool = False, verify_json: str | Path | None = None,
     max_refined_tets: int | None = DEFAULT_MAX_REFINED_TETS,
-    step: Callable[[str], None] | None = None,
+    step: Callable[[str], None] | None = None, user_scores: tuple[Any, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
-    """Every section's figures (the ``credibility.json`` content) and the trials table."""
+    """Every section's figures (the ``credibility.json`` content) and the trials table.
+
+    ``user_scores``: the user's acquisitions already scored
+    (:func:`surgplan.credibility.user_validation.score_acquisitions`), summed up into
+    ``validation.user_data`` and checked by the verdict.
+    """
     from surgplan.credibility.applicability import assess_applicability, describe_case
     from surgplan.credibility.calculation import calculation_verification
     from surgplan.credibility.code_verification import read_verify_json, run_code_verification
     from surgplan.credibility.uq import calibration, doubt_sources
+    from surgplan.credibility.user_summary import summarise_user_data
     from surgplan.credibility.validation import run_validation
     from surgplan.credibility.verdict import judge
     from surgplan.virtual_patients import load_virtual_patients
@@ -143,8 +160,9 @@ def gather_evidence(
     appl = assess_applicability(desc, [desc], context.plan, val.grid,
                                 [p["max_displacement_mm"] for p in val.patients])  # fmt: skip
     trusted = val.summary["tre_mm_trusted"]["deformable"]["tumour"]
+    user = summarise_user_data(user_scores, val.by_protocol, tumour)
     verdict = judge(context, code, calc, trusted.get("mean"), int(trusted.get("n", 0)),
-                    cals["deformable_trusted"], val.n_trials, appl)  # fmt: skip
+                    cals["deformable_trusted"], val.n_trials, appl, user_data=user)  # fmt: skip
     report = {
         "title": "Credibility of the twin for this case (ASME V&V 40 style)",
         "case": case_dir.name,
@@ -152,7 +170,7 @@ def gather_evidence(
         "context": context.to_dict(),
         "code_verification": code.to_dict(),
         "calculation_verification": calc.to_dict(),
-        "validation": val.to_dict(),
+        "validation": val.to_dict() | {"user_data": user.to_dict()},
         "uncertainty": {"calibration": {k: c.to_dict() for k, c in cals.items()},
                         "doubt_sources": doubt.to_dict()},  # fmt: skip
         "applicability": appl.to_dict() | {"validation_cases": "this case's own twin and mesh"},
@@ -188,6 +206,20 @@ def _write(report: dict[str, Any], images: dict[str, Path], out: Path) -> tuple[
     return html_path, json_path
 
 
+def _score_user_data(
+    case_dir: str | Path, context: ContextOfUse,
+    manifests: list[str | Path] | tuple[str | Path, ...], step: Callable[[str], None] | None,
+) -> tuple[Any, ...]:  # fmt: skip
+    """The user's acquisitions checked and scored (before anything is written)."""
+    from surgplan.credibility.user_validation import score_acquisitions
+
+    if not manifests:
+        return ()
+    _model(Path(case_dir).resolve(), context)
+    return score_acquisitions(Path(case_dir).resolve(), manifests, context.plan["noise_mm"],
+                              progress=step)  # fmt: skip
+
+
 def build_credibility(
     case_dir: str | Path, out_dir: str | Path, *,
     context: str | Path | ContextOfUse | None = None,
@@ -195,6 +227,7 @@ def build_credibility(
     verify_json: str | Path | None = None,
     max_refined_tets: int | None = DEFAULT_MAX_REFINED_TETS,
     step: Callable[[str], None] | None = None,
+    validation_data: list[str | Path] | tuple[str | Path, ...] = (),
 ) -> CredibilityReport:  # fmt: skip
     """Gather the evidence for a case and write ``credibility.html`` and ``credibility.json``.
 
@@ -217,11 +250,16 @@ def build_credibility(
         Cap on the finest calculation-verification mesh (``None``: always ``h / 2``).
     step : callable, optional
         ``step(text)`` before each part (drives the progress bar).
+    validation_data : list of path, optional
+        The user's validation-data manifests (:mod:`surgplan.credibility.user_data`): real
+        acquisitions with a known answer, checked and scored before anything is written.
 
     Raises
     ------
     ContextError
         Bad context file.
+    UserDataError
+        A bad validation-data manifest, points file or truth (``DIR`` left untouched).
     CredibilityError, surgplan.errors.CaseError, surgplan.twin.TwinError
         Not a case, no reduced model, the question's target is not one of the twin's.
     """
@@ -231,10 +269,11 @@ def build_credibility(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CredibilityError(f"--out {out} exists and is not a folder")
+    scores = _score_user_data(case_dir, ctx, validation_data, step)
     out.mkdir(parents=True, exist_ok=True)
     report, table = gather_evidence(case_dir, out, ctx, trials=trials, quick_verify=quick_verify,
                                     verify_json=verify_json, max_refined_tets=max_refined_tets,
-                                    step=step)  # fmt: skip
+                                    step=step, user_scores=scores)  # fmt: skip
     images = plot_all(report, table, out)
     html, js = _write(report, images, out)
     return CredibilityReport(report, html, js, images)

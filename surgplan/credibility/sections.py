@@ -122,13 +122,64 @@ def _validation(r: dict[str, Any], images: dict[str, Path]) -> Section:
         f"{_f(tre['deformable']['tumour'].get('mean'))} mm. Literature anchor, a different "
         f"protocol ({lit['protocol']}): {lit['reference']}, rigid {lit['rigid_tre_mm'][0]:g}-"
         f"{lit['rigid_tre_mm'][1]:g} mm, best biomechanical {lit['best_biomechanical_tre_mm']:g}"
-        f" mm. No real data with a known answer were given.",
+        f" mm. {_user_data_line(v.get('user_data'))}",
         Table(["anterior coverage", "noise (mm)", "trials", "rigid TRE (mm)",
                "deformable TRE (mm)", "deformable TRE, trusted (mm)", "trusted share"], rows),
     )  # fmt: skip
     if "validation" in images:
         s.add_image(images["validation"], "Mean tumour TRE by coverage and noise")
     return s
+
+
+def _user_data_line(user: dict[str, Any] | None) -> str:
+    if not user or not user["given"]:
+        return "No real data with a known answer were given: no user validation data supplied."
+    n = user["n_acquisitions"]
+    return (f"Real data with a known answer: {n} acquisition{'s' if n != 1 else ''} supplied "
+            "by the user, in 'validation on your data' below.")  # fmt: skip
+
+
+def _vp_cell(a: dict[str, Any], mode: str) -> str:
+    vp = a["virtual_patients"]
+    if vp is None:
+        return "-"
+    where = f"cov. {vp['anterior_coverage']:g}, {vp['noise_mm']:g} mm"
+    where += "" if vp["inside_grid"] else ", outside the grid"
+    return f"{_f(vp[mode]['tre_mm_trusted'])} ({where})"
+
+
+def _user_rows(user: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for a in user["acquisitions"]:
+        cov = f"{a['coverage']['surface']:.2f} / {a['coverage']['anterior']:.2f}"
+        for mode, m in a["modes"].items():
+            trust = _ok(m["trustworthy"], "trusted" if m["trustworthy"]
+                        else f"NOT trusted: {m['reason']}")  # fmt: skip
+            for t in m["targets"]:
+                rows.append([a["name"], mode, f"{m['n_points_used']}/{a['n_points']}",
+                             _f(a["noise_mm"]), cov, t["name"], _f(t["tre_mm"]),
+                             _f(t["radius95_mm"]), _ok(t["inside"], _f(t["inside"])), trust,
+                             _vp_cell(a, mode)])  # fmt: skip
+    return rows
+
+
+def _user_data(r: dict[str, Any]) -> Section:
+    user = r["validation"].get("user_data")
+    heading = "Credibility: validation on your data (real acquisitions with a known answer)"
+    if not user or not user["given"]:
+        return Section(heading, user["statement"] if user else "No user validation data "
+                       "was supplied.")  # fmt: skip
+    descr = " ".join(f"{a['name']}: {a['description']} (truth: {a['truth_kind']}; noise "
+                     f"{a['noise_mm']:g} mm, {a['noise_source']})."
+                     for a in user["acquisitions"])  # fmt: skip
+    text = (f"{user['statement']} {descr} Coverage is the covered share of the whole / the "
+            "anterior surface, estimated from the points on the registered surface; the "
+            "virtual-patient column is the study's mean tumour TRE over trusted trials at the "
+            "nearest studied anterior coverage and noise.")  # fmt: skip
+    return Section(heading, text, Table(
+        ["acquisition", "mode", "points used/file", "noise (mm)", "coverage surface/anterior",
+         "target", "TRE (mm)", "radius95 (mm)", "inside", "verdict",
+         "virtual patients TRE (mm)"], _user_rows(user)))  # fmt: skip
 
 
 def _uq(r: dict[str, Any], images: dict[str, Path]) -> Section:
@@ -178,5 +229,6 @@ def credibility_sections(report: dict[str, Any], images: dict[str, Path]) -> lis
     """The report's sections, verdict first (``report``: :meth:`CredibilityReport.to_dict`)."""
     return [
         _verdict(report), _context(report), _code(report, images), *_calc(report, images),
-        _validation(report, images), _uq(report, images), _applicability(report),
+        _validation(report, images), _user_data(report), _uq(report, images),
+        _applicability(report),
     ]  # fmt: skip

@@ -4,6 +4,14 @@ Each requirement of :class:`~surgplan.credibility.context.Requirements` is check
 evidence gathered; a requirement not met is listed with its reason (required vs achieved).
 The verdict is ``"evidence meets the required level"`` only when every one is met, else
 ``"not enough evidence"``.
+
+With the user's validation data (:mod:`surgplan.credibility.user_summary`), two more checks,
+at every risk level: the TRE at the question's target on every acquisition the deformable
+twin trusted must not exceed the level's ``tre_mm`` (each is a real case the twin would have
+shown; no trusted acquisition fails the check), and the truth targets inside the predicted
+radius95 must not be fewer than a share ``calibration_lower`` allows: a one-sided binomial
+test, failed when the chance of so few inside at that share is below
+:data:`CALIBRATION_ALPHA`.
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["MEETS", "NOT_ENOUGH", "Verdict", "judge"]
+__all__ = ["CALIBRATION_ALPHA", "MEETS", "NOT_ENOUGH", "Verdict", "judge", "user_data_checks"]
 
 MEETS = "evidence meets the required level"
 NOT_ENOUGH = "not enough evidence"
+#: Significance of the user-data calibration test (one-sided binomial).
+CALIBRATION_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ def _fmt(x: float | None, unit: str = " mm", digits: int = 2) -> str:
 
 def judge(
     context: Any, code: Any, calc: Any, tre_mm: float | None, n_trusted: int, cal: Any,
-    n_trials: int, applicability: Any, real_data: bool = False,
+    n_trials: int, applicability: Any, real_data: bool = False, user_data: Any = None,
 ) -> Verdict:  # fmt: skip
     """Check every requirement of ``context.requirements`` (module docstring).
 
@@ -82,7 +92,10 @@ def judge(
     applicability : Applicability
         The comparison with the validation cases.
     real_data : bool
-        Validation on real data with a known answer was given.
+        Validation on real data with a known answer was given (implied by ``user_data``).
+    user_data : UserValidation, optional
+        The user's acquisitions scored (:func:`surgplan.credibility.user_summary.
+        summarise_user_data`): adds :func:`user_data_checks`.
     """
     req = context.requirements
     checks = []
@@ -130,6 +143,10 @@ def judge(
         f"{len(applicability.warnings)} outside", inside or not req.applicability,
         "outside the validated range: " + "; ".join(applicability.warnings),
     ))  # fmt: skip
+    given = user_data is not None and user_data.given
+    real_data = real_data or given
+    if given:
+        checks += user_data_checks(req, user_data)
     if req.real_data:
         checks.append(_check(
             "real-data validation", "validation on real data with a known answer",
@@ -138,3 +155,61 @@ def judge(
         ))  # fmt: skip
     missing = [c["reason"] for c in checks if not c["met"]]
     return Verdict(context.risk_level, checks, NOT_ENOUGH if missing else MEETS, missing)
+
+
+def _tre_check(req: Any, user: Any) -> dict[str, Any]:
+    d = user.summary["deformable"]
+    tre, n, k = d["tre_mm_trusted"], user.n_acquisitions, len(d["trusted"])
+    if tre is None:
+        why = "; ".join(f"{u['name']}: {u['reason']}" for u in d["untrusted"])
+        reason = f"the deformable twin trusted none of the {n} user acquisitions ({why})"
+    over = [f"{name} {d['tre_mm_each'][name]:.2f} mm" for name in d["trusted"]
+            if d["tre_mm_each"][name] > req.tre_mm]  # fmt: skip
+    if tre is not None:
+        reason = (f"on your data the {user.quantity} TRE exceeds {req.tre_mm:g} mm on "
+                  f"{len(over)} of {k} trusted acquisitions: {', '.join(over)}")  # fmt: skip
+    return _check(
+        "validation TRE on your data",
+        f"{user.quantity} TRE on each of your acquisitions (deformable, trusted) <= "
+        f"{req.tre_mm:g} mm",
+        "no trusted acquisition" if tre is None else
+        f"mean {tre:.2f} mm, max {d['max_headline_tre_mm_trusted']:.2f} mm over {k} trusted of "
+        f"{n} acquisitions", tre is not None and not over, reason,
+    )  # fmt: skip
+
+
+def _calibration_check(req: Any, user: Any) -> dict[str, Any]:
+    from scipy.stats import binom
+
+    d = user.summary["deformable"]
+    k, n, lower = int(d["inside"]), int(d["n_targets"]), float(req.calibration_lower)
+    p = float(binom.cdf(k, n, lower))
+    return _check(
+        "calibration on your data",
+        f"truth targets inside radius95 not fewer than a share of {lower:g} allows "
+        f"(one-sided binomial, {CALIBRATION_ALPHA:g})",
+        f"{k}/{n} inside (p = {p:.3g})", p >= CALIBRATION_ALPHA,
+        f"on your data radius95 missed {n - k} of {n} truth targets: fewer inside than a share "
+        f"of {lower:g} allows (binomial p = {p:.3g} < {CALIBRATION_ALPHA:g})",
+    )  # fmt: skip
+
+
+def user_data_checks(req: Any, user: Any) -> list[dict[str, Any]]:
+    """The checks of the user's validation data (module docstring).
+
+    Parameters
+    ----------
+    req : Requirements
+        The risk level's requirements (``tre_mm``, ``calibration_lower``).
+    user : UserValidation
+        The scored acquisitions (``given`` true).
+
+    Returns
+    -------
+    list of dict
+        The TRE check, and the calibration check when a trusted acquisition has targets.
+    """
+    checks = [_tre_check(req, user)]
+    if user.summary["deformable"]["n_targets"]:
+        checks.append(_calibration_check(req, user))
+    return checks
