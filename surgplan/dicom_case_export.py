@@ -1,5 +1,11 @@
 """DICOM export of a whole case: its scan as a series, its structures as DICOM-SEG or RTSTRUCT.
 
+The series follows the modality the case's DICOM import recorded (:func:`series_modality`):
+``CT`` is written as CT Image Storage, ``MR`` as MR Image Storage; any other DICOM modality
+(``US``, ``PT``, ``OT``...) is refused, as is a SEG or RTSTRUCT on it (its series cannot be
+exported). A scan imported from an image file (NIfTI, NRRD, MHA) records no modality: it is
+written as CT Image Storage with its values taken as HU, and the result's ``notes`` say so.
+
 The case's DICOM identity (:class:`~surgplan.dicom_identity.CaseDicomUids`) is generated on its
 first DICOM export and recorded in the manifest (``dicom_uids``), in a case transaction, only
 after that export's files were written: a failed export leaves the case byte-identical. Later
@@ -29,7 +35,11 @@ from surgplan.case import Case
 from surgplan.dicom_identity import CaseDicomUids, DicomExportError
 from surgplan.dicom_seg_export import DicomSegExport, write_dicom_seg
 from surgplan.dicom_segments import DicomSegment
-from surgplan.dicom_series_export import series_headers, write_dicom_series
+from surgplan.dicom_series_export import (
+    SERIES_MODALITIES,
+    scan_series_headers,
+    write_scan_series,
+)
 from surgplan.export import ExportError, display_style, require_outside_case, structure_names
 from surgplan.manifest import DicomUidsEntry
 from surgplan.rtstruct_export import RtstructExport, write_rtstruct
@@ -51,7 +61,7 @@ class CaseDicomExport:
     Attributes
     ----------
     kind : str
-        ``"dicom"`` (the scan as a CT series), ``"dicom-seg"`` or ``"rtstruct"``.
+        ``"dicom"`` (the scan as a CT or MR series), ``"dicom-seg"`` or ``"rtstruct"``.
     output : pathlib.Path
         The series folder, or the SEG / RTSTRUCT file.
     uids : CaseDicomUids
@@ -63,9 +73,11 @@ class CaseDicomExport:
         Series Instance UID of what was written (a SEG or RTSTRUCT references the scan's
         series ``uids.series``).
     details : dict
-        Kind-specific figures: ``n_files``, ``rescale_slope``, ``rescale_intercept`` (series);
-        ``segments`` (SEG: name, number, algorithm type); ``rois`` (RTSTRUCT: name, number,
-        contours).
+        Kind-specific figures: ``n_files``, ``modality``, ``rescale_slope``,
+        ``rescale_intercept``, ``rescale_type`` (series); ``segments`` (SEG: name, number,
+        algorithm type); ``rois`` (RTSTRUCT: name, number, contours); and for every kind
+        ``notes``: assumptions a user should know (a scan with no recorded modality written as
+        CT, an MR rescale).
     """
 
     kind: str
@@ -175,16 +187,53 @@ def case_segments(case: Case, structures: Sequence[str] = ()) -> list[DicomSegme
     return segments
 
 
-def _open(case_folder: str | os.PathLike[str], out: Path) -> tuple[Case, sitk.Image]:
+def series_modality(case: Case) -> tuple[str, list[str]]:
+    """The modality the case's scan is exported as, and the notes that assumption needs.
+
+    Returns
+    -------
+    modality, notes
+        ``"CT"`` or ``"MR"`` as the import recorded it (no notes), or ``"CT"`` for a scan with
+        no recorded modality (an image file), with a note saying so.
+
+    Raises
+    ------
+    DicomExportError
+        For another recorded modality (one line naming it and what is supported).
+    """
+    entry = case.manifest.image
+    modality = entry.modality if entry is not None else None
+    if modality is None:
+        source = entry.source_kind if entry is not None else "unknown"
+        return "CT", [
+            f"the scan was imported from a {source} source that records no modality: "
+            "written as CT Image Storage, its values taken as HU"
+        ]
+    if modality not in SERIES_MODALITIES:
+        raise DicomExportError(
+            f"case {case.root}: its scan is modality {modality!r} (recorded by its DICOM "
+            f"import); DICOM export supports {' and '.join(SERIES_MODALITIES)} scans only"
+        )
+    return modality, []
+
+
+def _open(
+    case_folder: str | os.PathLike[str], out: Path
+) -> tuple[Case, sitk.Image, str, list[str]]:
+    """The case, its scan, the modality it is exported as and notes (:func:`series_modality`)."""
     case = Case.open(case_folder)
     require_outside_case(case, out)
-    return case, read_image_file(case.require_image())
+    path = case.require_image()
+    modality, notes = series_modality(case)
+    return case, read_image_file(path), modality, notes
 
 
 def export_dicom_series(
     case_folder: str | os.PathLike[str], out_dir: str | os.PathLike[str]
 ) -> CaseDicomExport:
-    """Write the case's de-identified scan as a DICOM CT series into ``out_dir``.
+    """Write the case's de-identified scan as a DICOM CT or MR series into ``out_dir``.
+
+    The modality follows the case's import (:func:`series_modality`).
 
     Parameters
     ----------
@@ -197,7 +246,8 @@ def export_dicom_series(
     Returns
     -------
     CaseDicomExport
-        Kind ``"dicom"``: the folder, the case's UIDs, file count and rescale slope/intercept.
+        Kind ``"dicom"``: the folder, the case's UIDs, file count, modality, rescale
+        slope/intercept/type and notes.
 
     Raises
     ------
@@ -205,18 +255,21 @@ def export_dicom_series(
         A destination inside the case.
     DicomExportError
         A folder holding anything but this case's series, a missing parent, a scan DICOM
-        cannot hold.
+        cannot hold, a modality other than CT or MR.
     """
     out = Path(out_dir)
-    case, scan = _open(case_folder, out)
+    case, scan, modality, notes = _open(case_folder, out)
     uids, new = case_dicom_uids(case)
-    series = write_dicom_series(scan, out, uids=uids)
+    series = write_scan_series(scan, out, uids=uids, modality=modality)
     if new:
         record_uids(case, uids)
     details = {
         "n_files": len(series.paths),
+        "modality": series.modality,
         "rescale_slope": series.rescale_slope,
         "rescale_intercept": series.rescale_intercept,
+        "rescale_type": series.rescale_type,
+        "notes": [*notes, *series.notes],
     }
     return CaseDicomExport("dicom", out, uids, new, series.series_uid, details)
 
@@ -253,13 +306,15 @@ def _export_segments(
     """
     out = Path(out_path)
     _check_file(out, f"--{kind}")
-    case, scan = _open(case_folder, out)
+    case, scan, modality, notes = _open(case_folder, out)
     segments = case_segments(case, structures)
     uids, new = case_dicom_uids(case)
-    written = write(series_headers(scan, uids=uids), segments, out, uids=uids)
+    headers = scan_series_headers(scan, uids=uids, modality=modality)
+    written = write(headers, segments, out, uids=uids)
     if new:
         record_uids(case, uids)
-    return CaseDicomExport(kind, out, uids, new, written.series_uid, details(segments, written))
+    figures = {**details(segments, written), "notes": notes}
+    return CaseDicomExport(kind, out, uids, new, written.series_uid, figures)
 
 
 def export_dicom_seg(
@@ -289,7 +344,7 @@ def export_dicom_seg(
     ExportError
         A destination inside the case, a case without structures.
     DicomExportError
-        A bad destination, an empty or off-grid mask.
+        A bad destination, an empty or off-grid mask, a scan modality other than CT or MR.
     """
     return _export_segments(
         case_folder,
@@ -340,7 +395,7 @@ def export_rtstruct(
     ExportError
         A destination inside the case, a case without structures.
     DicomExportError
-        A bad destination, an empty or off-grid mask.
+        A bad destination, an empty or off-grid mask, a scan modality other than CT or MR.
     """
     return _export_segments(
         case_folder,

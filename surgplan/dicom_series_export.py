@@ -1,9 +1,20 @@
-"""Write a case's scan as a de-identified DICOM CT series (one file per slice).
+r"""Write a case's scan as a de-identified DICOM CT or MR series (one file per slice).
 
-CT Image Storage, explicit VR little endian, uncompressed, signed 16-bit stored values with
-Rescale Slope and Intercept (HU = slope * stored + intercept). Integer images whose range spans
-at most 65536 values are stored exactly (slope 1); other images are scaled linearly onto the
-int16 range (error at most half a slope).
+Explicit VR little endian, uncompressed, 16-bit stored values.
+
+- **CT** (CT Image Storage): signed stored values with Rescale Slope and Intercept (HU = slope *
+  stored + intercept, Rescale Type ``HU``). Integer images whose range spans at most 65536
+  values are stored exactly (slope 1); other images are scaled linearly onto the int16 range
+  (error at most half a slope).
+- **MR** (MR Image Storage, :func:`mr_encoding`): MR values are not HU and the MR Image IOD has
+  no Modality LUT (no Rescale Slope/Intercept, PS3.3 A.4), so integer images that fit 16 bits
+  (unsigned 0..65535 or signed) are stored as they are, with no rescale attributes. Any other
+  image is stored as for CT but with Rescale Type ``US`` (unspecified), a standard attribute the
+  IOD does not define (the result's ``notes`` say so). The MR Image module's acquisition
+  attributes are not kept by the import (only the voxels are): the type 1 ones get the values
+  that claim nothing (Image Type ``DERIVED\SECONDARY\OTHER``, Scanning Sequence ``RM``
+  "research mode", Sequence Variant ``NONE``), the type 2 ones (Scan Options, MR Acquisition
+  Type, Repetition Time, Echo Time, Echo Train Length) are present and empty ("unknown").
 
 Geometry: DICOM's patient coordinates are LPS millimetres, the space SimpleITK images live in,
 so positions and cosines are written as they are. Slice ``k`` has Image Position (Patient) at
@@ -27,7 +38,12 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+)
 from pydicom.valuerep import format_number_as_ds
 
 from surgplan.atomic import fsync_file
@@ -40,8 +56,26 @@ from surgplan.dicom_identity import (
 )
 
 INT16_MIN, INT16_MAX = -32768, 32767
+UINT16_MAX = 65535
+#: What :func:`write_dicom_series` and :func:`series_headers` write (CT Image Storage).
 SUPPORTED_MODALITIES = ("CT",)
+#: SOP Class of each modality :func:`write_scan_series` writes.
+STORAGE_SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage}
+#: What :func:`write_scan_series` and :func:`scan_series_headers` write.
+SERIES_MODALITIES = tuple(STORAGE_SOP_CLASS)
 DEFAULT_DESCRIPTION = "surgplan de-identified scan"
+#: MR Image module (PS3.3 C.8.3.1) attributes the import does not keep: type 1 with the values
+#: that claim nothing (research mode, no sequence variant), type 2 present and empty (unknown).
+MR_UNKNOWN_ACQUISITION = {
+    "ScanningSequence": "RM",
+    "SequenceVariant": "NONE",
+    "ScanOptions": "",
+    "MRAcquisitionType": "",
+    "RepetitionTime": "",
+    "EchoTime": "",
+    "EchoTrainLength": "",
+}
+IMAGE_TYPE = {"CT": ["DERIVED", "SECONDARY", "AXIAL"], "MR": ["DERIVED", "SECONDARY", "OTHER"]}
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,14 @@ class DicomSeriesExport:
     sop_instance_uids : tuple of str
         SOP Instance UID of each file, in the order of ``paths``.
     rescale_slope, rescale_intercept : float
-        Value = slope * stored + intercept (HU for CT).
+        Value = slope * stored + intercept (HU for CT; 1 and 0 for an MR series stored as is).
+    modality : str
+        ``"CT"`` (CT Image Storage) or ``"MR"`` (MR Image Storage).
+    rescale_type : str or None
+        Rescale Type written: ``"HU"`` (CT), ``"US"`` (an MR series that needed a rescale),
+        ``None`` (MR stored as is: no rescale attributes).
+    notes : tuple of str
+        What a user should know about the encoding (an MR rescale, rounding).
     """
 
     folder: Path
@@ -68,6 +109,9 @@ class DicomSeriesExport:
     sop_instance_uids: tuple[str, ...]
     rescale_slope: float
     rescale_intercept: float
+    modality: str = "CT"
+    rescale_type: str | None = "HU"
+    notes: tuple[str, ...] = ()
 
 
 def right_handed(image: sitk.Image) -> sitk.Image:
@@ -87,6 +131,11 @@ def _ds(value: float) -> str:
     return format_number_as_ds(float(value))
 
 
+def _require_finite(values: np.ndarray) -> None:
+    if not np.all(np.isfinite(values)):
+        raise DicomExportError("the scan has NaN or infinite voxels; DICOM needs finite values")
+
+
 def int16_encoding(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Stored int16 values, Rescale Slope and Rescale Intercept for ``values``.
 
@@ -101,8 +150,7 @@ def int16_encoding(values: np.ndarray) -> tuple[np.ndarray, float, float]:
         ``values ~= slope * stored + intercept``: exact for integers spanning at most 65536
         values, else within half a slope.
     """
-    if not np.all(np.isfinite(values)):
-        raise DicomExportError("the scan has NaN or infinite voxels; DICOM needs finite values")
+    _require_finite(values)
     lo, hi = float(values.min()), float(values.max())
     if np.array_equal(values, np.round(values)) and hi - lo <= INT16_MAX - INT16_MIN:
         slope = 1.0
@@ -115,9 +163,58 @@ def int16_encoding(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     return np.clip(stored, INT16_MIN, INT16_MAX).astype("<i2"), slope, intercept
 
 
-def _file_meta(sop_uid: str) -> FileMetaDataset:
+def mr_encoding(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Stored 16-bit values, slope and intercept of an MR series for ``values``.
+
+    Parameters
+    ----------
+    values
+        Voxel values (any numeric dtype, no unit: MR values are not HU), finite.
+
+    Returns
+    -------
+    stored, slope, intercept
+        ``stored`` equal to ``values`` (uint16 when they are integers in 0..65535, else int16
+        when they fit it) with slope 1 and intercept 0: no rescale needed. Otherwise the
+        encoding of :func:`int16_encoding` (exact for integers spanning at most 65536 values,
+        else within half a slope).
+    """
+    _require_finite(values)
+    if values.size and np.array_equal(values, np.round(values)):
+        lo, hi = float(values.min()), float(values.max())
+        if lo >= 0 and hi <= UINT16_MAX:
+            return values.astype("<u2"), 1.0, 0.0
+        if lo >= INT16_MIN and hi <= INT16_MAX:
+            return values.astype("<i2"), 1.0, 0.0
+    return int16_encoding(values)
+
+
+def _encode(values: np.ndarray, modality: str) -> tuple[np.ndarray, tuple[float, float], bool]:
+    """Stored values, ``(slope, intercept)`` and whether rescale attributes are written."""
+    if modality == "CT":
+        stored, slope, intercept = int16_encoding(values)
+        return stored, (slope, intercept), True
+    stored, slope, intercept = mr_encoding(values)
+    return stored, (slope, intercept), (slope, intercept) != (1.0, 0.0)
+
+
+def _encoding_notes(rescale: tuple[float, float], rescaled: bool, modality: str) -> list[str]:
+    """What a user should know about an MR series that needed a rescale."""
+    if modality == "CT" or not rescaled:
+        return []
+    notes = [
+        "the MR values do not fit 16-bit stored values as they are: written with Rescale "
+        f"Slope {rescale[0]:g} and Intercept {rescale[1]:g} (Rescale Type US), attributes "
+        "the MR Image IOD does not define; a reader that ignores them shows stored values"
+    ]
+    if rescale[0] != 1.0:
+        notes.append(f"MR values rounded to a step of {rescale[0]:g} (error at most half)")
+    return notes
+
+
+def _file_meta(sop_uid: str, sop_class: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
@@ -138,24 +235,38 @@ def _geometry(ds: Dataset, image: sitk.Image, k: int) -> None:
     ds.SliceLocation = _ds(float(np.dot(position, normal)))
 
 
+def _modality_attributes(ds: Dataset, modality: str, rescale: tuple[float, float] | None) -> None:
+    """The CT or MR Image module's own attributes; rescale ``None``: none written (MR only)."""
+    if modality == "CT":
+        ds.KVP = ""
+    else:
+        for keyword, value in MR_UNKNOWN_ACQUISITION.items():
+            setattr(ds, keyword, value)
+    if rescale is not None:
+        ds.RescaleSlope, ds.RescaleIntercept = _ds(rescale[0]), _ds(rescale[1])
+        ds.RescaleType = "HU" if modality == "CT" else "US"
+
+
 def _slice_dataset(
     image: sitk.Image,
     stored: np.ndarray,
     k: int,
     uids: CaseDicomUids,
-    rescale: tuple[float, float],
+    rescale: tuple[float, float] | None,
     description: str,
+    modality: str = "CT",
 ) -> Dataset:
-    """Dataset of slice ``k`` (``stored``: int16 rows x columns)."""
+    """Dataset of slice ``k`` (``stored``: 16-bit rows x columns; ``rescale`` as above)."""
     sop_uid = uids.instance_uid(uids.series, k + 1)
+    sop_class = STORAGE_SOP_CLASS[modality]
     ds = Dataset()
-    ds.file_meta = _file_meta(sop_uid)
+    ds.file_meta = _file_meta(sop_uid, sop_class)
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-    ds.SOPClassUID = CTImageStorage
+    ds.ImageType = IMAGE_TYPE[modality]
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_uid
     set_deidentified_patient_and_study(ds, uids)
-    ds.Modality = "CT"
+    ds.Modality = modality
     ds.SeriesInstanceUID = uids.series
     ds.SeriesNumber = 1
     ds.SeriesDescription = description
@@ -164,7 +275,6 @@ def _slice_dataset(
     ds.FrameOfReferenceUID = uids.frame_of_reference
     ds.PositionReferenceIndicator = ""
     ds.PatientPosition = ""
-    ds.KVP = ""
     ds.AcquisitionNumber = 1
     ds.InstanceNumber = k + 1
     _geometry(ds, image, k)
@@ -172,9 +282,8 @@ def _slice_dataset(
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = stored.shape
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1
-    ds.RescaleSlope, ds.RescaleIntercept = _ds(rescale[0]), _ds(rescale[1])
-    ds.RescaleType = "HU"
+    ds.PixelRepresentation = 1 if stored.dtype.kind == "i" else 0
+    _modality_attributes(ds, modality, rescale)
     ds.PixelData = stored.tobytes()
     return ds
 
@@ -190,7 +299,8 @@ def series_headers(
 
     UIDs are derived from ``uids``, so these headers reference exactly the slices that
     :func:`write_dicom_series` writes (or wrote) for the same case: a SEG or RTSTRUCT can be made
-    from them without the series on disk.
+    from them without the series on disk. CT only, as :func:`write_dicom_series`; see
+    :func:`scan_series_headers` for MR.
 
     Parameters
     ----------
@@ -202,21 +312,49 @@ def series_headers(
     list of pydicom.Dataset
         One per slice, in slice order, without Pixel Data.
     """
-    _check_image(image, modality)
+    _check_image(image, modality, SUPPORTED_MODALITIES)
+    return scan_series_headers(image, uids=uids, modality=modality, description=description)
+
+
+def scan_series_headers(
+    image: sitk.Image,
+    *,
+    uids: CaseDicomUids,
+    modality: str,
+    description: str = DEFAULT_DESCRIPTION,
+) -> list[Dataset]:
+    """The datasets :func:`write_scan_series` writes for ``image``, without pixel data.
+
+    As :func:`series_headers`, for any of :data:`SERIES_MODALITIES`: the SOP Class, Modality
+    and SOP Instance UIDs are those of the written slices (rescale attributes may differ).
+
+    Parameters
+    ----------
+    image, uids, modality, description
+        As for :func:`write_scan_series`.
+
+    Returns
+    -------
+    list of pydicom.Dataset
+        One per slice, in slice order, without Pixel Data.
+    """
+    _check_image(image, modality, SERIES_MODALITIES)
     image = right_handed(image)
     shape = (image.GetSize()[1], image.GetSize()[0])
+    rescale = (1.0, 0.0) if modality == "CT" else None
     headers = []
     for k in range(image.GetSize()[2]):
-        ds = _slice_dataset(image, np.zeros(shape, "<i2"), k, uids, (1.0, 0.0), description)
+        stored = np.zeros(shape, "<i2")
+        ds = _slice_dataset(image, stored, k, uids, rescale, description, modality)
         del ds.PixelData
         headers.append(ds)
     return headers
 
 
-def _check_image(image: sitk.Image, modality: str) -> None:
-    if modality not in SUPPORTED_MODALITIES:
+def _check_image(image: sitk.Image, modality: str, supported: tuple[str, ...]) -> None:
+    if modality not in supported:
         raise DicomExportError(
-            f"DICOM series export supports modality {SUPPORTED_MODALITIES}, got {modality!r}"
+            f"DICOM series export supports modality {supported}, got {modality!r}"
         )
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise DicomExportError(
@@ -226,7 +364,7 @@ def _check_image(image: sitk.Image, modality: str) -> None:
 
 
 def _check_request(image: sitk.Image, final: Path, uids: CaseDicomUids, modality: str) -> None:
-    _check_image(image, modality)
+    _check_image(image, modality, SERIES_MODALITIES)
     if not final.parent.is_dir():
         raise DicomExportError(f"parent folder of {final} does not exist")
     if final.exists() and not _is_previous_export(final, uids):
@@ -261,6 +399,41 @@ def write_dicom_series(
 ) -> DicomSeriesExport:
     """Write ``image`` (LPS geometry) as a de-identified DICOM CT series in ``out_dir``.
 
+    :func:`write_scan_series` for CT only (CT Image Storage); that function also writes MR.
+
+    Parameters
+    ----------
+    image
+        The case's scan (3-D, scalar, values in HU), any direction.
+    out_dir, uids, description
+        As for :func:`write_scan_series`.
+    modality
+        Modality of the series; only ``"CT"`` (CT Image Storage) is supported.
+
+    Returns
+    -------
+    DicomSeriesExport
+        Folder, files and SOP Instance UIDs in slice order, rescale slope and intercept.
+
+    Raises
+    ------
+    DicomExportError
+        For another modality, and as :func:`write_scan_series`.
+    """
+    _check_image(image, modality, SUPPORTED_MODALITIES)
+    return write_scan_series(image, out_dir, uids=uids, modality=modality, description=description)
+
+
+def write_scan_series(
+    image: sitk.Image,
+    out_dir: str | os.PathLike[str],
+    *,
+    uids: CaseDicomUids,
+    modality: str,
+    description: str = DEFAULT_DESCRIPTION,
+) -> DicomSeriesExport:
+    """Write ``image`` (LPS geometry) as a de-identified DICOM CT or MR series in ``out_dir``.
+
     The series is written into a temporary folder beside ``out_dir`` and renamed onto it: the
     folder holds either the previous complete series or the new one, never a mixture.
 
@@ -273,14 +446,14 @@ def write_dicom_series(
     uids
         The case's DICOM UIDs; slice ``k`` gets ``uids.instance_uid(uids.series, k + 1)``.
     modality
-        Modality of the series; only ``"CT"`` (CT Image Storage) is supported.
+        ``"CT"`` (CT Image Storage) or ``"MR"`` (MR Image Storage); see the module docstring.
     description
         Series Description (must not carry identifiers).
 
     Returns
     -------
     DicomSeriesExport
-        Folder, files and SOP Instance UIDs in slice order, rescale slope and intercept.
+        Folder, files and SOP Instance UIDs in slice order, the encoding and its notes.
 
     Raises
     ------
@@ -291,15 +464,41 @@ def write_dicom_series(
     final = Path(out_dir)
     _check_request(image, final, uids, modality)
     image = right_handed(image)
-    stored, slope, intercept = int16_encoding(sitk.GetArrayViewFromImage(image))
+    stored, rescale, rescaled = _encode(sitk.GetArrayViewFromImage(image), modality)
+    names, sop_uids = _write_slices(
+        image, stored, final, uids, rescale if rescaled else None, description, modality
+    )
+    return DicomSeriesExport(
+        folder=final,
+        paths=tuple(final / name for name in names),
+        series_uid=uids.series,
+        sop_instance_uids=tuple(sop_uids),
+        rescale_slope=rescale[0],
+        rescale_intercept=rescale[1],
+        modality=modality,
+        rescale_type=("HU" if modality == "CT" else "US") if rescaled else None,
+        notes=tuple(_encoding_notes(rescale, rescaled, modality)),
+    )
+
+
+def _write_slices(
+    image: sitk.Image,
+    stored: np.ndarray,
+    final: Path,
+    uids: CaseDicomUids,
+    rescale: tuple[float, float] | None,
+    description: str,
+    modality: str,
+) -> tuple[list[str], list[str]]:
+    """Write every slice into a temporary folder renamed onto ``final``; names and SOP UIDs."""
     width = max(4, len(str(stored.shape[0])))
     tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir()  # the usual folder mode (0o777 less the umask)
     names, sop_uids = [], []
     try:
         for k in range(stored.shape[0]):
-            ds = _slice_dataset(image, stored[k], k, uids, (slope, intercept), description)
-            name = f"CT{k + 1:0{width}d}.dcm"
+            ds = _slice_dataset(image, stored[k], k, uids, rescale, description, modality)
+            name = f"{modality}{k + 1:0{width}d}.dcm"
             ds.save_as(tmp / name, enforce_file_format=True)
             fsync_file(tmp / name)
             names.append(name)
@@ -309,14 +508,7 @@ def write_dicom_series(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    return DicomSeriesExport(
-        folder=final,
-        paths=tuple(final / name for name in names),
-        series_uid=uids.series,
-        sop_instance_uids=tuple(sop_uids),
-        rescale_slope=slope,
-        rescale_intercept=intercept,
-    )
+    return names, sop_uids
 
 
 def _replace_folder(new: Path, final: Path) -> None:
