@@ -1,4 +1,4 @@
-"""``surgplan credibility --validation-data``: the twin on the user's acquisitions with a known answer.
+"""``surgplan credibility --validation-data``: the twin on the user's data with a known answer.
 
 Acquisitions with a known answer are made from the project's own machinery on the session's
 small real-liver twin case (:func:`tests.test_twin_case.small_twin_case`): a known reduced-model
@@ -32,6 +32,7 @@ import pytest
 import registration as reg
 from registration.io import read_points, write_slicer_markups
 from surgplan.credibility.context import load_context
+from surgplan.credibility.sections import _user_data
 from surgplan.credibility.user_data import UserDataError, load_acquisition
 from surgplan.credibility.user_summary import NONE_SUPPLIED, summarise_user_data
 from surgplan.credibility.user_validation import score_acquisitions
@@ -111,9 +112,10 @@ def data(case: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     pts2 = posed_swabs(surface, np.zeros_like(u), T2, n_points=250, noise_mm=0.5, seed=1)
     write_slicer_markups(folder / "scan.mrk.json", pts2, coordinate_system="RAS")
     m2 = folder / "acq2.json"
-    m2.write_text(json.dumps({"description": "undeformed phantom, tracked pointer",
-                              "points": "scan.mrk.json", "noise_mm": 0.5,
-                              "T_tracker_model": T2.tolist(), "targets": {TUMOUR: {}}}))  # fmt: skip
+    m2.write_text(json.dumps({
+        "description": "undeformed phantom, tracked pointer", "points": "scan.mrk.json",
+        "noise_mm": 0.5, "T_tracker_model": T2.tolist(), "targets": {TUMOUR: {}},
+    }))  # fmt: skip
     truth2 = {TUMOUR: reg.apply_transform(T2, model.targets_mm[TUMOUR][None])[0]}
     return {"folder": folder, "manifests": [m1, m2], "displaced": bad, "model": model,
             "truth": {"acq1": truth1, "acq2": truth2}, "fiducial": fiducial,
@@ -205,6 +207,8 @@ def test_displaced_truth_is_not_enough_evidence(scores, tmp_path: Path) -> None:
     none = summarise_user_data((), rows, TUMOUR)
     assert not none.given and none.statement == NONE_SUPPLIED
     assert not any("your data" in c["requirement"] for c in _judge(context, none).checks)
+    section = _user_data({"validation": {"user_data": none.to_dict()}})
+    assert "validation on your data" in section.heading and section.text == NONE_SUPPLIED
 
 
 def test_an_untrusted_acquisition_is_reported_not_averaged(scores) -> None:
@@ -289,8 +293,8 @@ def _run(*args: object) -> tuple[int, str, str]:
 
 
 def test_bad_validation_data_on_the_command_line(case: Path, data: dict, tmp_path: Path) -> None:
-    bad = _manifest(data["folder"], 'description = "d"\npoints = "metres.csv"\n'
-                    "[targets.tumour_centroid]\ntracker_mm = [1, 2, 3]\n", "metres.toml")  # fmt: skip
+    body = 'description = "d"\npoints = "metres.csv"\n[targets.tumour_centroid]\n'
+    bad = _manifest(data["folder"], body + "tracker_mm = [1, 2, 3]\n", "metres.toml")
     np.savetxt(data["folder"] / "metres.csv", read_points(data["points"]["acq1"]) / 1e3,
                delimiter=",")  # fmt: skip
     for manifest, message in ((bad, "probably in metres"), (tmp_path / "none.toml", "not found")):
@@ -335,5 +339,8 @@ def test_command_line_report_with_validation_data(case: Path, data: dict, tmp_pa
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (out / "credibility.html").read_text()))
     assert "Credibility: validation on your data" in text
     assert "3 real acquisitions with a known answer supplied by the user" in text
+    vp = user["acquisitions"][0]["virtual_patients"]["deformable"]["tre_mm_trusted"]
+    mine = user["summary"]["deformable"]["tre_mm_each"]["acq1"]
+    assert f"acq1 {mine:.2f} mm vs {vp:.2f} mm" in text  # the comparison, in words
     tre = user["acquisitions"][0]["modes"]["deformable"]["targets"][0]["tre_mm"]
     assert f"{tre:.2f}" in text

@@ -144,23 +144,32 @@ def _vp_cell(a: dict[str, Any], mode: str) -> str:
     if vp is None:
         return "-"
     where = f"cov. {vp['anterior_coverage']:g}, {vp['noise_mm']:g} mm"
-    where += "" if vp["inside_grid"] else ", outside the grid"
-    return f"{_f(vp[mode]['tre_mm_trusted'])} ({where})"
+    where += "" if vp["inside_grid"] else ", this acquisition outside the grid"
+    return f"{_f(vp[mode]['tre_mm_trusted'])} trusted, {_f(vp[mode]['tre_mm'])} all ({where})"
+
+
+def _targets_cell(m: dict[str, Any]) -> str:
+    def one(t: dict[str, Any]) -> str:
+        out = "" if t["inside"] else ", OUTSIDE"
+        return f"{t['name']} {t['tre_mm']:.2f} (r95 {t['radius95_mm']:.2f}{out})"
+
+    return "; ".join(one(t) for t in m["targets"])
+
+
+def _user_row(user: dict[str, Any], a: dict[str, Any], mode: str) -> list[Any]:
+    m = a["modes"][mode]
+    trust = "trusted" if m["trustworthy"] else f"NOT trusted: {m['reason']}"
+    inside, n = sum(t["inside"] for t in m["targets"]), len(m["targets"])
+    return [
+        a["name"], mode, f"{m['n_points_used']}/{a['n_points']}", _f(a["noise_mm"]),
+        f"{a['coverage']['surface']:.2f} / {a['coverage']['anterior']:.2f}",
+        _f(user["summary"][mode]["tre_mm_each"][a["name"]]), _targets_cell(m),
+        _ok(inside == n, f"{inside}/{n}"), _ok(m["trustworthy"], trust), _vp_cell(a, mode),
+    ]  # fmt: skip
 
 
 def _user_rows(user: dict[str, Any]) -> list[list[Any]]:
-    rows = []
-    for a in user["acquisitions"]:
-        cov = f"{a['coverage']['surface']:.2f} / {a['coverage']['anterior']:.2f}"
-        for mode, m in a["modes"].items():
-            trust = _ok(m["trustworthy"], "trusted" if m["trustworthy"]
-                        else f"NOT trusted: {m['reason']}")  # fmt: skip
-            for t in m["targets"]:
-                rows.append([a["name"], mode, f"{m['n_points_used']}/{a['n_points']}",
-                             _f(a["noise_mm"]), cov, t["name"], _f(t["tre_mm"]),
-                             _f(t["radius95_mm"]), _ok(t["inside"], _f(t["inside"])), trust,
-                             _vp_cell(a, mode)])  # fmt: skip
-    return rows
+    return [_user_row(user, a, mode) for a in user["acquisitions"] for mode in a["modes"]]
 
 
 def _user_data(r: dict[str, Any]) -> Section:
@@ -173,13 +182,15 @@ def _user_data(r: dict[str, Any]) -> Section:
                      f"{a['noise_mm']:g} mm, {a['noise_source']})."
                      for a in user["acquisitions"])  # fmt: skip
     text = (f"{user['statement']} {descr} Coverage is the covered share of the whole / the "
-            "anterior surface, estimated from the points on the registered surface; the "
-            "virtual-patient column is the study's mean tumour TRE over trusted trials at the "
-            "nearest studied anterior coverage and noise.")  # fmt: skip
+            "anterior surface, estimated from the points on the registered surface. "
+            f"{user['quantity']} TRE: at that target where the truth has it, else the mean over "
+            "the truth targets. The virtual-patient column is this report's study: its mean "
+            "tumour TRE over trusted and over all trials at the nearest studied anterior "
+            "coverage and noise.")  # fmt: skip
     return Section(heading, text, Table(
         ["acquisition", "mode", "points used/file", "noise (mm)", "coverage surface/anterior",
-         "target", "TRE (mm)", "radius95 (mm)", "inside", "verdict",
-         "virtual patients TRE (mm)"], _user_rows(user)))  # fmt: skip
+         f"{user['quantity']} TRE (mm)", "TRE at each truth target (mm)", "inside radius95",
+         "verdict", "virtual patients tumour TRE (mm)"], _user_rows(user)))  # fmt: skip
 
 
 def _uq(r: dict[str, Any], images: dict[str, Path]) -> Section:

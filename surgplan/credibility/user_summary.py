@@ -118,12 +118,30 @@ def _mode_summary(scores: tuple[AcquisitionScore, ...], mode: str, quantity: str
     }
 
 
-def _statement(scores: tuple[AcquisitionScore, ...], summary: dict, quantity: str) -> str:
+def _comparison(acqs: list[dict[str, Any]], summary: dict) -> str:
+    """Deformable TRE on each acquisition against the study's at its nearest cell."""
+    parts = []
+    for a in acqs:
+        vp, tre = a["virtual_patients"], summary["deformable"]["tre_mm_each"][a["name"]]
+        if vp is None or vp["deformable"]["tre_mm_trusted"] is None:
+            parts.append(f"{a['name']} {tre:.2f} mm vs none (no trusted virtual-patient trial)")
+            continue
+        where = f"coverage {vp['anterior_coverage']:g}, noise {vp['noise_mm']:g} mm" + (
+            "" if vp["inside_grid"] else "; the acquisition lies outside the studied grid"
+        )
+        parts.append(f"{a['name']} {tre:.2f} mm vs {vp['deformable']['tre_mm_trusted']:.2f} mm"
+                     f" ({where})")  # fmt: skip
+    head = ("Deformable twin, your data against this report's virtual patients (tumour, "
+            "trusted trials) at the nearest studied coverage and noise: ")  # fmt: skip
+    return head + "; ".join(parts) + "."
+
+
+def _statement(acqs: list[dict[str, Any]], summary: dict, quantity: str) -> str:
     d = summary["deformable"]
-    n = len(scores)
+    n = len(acqs)
     text = (
         f"{n} real acquisition{'s' if n != 1 else ''} with a known answer supplied by the "
-        f"user ({', '.join(s.name for s in scores)}): the user's own data, not virtual "
+        f"user ({', '.join(a['name'] for a in acqs)}): the user's own data, not virtual "
         f"patients. The twin ran on each as surgplan register --case does, rigid and "
         f"deformable. Deformable twin trusted on {len(d['trusted'])} of {n}"
     )
@@ -134,7 +152,7 @@ def _statement(scores: tuple[AcquisitionScore, ...], summary: dict, quantity: st
     if d["untrusted"]:
         text += " Not trusted (reported, not averaged in): " + "; ".join(
             f"{u['name']}: {u['reason']}" for u in d["untrusted"]) + "."  # fmt: skip
-    return text
+    return f"{text} {_comparison(acqs, summary)}"
 
 
 def summarise_user_data(
@@ -152,5 +170,5 @@ def summarise_user_data(
         d["headline_target"] = s.modes["deformable"].headline(quantity)[1]
         d["virtual_patients"] = nearest_protocol(by_protocol, s.coverage.anterior, s.noise_mm)
         acqs.append(d)
-    return UserValidation(True, len(scores), quantity, _statement(scores, summary, quantity),
+    return UserValidation(True, len(scores), quantity, _statement(acqs, summary, quantity),
                           summary, acqs)  # fmt: skip
