@@ -37,8 +37,8 @@ from surgplan.dicom_seg_export import DicomSegExport, write_dicom_seg
 from surgplan.dicom_segments import DicomSegment
 from surgplan.dicom_series_export import (
     SERIES_MODALITIES,
-    scan_series_headers,
-    write_scan_series,
+    series_headers,
+    write_dicom_series,
 )
 from surgplan.export import ExportError, display_style, require_outside_case, structure_names
 from surgplan.manifest import DicomUidsEntry
@@ -260,7 +260,7 @@ def export_dicom_series(
     out = Path(out_dir)
     case, scan, modality, notes = _open(case_folder, out)
     uids, new = case_dicom_uids(case)
-    series = write_scan_series(scan, out, uids=uids, modality=modality)
+    series = write_dicom_series(scan, out, uids=uids, modality=modality)
     if new:
         record_uids(case, uids)
     details = {
@@ -309,7 +309,7 @@ def _export_segments(
     case, scan, modality, notes = _open(case_folder, out)
     segments = case_segments(case, structures)
     uids, new = case_dicom_uids(case)
-    headers = scan_series_headers(scan, uids=uids, modality=modality)
+    headers = series_headers(scan, uids=uids, modality=modality)
     written = write(headers, segments, out, uids=uids)
     if new:
         record_uids(case, uids)

@@ -57,11 +57,9 @@ from surgplan.dicom_identity import (
 
 INT16_MIN, INT16_MAX = -32768, 32767
 UINT16_MAX = 65535
-#: What :func:`write_dicom_series` and :func:`series_headers` write (CT Image Storage).
-SUPPORTED_MODALITIES = ("CT",)
-#: SOP Class of each modality :func:`write_scan_series` writes.
+#: SOP Class of each modality :func:`write_dicom_series` writes.
 STORAGE_SOP_CLASS = {"CT": CTImageStorage, "MR": MRImageStorage}
-#: What :func:`write_scan_series` and :func:`scan_series_headers` write.
+#: What :func:`write_dicom_series` and :func:`series_headers` write.
 SERIES_MODALITIES = tuple(STORAGE_SOP_CLASS)
 DEFAULT_DESCRIPTION = "surgplan de-identified scan"
 #: MR Image module (PS3.3 C.8.3.1) attributes the import does not keep: type 1 with the values
@@ -299,39 +297,13 @@ def series_headers(
 
     UIDs are derived from ``uids``, so these headers reference exactly the slices that
     :func:`write_dicom_series` writes (or wrote) for the same case: a SEG or RTSTRUCT can be made
-    from them without the series on disk. CT only, as :func:`write_dicom_series`; see
-    :func:`scan_series_headers` for MR.
+    from them without the series on disk. The SOP Class, Modality and SOP Instance UIDs are those
+    of the written slices (rescale attributes may differ).
 
     Parameters
     ----------
     image, uids, modality, description
         As for :func:`write_dicom_series`.
-
-    Returns
-    -------
-    list of pydicom.Dataset
-        One per slice, in slice order, without Pixel Data.
-    """
-    _check_image(image, modality, SUPPORTED_MODALITIES)
-    return scan_series_headers(image, uids=uids, modality=modality, description=description)
-
-
-def scan_series_headers(
-    image: sitk.Image,
-    *,
-    uids: CaseDicomUids,
-    modality: str,
-    description: str = DEFAULT_DESCRIPTION,
-) -> list[Dataset]:
-    """The datasets :func:`write_scan_series` writes for ``image``, without pixel data.
-
-    As :func:`series_headers`, for any of :data:`SERIES_MODALITIES`: the SOP Class, Modality
-    and SOP Instance UIDs are those of the written slices (rescale attributes may differ).
-
-    Parameters
-    ----------
-    image, uids, modality, description
-        As for :func:`write_scan_series`.
 
     Returns
     -------
@@ -395,41 +367,6 @@ def write_dicom_series(
     *,
     uids: CaseDicomUids,
     modality: str = "CT",
-    description: str = DEFAULT_DESCRIPTION,
-) -> DicomSeriesExport:
-    """Write ``image`` (LPS geometry) as a de-identified DICOM CT series in ``out_dir``.
-
-    :func:`write_scan_series` for CT only (CT Image Storage); that function also writes MR.
-
-    Parameters
-    ----------
-    image
-        The case's scan (3-D, scalar, values in HU), any direction.
-    out_dir, uids, description
-        As for :func:`write_scan_series`.
-    modality
-        Modality of the series; only ``"CT"`` (CT Image Storage) is supported.
-
-    Returns
-    -------
-    DicomSeriesExport
-        Folder, files and SOP Instance UIDs in slice order, rescale slope and intercept.
-
-    Raises
-    ------
-    DicomExportError
-        For another modality, and as :func:`write_scan_series`.
-    """
-    _check_image(image, modality, SUPPORTED_MODALITIES)
-    return write_scan_series(image, out_dir, uids=uids, modality=modality, description=description)
-
-
-def write_scan_series(
-    image: sitk.Image,
-    out_dir: str | os.PathLike[str],
-    *,
-    uids: CaseDicomUids,
-    modality: str,
     description: str = DEFAULT_DESCRIPTION,
 ) -> DicomSeriesExport:
     """Write ``image`` (LPS geometry) as a de-identified DICOM CT or MR series in ``out_dir``.

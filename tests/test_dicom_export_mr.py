@@ -31,7 +31,7 @@ from pydicom.uid import MRImageStorage
 from surgplan.case import Case
 from surgplan.cli import cli
 from surgplan.dicom_identity import PLACEHOLDER_PATIENT_NAME, CaseDicomUids
-from surgplan.dicom_series_export import mr_encoding, write_scan_series
+from surgplan.dicom_series_export import mr_encoding, write_dicom_series
 from tests.dicom_factory import field, write_series
 
 #: A made-up identity and acquisition, on every slice of the source series.
@@ -347,7 +347,7 @@ def test_mr_encoding_stores_16_bit_integers_as_they_are(values: np.ndarray, dtyp
 def test_mr_values_beyond_16_bits_get_an_unspecified_rescale(tmp_path: Path) -> None:
     values = np.linspace(-3.5, 1000.25, 3 * 4 * 5).reshape(3, 4, 5)
     scan = sitk.GetImageFromArray(values)
-    series = write_scan_series(scan, tmp_path / "mr", uids=CaseDicomUids.generate(), modality="MR")
+    series = write_dicom_series(scan, tmp_path / "mr", uids=CaseDicomUids.generate(), modality="MR")
     assert series.rescale_type == "US" and len(series.notes) == 2
     assert "Rescale Type US" in series.notes[0]
     ds = pydicom.dcmread(series.paths[0])
