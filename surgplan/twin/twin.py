@@ -53,7 +53,10 @@ def _clean(points: ArrayLike) -> tuple[NDArray[np.float64], int]:
         raise PointsError(f"points must be numeric (N, 3) coordinates in mm: {exc}") from None
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise PointsError(f"points must have shape (N, 3), got {arr.shape}")
-    keep = np.all(np.isfinite(arr), axis=1)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return arr, 0
+    keep = finite.all(axis=1)
     if not keep.any():
         raise PointsError(f"all {len(arr)} points are NaN or infinite: nothing to assimilate")
     return arr[keep], int((~keep).sum())
@@ -153,6 +156,7 @@ class Twin:
         self.mode = mode
         self.full_basis = basis
         self.basis = basis.rigid() if mode == "rigid" else basis
+        self._extent_mm = self.basis.extent_mm  # used by every update (a ptp of the surface)
         self.surface = build_twin_surface(self.basis, surface)
         self.noise_cov = sensor_covariance(noise_mm)
         if rigid_deformation not in ("fitted", "prior", "none"):
@@ -245,7 +249,7 @@ class Twin:
         t0 = time.perf_counter()
         pts, dropped = _clean(points)
         first = self._P is None
-        check_point_units(pts, self.basis.extent_mm, lower=first)
+        check_point_units(pts, self._extent_mm, lower=first)
         sensor = self.noise_cov if noise_mm is None else sensor_covariance(noise_mm)
         sensor_iso = float(np.sqrt(np.trace(sensor) / 3.0))
         cov = observation_covariance(sensor, self.model_noise_mm)
