@@ -82,7 +82,7 @@ def _frames(capture: Path) -> list[dict]:
 
 def _submitted_view(view: dict) -> EyeView:
     """The eye view the application submitted (metres in the record, mm here)."""
-    w, h = (int(v) for v in EYE_SIZE.split("x"))
+    w, h = view["rect"][2], view["rect"][3]
     pose = pose_from_xr(view["pose"]["position"], view["pose"]["orientation"])
     left, right, up, down = view["fov"]
     return EyeView(pose, Fov(left, right, up, down), w, h)
@@ -219,12 +219,18 @@ def test_scripted_controllers_move_the_twin_and_cycle_its_layers(runtime, tmp_pa
     assert np.linalg.norm(_centroid(image, blue) - view.project(tumour)) < 1.5
 
 
-def test_live_updates_place_then_hide_the_overlay_in_the_headset(runtime, tmp_path) -> None:
-    """Waiting: nothing shown; a trusted update: the organ where the tracker saw it; outliers:
-    hidden again, with the warning (fed by a test client over OpenIGTLink)."""
+def test_live_updates_place_deform_then_hide_the_overlay_in_the_headset(runtime, tmp_path) -> None:
+    """A deformable live session fed over OpenIGTLink by a test client, seen in the headset.
+
+    Waiting: nothing drawn. Update 1 (the undeformed organ): the organ where the tracker saw
+    it. Update 2 (the organ widened by a deformation mode): the overlay takes the new published
+    surface's outline. Update 3 (outliers, untrusted): hidden, with the red warning.
+    """
     from surgplan.live import LiveServerThread, open_session
+    from surgplan.twin.synthetic import posed_swabs, synthetic_basis, synthetic_organ
     from surgplan.vr_calibration import XrCalibration, store_calibration
     from tests.test_live_helpers import (
+        T_TRACKER_MODEL,
         RawClient,
         config,
         make_case,
@@ -236,16 +242,16 @@ def test_live_updates_place_then_hide_the_overlay_in_the_headset(runtime, tmp_pa
 
     case = make_case(tmp_path / "case")
     T_xr_tracker = np.eye(4)
-    T_xr_tracker[:3, 3] = [-30.0, 1640.0, -620.0]  # the organ's tracker pose -> 500 mm ahead
+    T_xr_tracker[:3, 3] = [-30.0, 1640.0, -470.0]  # the organ's tracker pose -> 350 mm ahead
     store_calibration(case, XrCalibration(T_xr_tracker, 0.4, 0.7, 6))
-    session, _ = open_session(case, config("rigid"))
+    session, _ = open_session(case, config("deformable"))
     server = LiveServerThread(session, port=0)
     server.start()
     host, port = server.address
     capture = tmp_path / "capture"
     capture.mkdir()
     env = runtime_env(
-        runtime, SURGPLAN_XR_TEST_VIEW_SIZE=EYE_SIZE, SURGPLAN_XR_TEST_CAPTURE_DIR=str(capture),
+        runtime, SURGPLAN_XR_TEST_VIEW_SIZE="512x544", SURGPLAN_XR_TEST_CAPTURE_DIR=str(capture),
         SURGPLAN_XR_TEST_CAPTURE_EVERY="3", SURGPLAN_XR_TEST_THROTTLE="1",
         XR_CORE_VALIDATION_FILE_NAME=str(tmp_path / "core.txt"),
     )  # fmt: skip
@@ -254,17 +260,35 @@ def test_live_updates_place_then_hide_the_overlay_in_the_headset(runtime, tmp_pa
          "--live", f"{host}:{port}", "--validation", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
     )  # fmt: skip
+    organ = synthetic_organ(3)
+    basis = synthetic_basis(organ)
+    amplitudes = np.zeros(len(basis.prior_std))
+    amplitudes[5] = 1.5 * basis.prior_std[5]  # widens the organ by ~10 mm, within the prior
+    deformed = posed_swabs(organ, basis.surface_displacement_mm(amplitudes), T_TRACKER_MODEL,
+                           n_points=3000, noise_mm=0.3, seed=2)  # fmt: skip
+    flip = np.array([-1.0, -1.0, 1.0])
     feeder = spy = None
+    published, shown_until = [], []
     try:
         _until(lambda: len(server.server._clients) >= 1, "the headset did not connect")
         _until(lambda: _captured(capture) >= 3, "the headset submitted no frames")
         spy, feeder = Spy(server.address), RawClient(server.address)
-        feeder.send(scan_msg(scan_points(200, seed=1)))
-        published = spy.wait(1)["OrganInTracker"].points * np.array([-1.0, -1.0, 1.0])
-        _until(lambda: _shown(capture) >= 2, "the first update never reached the headset")
+        for update, message in ((1, scan_msg(scan_points(300, seed=1))), (2, scan_msg(deformed))):
+            feeder.send(message)
+            parts = spy.wait(update)
+            assert json.loads(parts["TwinStatus"].text)["trustworthy"]
+            published.append(parts["OrganInTracker"].points * flip)
+            if update == 1:
+                _until(lambda: _shown(capture) >= 2, "the update never reached the headset")
+                first_width = _latest_width(capture)
+            else:  # until the headset shows a wider organ (it follows as a client of its own)
+                wider = first_width + 3
+                _until(lambda w=wider: _latest_width(capture) > w, "no deformation shown")
+            time.sleep(0.3)
+            shown_until.append(_captured(capture))
         rng = np.random.default_rng(0)
         feeder.send(point_msg(rng.normal(0.0, 100.0, (80, 3))))  # outliers: untrusted
-        spy.wait(2)
+        spy.wait(3)
         hidden_from = len(_frames(capture))
         _until(lambda: _hidden_after(capture, hidden_from) >= 2, "the overlay was not hidden")
     finally:
@@ -279,27 +303,48 @@ def test_live_updates_place_then_hide_the_overlay_in_the_headset(runtime, tmp_pa
     report = json.loads(out.strip().splitlines()[-1])
     assert report["mode"] == "live" and report["ended_by"] == "exit"
     assert report["stopped_by_signal"] and report["states"][-1] == "EXITING"
-    assert report["live_updates_shown"] >= 2
+    assert report["live_updates_shown"] >= 3
     assert report["stats"]["update_to_submit_ms"]["median"] > 0
     assert "VALID_ERROR" not in (tmp_path / "core.txt").read_text()
-    captured = [f for f in _frames(capture) if f["layers"] and f["layers"][0]["views"][0]["file"]]
-    pixels = [_organ_pixels(capture, f) for f in captured]
-    first_shown = next(i for i, n in enumerate(pixels) if n > 50)
+    frames = _frames(capture)
+    captured = [
+        i for i, f in enumerate(frames) if f["layers"] and f["layers"][0]["views"][0]["file"]
+    ]
+    pixels = [_organ_pixels(capture, frames[i]) for i in captured]
+    first_shown = next(k for k, n in enumerate(pixels) if n > 50)
     assert first_shown > 0 and max(pixels[:first_shown]) == 0  # waiting: nothing drawn
-    world = published @ T_xr_tracker[:3, :3].T + T_xr_tracker[:3, 3]
-    for record in captured[first_shown]["layers"][0]["views"]:
+    assert np.abs(published[1] - published[0]).max() > 5.0  # the twin did deform
+    boxes, widths = [], []
+    for points, until in zip(published, shown_until, strict=True):
+        frame = frames[max(i for i in captured if i < until)]
+        world = points @ T_xr_tracker[:3, :3].T + T_xr_tracker[:3, 3]
+        record = frame["layers"][0]["views"][0]
         image = _image(capture, record)
         rows, cols = np.nonzero((image[..., 0] > 90) & (image[..., 0] > image[..., 2] + 30))
         uv = _submitted_view(record).project(world)
-        # the organ's outline spans exactly its projected vertices (within a pixel)
-        np.testing.assert_allclose([cols.min(), cols.max() + 1], [uv[:, 0].min(), uv[:, 0].max()],
-                                   atol=1.5)  # fmt: skip
-        np.testing.assert_allclose([rows.min(), rows.max() + 1], [uv[:, 1].min(), uv[:, 1].max()],
-                                   atol=1.5)  # fmt: skip
+        # the organ's outline spans exactly the published surface's projection (within a pixel)
+        np.testing.assert_allclose([cols.min(), cols.max() + 1, rows.min(), rows.max() + 1],
+                                   [uv[:, 0].min(), uv[:, 0].max(), uv[:, 1].min(),
+                                    uv[:, 1].max()], atol=1.5)  # fmt: skip
+        boxes.append([uv[:, 0].min(), uv[:, 0].max(), uv[:, 1].min(), uv[:, 1].max()])
+        widths.append(cols.max() + 1 - cols.min())
+    # the deformation widened the published organ by several pixels, and the overlay with it
+    expected = (boxes[1][1] - boxes[1][0]) - (boxes[0][1] - boxes[0][0])
+    assert expected > 4.0 and widths[1] - widths[0] == pytest.approx(expected, abs=1.5)
     assert pixels[-1] == 0  # hidden after the untrusted update
-    quad = captured[-1]["layers"][-1]
+    quad = frames[captured[-1]]["layers"][-1]
     warning = np.asarray(Image.open(capture / quad["file"]).convert("RGB")).astype(int)
     assert quad["type"] == "quad" and (warning[..., 0] > 150).mean() > 0.5  # red warning
+
+
+def _latest_width(capture: Path) -> int:
+    """Width in pixels of the organ in the left eye of the newest captured frame (0: none)."""
+    frames = [f for f in _frames(capture) if f["layers"] and f["layers"][0]["views"][0]["file"]]
+    if not frames or not (capture / frames[-1]["layers"][0]["views"][0]["file"]).is_file():
+        return 0
+    image = _image(capture, frames[-1]["layers"][0]["views"][0])
+    cols = np.nonzero(((image[..., 0] > 90) & (image[..., 0] > image[..., 2] + 30)).any(axis=0))[0]
+    return int(cols.max() + 1 - cols.min()) if len(cols) else 0
 
 
 def _captured(capture: Path) -> int:
