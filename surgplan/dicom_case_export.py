@@ -194,7 +194,7 @@ def series_modality(case: Case) -> tuple[str, list[str]]:
     -------
     modality, notes
         ``"CT"`` or ``"MR"`` as the import recorded it (no notes), or ``"CT"`` for a scan with
-        no recorded modality (an image file), with a note saying so.
+        no recorded modality (an image file) or an unknown one (``"OT"``), with a note saying so.
 
     Raises
     ------
@@ -207,6 +207,11 @@ def series_modality(case: Case) -> tuple[str, list[str]]:
         source = entry.source_kind if entry is not None else "unknown"
         return "CT", [
             f"the scan was imported from a {source} source that records no modality: "
+            "written as CT Image Storage, its values taken as HU"
+        ]
+    if modality == "OT":  # the import's code for a missing or unrecognised Modality value
+        return "CT", [
+            "the scan's DICOM Modality was missing or not a defined term (recorded as OT): "
             "written as CT Image Storage, its values taken as HU"
         ]
     if modality not in SERIES_MODALITIES:
