@@ -19,7 +19,6 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from click.testing import CliRunner
 from highdicom._standard_utils import (
     check_required_attributes,
     get_iod_module_map,
@@ -29,10 +28,10 @@ from highdicom._standard_utils import (
 from pydicom.uid import MRImageStorage
 
 from surgplan.case import Case
-from surgplan.cli import cli
 from surgplan.dicom_identity import PLACEHOLDER_PATIENT_NAME, CaseDicomUids
 from surgplan.dicom_series_export import mr_encoding, write_dicom_series
 from tests.dicom_factory import field, write_series
+from tests.test_export_cli import run, run_json  # the CLI in-process, as the export tests
 
 #: A made-up identity and acquisition, on every slice of the source series.
 ORIGINAL_TAGS = {
@@ -58,17 +57,6 @@ LABEL_NAMES = {"1": "liver", "2": "tumour"}
 def mr_values(points: np.ndarray) -> np.ndarray:
     """MR grey values at LPS points: up to ~55000, beyond int16 (stored + 1024 by the factory)."""
     return 250.0 * field(points)
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def run_json(*args: object) -> dict[str, Any]:
-    code, out, err = run(*args, "--json")
-    assert code == 0, err
-    return json.loads(out)
 
 
 def _write_mr_series(folder: Path) -> list[Path]:
