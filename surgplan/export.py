@@ -185,6 +185,38 @@ def require_outside_case(case: Case, out: str | os.PathLike[str]) -> None:
         )
 
 
+def require_writable_destination(out: str | os.PathLike[str], *, folder: bool = False) -> None:
+    """Refuse, before any work, an export destination where nothing can be written.
+
+    ``out`` must not be a folder (a file is meant) or, with ``folder``, a file (``--dicom``
+    writes a folder); the folder it goes into (or, when missing, its nearest existing parent,
+    where the folders will be created) must accept a new file: one is created there and removed.
+
+    Raises
+    ------
+    ExportError
+        ``out`` is of the wrong kind, or no file can be created where it goes.
+    """
+    import tempfile
+
+    target = Path(out)
+    if not folder and target.is_dir():
+        raise ExportError(f"{out}: is a folder; expected a file name for the export")
+    if folder and target.exists() and not target.is_dir():
+        raise ExportError(f"{out}: is a file; expected a folder for the DICOM series")
+    parent = target if folder and target.is_dir() else target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"{out}: cannot write here ({parent} is a file, not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=parent, prefix=".surgplan-write-check."):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExportError(f"{out}: cannot write in {parent} ({reason})") from None
+
+
 def structure_names(case: Case, structures: Sequence[str] = ()) -> list[str]:
     """``structures`` (checked, repeats dropped), or all of the case's in manifest order.
 

@@ -441,7 +441,7 @@ def test_commands_without_a_case(fixtures: dict[str, Path], tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("target", "needle"),
     [
-        ("{tmp}", "use .nii.gz, .nii, .nrrd or .mha"),
+        ("{tmp}", "is a folder; expected a file name for the export"),
         ("/proc/surgplan-fuzz.nii.gz", "cannot write"),
         ("{case}/images/scan.nrrd", "inside the case folder"),
     ],

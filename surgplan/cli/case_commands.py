@@ -215,7 +215,7 @@ def export_command(
                 raise SurgplanError(f"--{kind} exports one structure: give one --structure NAME")
         elif kind == "dicom" and structure:
             raise SurgplanError("--dicom writes the scan; --structure does not apply")
-        _refuse_output_inside_case(case, outputs[kind])  # type: ignore[arg-type]
+        _refuse_output_inside_case(case, outputs[kind], kind)  # type: ignore[arg-type]
         with progress_bar(f"exporting {kind.replace('_', '-')}"):
             if session is not None:
                 from surgplan.session_gltf import export_session_gltf
@@ -229,12 +229,13 @@ def export_command(
         ctx.report["time_s"] = ctx.elapsed_s()
 
 
-def _refuse_output_inside_case(case: Path, out: Path) -> None:
-    """Refuse any export written inside CASE: the case's files change only by its steps."""
+def _refuse_output_inside_case(case: Path, out: Path, kind: str) -> None:
+    """Refuse an export inside CASE (its files change only by its steps) or where none fits."""
     from surgplan.case import Case
-    from surgplan.export import require_outside_case
+    from surgplan.export import require_outside_case, require_writable_destination
 
     require_outside_case(Case.open(case), out)
+    require_writable_destination(out, folder=kind == "dicom")
 
 
 def _check_session_options(session: str | None, at_s: float | None, gltf: bool) -> None:
