@@ -115,6 +115,20 @@ def _itk_reason(text: str) -> str:
     reason = lines[-1].removeprefix("[nrrd] ").strip()
     if "No such file or directory" in reason or "cannot be read" in reason:
         return "the file is corrupt or truncated (its voxel data could not be read)"
+    reason = re.sub(r"^_?nrrd\w*: ", "", reason)  # teem's function name, e.g. _nrrdSizeCheck
+    short = re.match(r"fread got only (\d+) \d+-sized things, not (\d+)", reason)
+    if short:
+        return (
+            f"the file is truncated: {short[1]} of the header's {short[2]} voxel values are there"
+        )
+    short = re.match(r"expected (\d+) bytes but received (\d+)", reason)
+    if short:
+        return (
+            f"the file is truncated or corrupt: {short[2]} of the header's {short[1]} bytes of "
+            "voxel data could be decompressed"
+        )
+    if "ReadImageInformation" in text:
+        return f"its header is invalid ({reason.rstrip('!')})"[:200]
     return reason[:200]
 
 
@@ -187,6 +201,11 @@ def load_scan(source: str | os.PathLike[str], *, series_uid: str | None = None) 
         raise ImageReadError(f"{what} is a {image.GetDimension()}-D image; a 3-D scan is needed")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"{what} has vector pixels; a scalar (grey-value) scan is needed")
+    if min(image.GetSize()) < 2:
+        size = "x".join(str(n) for n in image.GetSize())
+        raise ImageReadError(
+            f"{what} is {size} voxels: one slice thick, a 2-D image; a 3-D scan is needed"
+        )
     require_finite(image, what)
     return LoadedScan(
         image=strip_metadata(image), source_kind=kind or "image", modality=modality, notes=notes
