@@ -193,6 +193,11 @@ def _restriction(case: Case, image: sitk.Image, method: str) -> sitk.Image | Non
     return liver
 
 
+#: Fewest voxels along any axis of a scan the seeded methods accept (ITK's recursive Gaussian
+#: smoothing they start with needs four).
+MIN_SEEDED_AXIS_VOXELS = 4
+
+
 def segment_structure(
     case_folder: str | os.PathLike[str],
     name: str,
@@ -229,6 +234,13 @@ def segment_structure(
     case = Case.open(case_folder)
     _require_ct(case, method)
     image = read_image_file(case.require_image())
+    if method in ("organ", "tumour", "vessels") and min(image.GetSize()) < MIN_SEEDED_AXIS_VOXELS:
+        size = "x".join(str(n) for n in image.GetSize())
+        raise SegmentRequestError(
+            f"the case's scan is {size} voxels: method {method!r} smooths the scan and needs "
+            f"at least {MIN_SEEDED_AXIS_VOXELS} voxels along every axis; import a "
+            "segmentation made for this scan with --labels instead"
+        )
     within = _restriction(case, image, method)
     mask, checks = _segment(image, name, method, seeds, within=within)
     # computed from the scan (and the liver) read before the lock: refused if they changed
