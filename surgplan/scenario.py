@@ -144,6 +144,16 @@ class ModelSpec(_Strict):
     degree: int = Field(1, ge=1, le=3)
     load_steps: int = Field(1, ge=1, le=100)
 
+    @model_validator(mode="after")
+    def _mixed_form_degree(self) -> ModelSpec:
+        if self.type == "neohookean" and self.degree < 2:
+            raise ValueError(
+                f'degree = {self.degree} with type = "neohookean": the neo-Hookean model is '
+                "solved in the mixed displacement-pressure form, whose pressure is one degree "
+                "lower, so it needs degree = 2 or 3"
+            )
+        return self
+
 
 class MaterialSpec(_Strict):
     """A material given by its moduli (kPa) rather than a preset name."""
