@@ -135,6 +135,10 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
     return mesh
 
 
+#: VTK's legacy reader's warning (not error) for binary data that ends early.
+_TRUNCATED = "Error reading binary data"
+
+
 def _read_vtk_file(path: Path, what: str, expected: str = "") -> pv.DataSet:
     """``pv.read`` of an existing file, crash-probed and quiet; errors name ``what`` and why."""
     if not path.is_file():
@@ -142,11 +146,17 @@ def _read_vtk_file(path: Path, what: str, expected: str = "") -> pv.DataSet:
     probe_mesh_file(path)
     try:
         with _quiet_vtk():
-            return pv.read(path)
+            catcher = pv.VtkErrorCatcher(raise_errors=False, send_to_logging=False)
+            with catcher:
+                mesh = pv.read(path)
     except Exception as exc:  # VTK readers raise many types for corrupt files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         detail = f"{expected} ({reason})" if expected else reason
         raise MeshingError(f"cannot read {what} {path}: {detail}") from exc
+    # a legacy file cut short is only a warning to VTK, which returns whatever memory held
+    if any(_TRUNCATED in str(event.alert) for event in catcher.warning_events):
+        raise MeshingError(f"cannot read {what} {path}: corrupt or truncated (VTK: {_TRUNCATED})")
+    return mesh
 
 
 def _check_cells(mesh: object, path: Path, what: str = "surface file") -> None:

@@ -22,6 +22,9 @@ from registration._io_errors import PointFileError
 
 __all__ = ["MESH_SUFFIXES", "read_mesh_vertices"]
 
+#: VTK's legacy reader's warning for binary data that ends early.
+_TRUNCATED = "Error reading binary data"
+
 #: Suffixes read as meshes (``registration.io.read_points`` reads PLY as a point cloud).
 MESH_SUFFIXES = (".vtk", ".vtp", ".stl", ".obj")
 
@@ -62,6 +65,13 @@ def _vtk_messages_captured() -> Iterator[list[str]]:
             with catcher:
                 yield messages
             messages.extend(str(e.alert) for e in catcher.error_events)
+            # a legacy file cut short is only a warning to VTK, which then returns whatever
+            # memory held: kept (last), so that the caller refuses the file
+            messages.extend(
+                " ".join(str(e.alert).split("\n")[1:]) or str(e.alert)
+                for e in catcher.warning_events
+                if _TRUNCATED in str(e.alert)
+            )
             messages.extend(logged)
             messages.extend(str(w.message) for w in caught if issubclass(w.category, UserWarning))
     finally:
@@ -107,6 +117,9 @@ def read_mesh_vertices(path: str | Path) -> NDArray[np.float64]:
     if points is None:
         raise PointFileError(f"{p}: a {type(mesh).__name__} has no single vertex list")
     vertices = np.array(points, dtype=np.float64).reshape(-1, 3)
+    if any(_TRUNCATED in m for m in vtk_errors):
+        raise PointFileError(f"{p}: corrupt or truncated mesh file (VTK: {_TRUNCATED})")
+    _check_cell_indices(mesh, len(vertices), p)
     if len(vertices) == 0 and vtk_errors:  # VTK returns an empty mesh from a file it cannot read
         raise PointFileError(f"{p}: cannot read mesh ({_one_line(vtk_errors[0])})")
     if len(vertices) == 0:
@@ -118,3 +131,34 @@ def read_mesh_vertices(path: str | Path) -> NDArray[np.float64]:
             f"(first: vertex {bad[0]}); expected finite coordinates in mm"
         )
     return vertices
+
+
+def _check_cell_indices(mesh: object, n_points: int, path: Path) -> None:
+    """Refuse a mesh whose cells name missing vertices or whose offsets are inconsistent.
+
+    Such a file is corrupt (truncated or overwritten), so its vertices cannot be trusted either;
+    VTK does not check.
+    """
+    import pyvista as pv
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+
+    arrays = []
+    if isinstance(mesh, pv.PolyData):
+        for cells in (mesh.GetVerts(), mesh.GetLines(), mesh.GetPolys(), mesh.GetStrips()):
+            offsets = vtk_to_numpy(cells.GetOffsetsArray())
+            arrays.append((offsets, vtk_to_numpy(cells.GetConnectivityArray())))
+    elif isinstance(mesh, pv.UnstructuredGrid):
+        arrays.append((np.asarray(mesh.cell_offsets), np.asarray(mesh.cell_connectivity)))
+    for offsets, ids in arrays:
+        if len(offsets) and (
+            offsets[0] != 0 or offsets[-1] != len(ids) or np.any(np.diff(offsets) < 0)
+        ):
+            raise PointFileError(
+                f"{path}: corrupt mesh file: its cell offsets do not describe its cell list"
+            )
+        if len(ids) and (ids.min() < 0 or ids.max() >= n_points):
+            bad = ids[(ids < 0) | (ids >= n_points)][0]
+            raise PointFileError(
+                f"{path}: corrupt mesh file: a cell refers to vertex {bad} but the file has "
+                f"{n_points} vertices"
+            )
