@@ -114,3 +114,33 @@ def seed_indices(
         check_in_body(image, idx, p, what=f"{what} {n}")
         out.append(idx)
     return out
+
+
+def require_in_body_mask(
+    image: sitk.Image,
+    indices: Sequence[tuple[int, int, int]],
+    seeds_lps_mm: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    what: str = "seed",
+) -> None:
+    """Refuse seeds outside the patient's body (:func:`imaging.segmentation._body.find_body`).
+
+    :func:`check_in_body` refuses air only: the scanner table is as dense as tissue, and a
+    seed on it grows a "lesion" or "vessel" along the table.
+
+    Raises
+    ------
+    SegmentationError
+        Naming the first seed that lies outside the body.
+    """
+    from imaging.segmentation._body import find_body
+
+    body = find_body(image).mask
+    for n, (idx, seed) in enumerate(zip(indices, np.reshape(seeds_lps_mm, (-1, 3)), strict=True)):
+        if not body[idx[2], idx[1], idx[0]]:
+            point = tuple(round(float(c), 2) for c in seed)
+            label = what if len(indices) == 1 else f"{what} {n}"
+            raise SegmentationError(
+                f"{label} {point} mm lies outside the patient's body (on the scanner table or "
+                "another object in the scan); expected a seed inside the structure"
+            )

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from imaging.errors import SegmentationError
 from imaging.segmentation._intensity import ball_values, robust_stats
 from imaging.segmentation._roi import restriction
-from imaging.segmentation._seed import check_in_body, seed_index
+from imaging.segmentation._seed import check_in_body, require_in_body_mask, seed_index
 from imaging.segmentation.cleanup import component_at_index, fill_holes, radius_voxels
 from imaging.segmentation.organ import _check_image
 
@@ -102,6 +102,7 @@ def segment_tumour(
         raise SegmentationError(f"smoothing_mm must be > 0, got {smoothing_mm!r}")
     idx = seed_index(image, seed_lps_mm)
     check_in_body(image, idx, seed_lps_mm)
+    require_in_body_mask(image, [idx], seed_lps_mm)
     mask = restriction(image, within)
     if mask is not None and mask[idx] == 0:
         point = tuple(round(float(c), 2) for c in seed_lps_mm)

@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from imaging.errors import SegmentationError
 from imaging.segmentation._intensity import ball_values, robust_stats
 from imaging.segmentation._roi import crop_box, paste, restriction
-from imaging.segmentation._seed import seed_indices
+from imaging.segmentation._seed import require_in_body_mask, seed_indices
 from imaging.segmentation.organ import _check_image
 
 #: Fraction of the vessel-background contrast at which the vessel edge is placed.
@@ -104,6 +104,7 @@ def segment_vessels(
             f"min_radius_mm={min_radius_mm!r}, max_radius_mm={max_radius_mm!r}"
         )
     seeds = seed_indices(image, seeds_lps_mm)
+    require_in_body_mask(image, seeds, seeds_lps_mm)
     mask = restriction(image, within)
 
     start, size = crop_box(image, mask, seeds, margin_mm=2.0 * max_radius_mm)
