@@ -326,3 +326,18 @@ def test_tumour_and_vessel_seeds_on_the_table_are_refused(
     for structure in ("tumour", "vessels"):
         line = refused("segment", case, "--structure", structure, "--seed", *seed, unchanged=case)
         assert "lies outside the patient's body (on the scanner table" in line
+
+
+@pytest.mark.parametrize(("modality", "structure"), [("MR", "liver"), ("US", "tumour"),
+                                                     ("MR", "vessels")])  # fmt: skip
+def test_seeded_ct_methods_refuse_an_mr_or_us_scan(
+    tmp_path: Path, modality: str, structure: str
+) -> None:
+    """tests/test_dicom_validation.py runs the bone preset; the seeded methods threshold HU too."""
+    from tests.dicom_factory import write_series
+
+    write_series(tmp_path / "s", modality=modality)
+    case = tmp_path / "case"
+    assert CliRunner().invoke(cli, ["import", str(tmp_path / "s"), str(case)]).exit_code == 0
+    line = refused("segment", case, "--structure", structure, "--seed", 0, 0, 15, unchanged=case)
+    assert f"the case's scan is modality {modality}, not CT" in line
