@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from imaging.errors import ImageReadError
 from imaging.grid import same_grid
 from imaging.image_io import LoadedScan, load_scan, read_image_file, write_image
 from surgplan.case import Case, CaseTransaction
@@ -81,6 +82,22 @@ class ImportResult:
         }
 
 
+def _refuse_a_single_dicom_file(source: Path) -> None:
+    """Refuse one DICOM file given as SOURCE, without its name.
+
+    Real exports name files after the patient; a DICOM scan is imported from its folder.
+    """
+    if not source.is_file():
+        return
+    with open(source, "rb") as handle:
+        preamble = handle.read(132)
+    if source.suffix.lower() in (".dcm", ".dicom", ".ima") or preamble[128:132] == b"DICM":
+        raise ImageReadError(
+            "SOURCE is a single DICOM file; give the folder that holds its series (a DICOM "
+            "scan is imported from its folder)"
+        )
+
+
 def import_scan(
     source: str | os.PathLike[str],
     case_folder: str | os.PathLike[str],
@@ -111,6 +128,7 @@ def import_scan(
         The stored scan's path and geometry (LPS mm) and the structures dropped because the
         grid changed.
     """
+    _refuse_a_single_dicom_file(Path(source))
     case = Case.open_or_new(case_folder)
     scan = load_scan(source, series_uid=series_uid)
     image = scan.image

@@ -146,6 +146,11 @@ def register_command(
             raise SurgplanError("give exactly one of --model (a surface) or --case (a case)")
         if write_transform is not None:
             check_transform_destination(write_transform)  # before any work
+            if case_path is not None:
+                from surgplan.case import Case
+                from surgplan.export import require_outside_case
+
+                require_outside_case(Case.open(case_path), write_transform)
         _probe_meshes(model_path, points_path, targets_path)
         if case_path is not None:
             for flag, value in (("--init-max-rotation-deg", init_max_rotation_deg),
@@ -495,6 +500,7 @@ def _twin_study(
     from surgplan.twin_study import expand_twin_trials, load_twin_spec, run_twin_study
 
     spec = load_twin_spec(spec_path)
+    _probe_meshes(None if spec.decoy_surface is None else Path(spec.decoy_surface))
     outputs = _run_with_progress(
         f"twin study {spec.name}",
         len(expand_twin_trials(spec)),

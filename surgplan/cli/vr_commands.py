@@ -99,9 +99,12 @@ def vr_calibrate_command(
 ) -> None:
     """Compute the headset-to-tracker calibration of CASE from paired points and store it."""
     with command_context(json_output) as ctx:
+        from imaging.mesh_io import probe_mesh_file
         from registration.io import read_points
         from surgplan.vr_calibration import compute_calibration, store_calibration
 
+        for path in (headset_points, tracker_points):
+            probe_mesh_file(path)  # a legacy .vtk is read in a child first: VTK can crash on it
         calibration = compute_calibration(read_points(headset_points), read_points(tracker_points))
         store_calibration(case, calibration)
         ctx.report.update(calibration.to_dict())

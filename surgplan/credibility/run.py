@@ -263,12 +263,15 @@ def build_credibility(
     CredibilityError, surgplan.errors.CaseError, surgplan.twin.TwinError
         Not a case, no reduced model, the question's target is not one of the twin's.
     """
+    from surgplan.case import Case
     from surgplan.credibility.plots import plot_all
+    from surgplan.export import require_outside_case
 
     ctx = context if isinstance(context, ContextOfUse) else load_context(context)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CredibilityError(f"--out {out} exists and is not a folder")
+    require_outside_case(Case.open(case_dir), out)  # the next step would collect its files
     scores = _score_user_data(case_dir, ctx, validation_data, step)
     out.mkdir(parents=True, exist_ok=True)
     report, table = gather_evidence(case_dir, out, ctx, trials=trials, quick_verify=quick_verify,

@@ -189,11 +189,17 @@ def _read_manifest(path: Path) -> _Manifest:
 
 def _read_acquired(path: Path, raw: _Manifest, extent_mm: float) -> tuple[Path, NDArray]:
     """The acquired points: readable, finite, enough of them, in mm."""
+    from imaging.errors import MeshingError
+    from imaging.mesh_io import probe_mesh_file
     from registration.io import PointFileError, read_points
     from surgplan.twin.errors import WrongUnitsError
     from surgplan.twin.units import check_point_units
 
     file = (path.parent / raw.points).resolve()
+    try:
+        probe_mesh_file(file)  # a legacy .vtk is read in a child first: VTK can crash on it
+    except MeshingError as exc:
+        raise _fail(path, "points", " ".join(str(exc).split())) from None
     try:
         pts = np.asarray(read_points(file, max_points=MAX_POINTS), np.float64)
     except PointFileError as exc:

@@ -90,6 +90,8 @@ def render_snapshot(
 
     import surgplan.render  # noqa: F401  (selects VTK's EGL window: no display needed)
     from surgplan.atomic import atomic_path
+    from surgplan.case import Case
+    from surgplan.export import require_outside_case
     from surgplan.viewer.actors import VIEWS, add_structures, place_camera
     from surgplan.viewer.scene import build_scene
 
@@ -102,6 +104,7 @@ def render_snapshot(
         raise ViewerError(f"snapshot output must be a .png file, got {target}")
     if not target.parent.is_dir():
         raise ViewerError(f"cannot write {target}: folder {target.parent} does not exist")
+    require_outside_case(Case.open(case_dir), target)  # the next step would collect it
     scene = build_scene(case_dir, structures, with_image=False, allow_empty=session is not None)
     add_state = _session_overlay() if session is not None else None
     plotter = pv.Plotter(off_screen=True, window_size=list(size_px))
