@@ -172,7 +172,9 @@ def import_model(
         # no label map: the surface's own volume stands for the label map's
         entry = surface_entry(structure, metrics, label_volume_ml=metrics.volume_ml)
         tx.manifest.surfaces[structure] = entry
-        tx.manifest.volume_mesh = None  # out of date with a changed structure
+        volume_mesh = tx.manifest.volume_mesh
+        if volume_mesh is not None and structure in volume_mesh.regions:
+            tx.manifest.volume_mesh = None  # out of date with a changed region
     extent = np.ptp(np.asarray(surface.points), axis=0)
     return ImportModelResult(
         case=Path(case_folder),

@@ -172,10 +172,13 @@ def _stage_structure(
         **details,
     )
     tx.manifest.structures[name] = entry
-    # Surfaces and the volume mesh of a changed structure are out of date.
+    # Surfaces and the volume mesh of a changed structure are out of date (a volume mesh
+    # without a region of this structure is not: it stays, with its FE results).
     if tx.manifest.surfaces.pop(name, None) is not None:
         tx.remove(f"meshes/{name}.vtp")
-    tx.manifest.volume_mesh = None
+    volume_mesh = tx.manifest.volume_mesh
+    if volume_mesh is not None and name in volume_mesh.regions:
+        tx.manifest.volume_mesh = None
     return entry
 
 

@@ -283,3 +283,33 @@ def test_a_single_dicom_file_as_source_is_refused_without_its_name(
     assert not case.exists()
     code, _, err = run("import", folder, case)  # the folder itself imports
     assert code == 0, err
+
+
+# --- data loss: a step that drops what does not depend on it ---------------------------------
+
+
+def test_a_structure_outside_the_volume_mesh_keeps_it_and_its_fe_results(
+    case: Path, scans: dict, tmp_path: Path
+) -> None:
+    """``segment --structure bone`` (or ``import-model`` of a cyst) on a meshed liver deleted
+    the volume mesh, whose regions are the liver's, silently, with exit 0; re-segmenting the
+    liver itself still drops it."""
+    from surgplan.case import Case
+
+    mesh_files = ["meshes/volume.vtu", "meshes/volume.msh", "meshes/volume_boundary.vtp"]
+    before = snapshot(case)
+    code, _, err = run("segment", case, "--structure", "bone")
+    assert code == 0 and err == "", err
+    cyst = write_surface(pv.Sphere(radius=6.0, center=scans["liver_seed"]), tmp_path / "c.vtp")
+    code, _, err = run("import-model", cyst, case, "--structure", "cyst")
+    assert code == 0, err
+    opened = Case.open(case)
+    assert opened.manifest.volume_mesh is not None and "fe_result/r" in opened.artifacts
+    assert {"bone", "liver"} <= set(opened.manifest.structures)
+    assert "cyst" in opened.manifest.surfaces and opened.verify() == []
+    assert all(snapshot(case)[rel] == before[rel] for rel in [*mesh_files, "fe/r.vtu"])
+    code, _, err = run("segment", case, "--structure", "liver", "--seed", *scans["liver_seed"])
+    assert code == 0, err
+    opened = Case.open(case)
+    assert opened.manifest.volume_mesh is None and opened.verify() == []
+    assert not any((case / rel).exists() for rel in mesh_files)
