@@ -128,7 +128,12 @@ def read_surface(path: str | os.PathLike[str]) -> pv.PolyData:
         )
     mesh.points = np.asarray(mesh.points, dtype=np.float64)  # STL/PLY store float32
     if suffix in (".vtp", ".vtk") and _SPACE_FIELD in mesh.field_data:
-        values = np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()
+        try:
+            values = np.asarray(mesh.field_data[_SPACE_FIELD]).ravel()
+        except UnicodeDecodeError:
+            raise MeshingError(
+                f"surface file {path} is corrupt: its {_SPACE_FIELD} field is not ASCII text"
+            ) from None
         space = str(values[0]) if len(values) else ""
         if space.upper() != "LPS":
             raise MeshingError(f"surface file {path} declares SPACE={space}; expected LPS")

@@ -61,7 +61,13 @@ def _fields(head: bytes, path: Path) -> tuple[np.ndarray, int, int, int, np.ndar
             raise ImageReadError(f"{path.name}: NIfTI header truncated ({len(head)} bytes)")
         dim = np.array(struct.unpack(f"{endian}8h", head[40:56]), dtype=np.int64)
         bitpix = struct.unpack(f"{endian}h", head[72:74])[0]
-        vox_offset = int(struct.unpack(f"{endian}f", head[108:112])[0])
+        offset = struct.unpack(f"{endian}f", head[108:112])[0]
+        if not (np.isfinite(offset) and 0 <= offset < 2**31):
+            raise ImageReadError(
+                f"{path.name}: corrupt NIfTI header (voxel data offset {offset!r}; expected a "
+                "byte count such as 352)"
+            )
+        vox_offset = int(offset)
         sform_code = struct.unpack(f"{endian}h", head[254:256])[0]
         srow = np.array(struct.unpack(f"{endian}12f", head[280:328]), dtype=float)
     else:
