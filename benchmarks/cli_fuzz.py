@@ -96,7 +96,7 @@ def main() -> None:
         direct = direct_vtk_crashes(fixtures["vtk"], root, args.per_format, args.seed)
     report = {
         "seed": args.seed,
-        "per_format": args.per_format,
+        "mutations_per_format": args.per_format,  # "per_format" is the table below
         "time_s": elapsed,
         **summary,
         "legacy_vtk_without_probe": direct,

@@ -249,6 +249,38 @@ def test_truncated_legacy_vtk_gives_one_line_on_the_real_stderr(
     )
 
 
+def test_legacy_vtk_with_a_binary_space_field_is_refused(tmp_path: Path) -> None:
+    """Found by benchmarks/cli_fuzz.py (seed 16, 500 per format, vtk_219): a traceback."""
+    sphere = pv.Sphere(theta_resolution=8, phi_resolution=8)
+    data = write_surface(sphere, tmp_path / "good.vtk").read_bytes()
+    assert data.count(b"\xc3LPS") == 1  # the SPACE field: VTK's length-prefixed binary string
+    bad = tmp_path / "bad.vtk"
+    bad.write_bytes(data.replace(b"\xc3LPS", b"\xc3L\xa8S"))
+    with pytest.raises(MeshingError, match="is corrupt: its SPACE field is not ASCII text"):
+        read_surface(bad)
+    case = tmp_path / "case"
+    line = refused("import-model", bad, case, "--structure", "liver")
+    assert line == f"error: surface file {bad} is corrupt: its SPACE field is not ASCII text"
+    assert not (case / "case.json").exists()
+
+
+@pytest.mark.parametrize("offset", [float("nan"), float("inf"), -4.0, 1e30])
+def test_nifti_with_an_impossible_voxel_offset_is_refused(tmp_path: Path, offset: float) -> None:
+    """Found by benchmarks/cli_fuzz.py (seed 16, 500 per format, nii_gz_98): a traceback."""
+    import gzip
+    import struct
+
+    plain = tmp_path / "plain.nii"
+    sitk.WriteImage(_ct((6, 8, 8)), str(plain))
+    header = bytearray(plain.read_bytes())
+    header[108:112] = struct.pack("<f", offset)
+    source = tmp_path / "bad.nii.gz"
+    source.write_bytes(gzip.compress(bytes(header)))
+    with pytest.raises(ImageReadError, match=r"bad.nii.gz: corrupt NIfTI header \(voxel data off"):
+        read_image_file(source)
+    assert "corrupt NIfTI header" in refused("import", source, tmp_path / "case")
+
+
 # -- a non-UTF-8 case.json: the commands tests/test_corrupt_manifest.py does not run ----------
 
 _MORE_CASE_COMMANDS = {
