@@ -69,6 +69,8 @@ install_python_packages() {
   "$VENV/bin/python" -m pip install --quiet -e ".[test]"
   log "compiling the real-time registration kernels (cached by Numba)"
   "$VENV/bin/python" -c "from registration.realtime import precompile; precompile()"
+  log "compiling the twin's kernels (cached by Numba)"
+  "$VENV/bin/python" -c "from surgplan.twin.warmup import precompile; precompile()"
   sha256sum pyproject.toml | cut -d' ' -f1 > "$stamp"
 }
 

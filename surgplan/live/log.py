@@ -417,7 +417,12 @@ def open_session(
         if config is None:
             raise LiveError("a new session needs a SessionConfig")
         sid = session_id or new_session_id()
+        from surgplan.twin.warmup import warm_up_twin
+
         core = SessionCore(config.twin.build(case_dir), config)
+        # kernels loaded and search grids built now, not at the first acquisition (which
+        # would otherwise reach the clients more than a second late)
+        warm_up_twin(core.twin)
         log = SessionLog.create(session_path(case_dir, sid), sid, config, synchronous=synchronous)
         if record_in_manifest:
             _record_artifact(case_dir, sid, config)
