@@ -271,6 +271,8 @@ def build_credibility(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise CredibilityError(f"--out {out} exists and is not a folder")
+    if not (Path(case_dir) / "case.json").is_file():
+        raise CredibilityError(f"not a surgplan case (no case.json): {case_dir}")
     require_outside_case(Case.open(case_dir), out)  # the next step would collect its files
     scores = _score_user_data(case_dir, ctx, validation_data, step)
     out.mkdir(parents=True, exist_ok=True)
