@@ -26,32 +26,13 @@ from pathlib import Path
 import pytest
 import pyvista as pv
 import SimpleITK as sitk
-from click.testing import CliRunner
 
 from imaging.mesh_io import write_surface
-from surgplan.cli import cli
 from surgplan.phantom.generate import generate_phantom
 from tests.dicom_factory import write_series
+from tests.test_case_integrity import one_error_line, run, snapshot
 
 LIVER_MODELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "liver_models"
-
-
-def run(*args: object) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
