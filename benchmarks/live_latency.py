@@ -1,6 +1,6 @@
 """End-to-end latency of the live session: message received -> state published, over loopback.
 
-Usage: ``python benchmarks/live_latency.py [--seconds 5] [--subdivisions 4] [--out FILE]``.
+Usage: ``python benchmarks/live_latency.py [--seconds 15] [--subdivisions 4] [--out FILE]``.
 
 For each twin mode (rigid, deformable) and workload, a fresh session (synthetic organ,
 icosphere ``--subdivisions``: 4 gives 2,562 vertices) is served by
@@ -178,7 +178,7 @@ def main() -> None:
         client_main(h, int(p), w, float(s), int(sub))
         return
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--subdivisions", type=int, default=4)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
