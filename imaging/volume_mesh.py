@@ -222,7 +222,7 @@ def _check_size(name: str, piece: pv.PolyData, edge_mm: float, max_tets: int) ->
         f"meshing {name!r} ({estimate.volume_ml:.0f} mL) with target_edge_mm={edge_mm:g} would "
         f"make about {estimate.n_tets:.3g} tetrahedra (~{estimate.memory_gb:.2g} GB, "
         f"~{estimate.seconds / 60:.2g} min), over the limit of {max_tets:,}; use an edge of "
-        f"at least {smallest:.2g} mm (or raise max_tets)"
+        f"at least {smallest:.2g} mm (or raise max_tets: --max-tets on the command line)"
     )
 
 

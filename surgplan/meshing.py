@@ -31,7 +31,13 @@ from imaging.surface import (
     surface_metrics,
 )
 from imaging.surface_mask import grid_around, surface_to_mask
-from imaging.volume_mesh import MeshQuality, VolumeMesh, tetrahedralize, write_volume_mesh
+from imaging.volume_mesh import (
+    DEFAULT_MAX_TETS,
+    MeshQuality,
+    VolumeMesh,
+    tetrahedralize,
+    write_volume_mesh,
+)
 from surgplan.case import Case, CaseTransaction
 from surgplan.errors import CaseError
 from surgplan.manifest import SurfaceEntry, VolumeMeshEntry
@@ -267,6 +273,7 @@ def build_meshes(
     inner: Sequence[str] | None = None,
     edge_mm: float = 6.0,
     target_triangles: int = DEFAULT_TARGET_TRIANGLES,
+    max_tets: int = DEFAULT_MAX_TETS,
     on_step: Callable[[str], None] | None = None,
 ) -> MeshResult:
     """Build closed surfaces of the case's structures and a tetrahedral volume mesh.
@@ -289,6 +296,9 @@ def build_meshes(
     target_triangles
         Triangle budget of each surface after decimation (the surfaces bounding the FE mesh
         get at least :data:`MESHING_TARGET_TRIANGLES`).
+    max_tets
+        Largest estimated tetrahedron count meshed; a finer request is refused before meshing
+        with the smallest edge (mm) that fits (``surgplan mesh --max-tets``).
     on_step
         Called with a description before each step (drives the CLI progress bar).
 
@@ -324,6 +334,7 @@ def build_meshes(
             outer=outer_name,
             inner=inner_names,
             target_edge_mm=edge_mm,
+            max_tets=max_tets,
         )
     # built from the structures (and model surfaces) read before the lock: refused if changed
     depends_on = ["image", "structures", *(f"surfaces/{n}" for n in names if n not in rebuilt)]

@@ -197,6 +197,11 @@ def test_mesh_and_export_surface(case_copy: Path, totalseg_dir: Path, tmp_path: 
         "liver",
     )
     assert code == 0, err
+    before = (case_copy / "case.json").read_bytes()
+    code, out, err = run("mesh", case_copy, "--edge-mm", "8", "--max-tets", "1000")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "over the limit of 1,000; use an edge of at least" in err and "--max-tets" in err
+    assert (case_copy / "case.json").read_bytes() == before  # refused before anything is saved
     code, out, err = run("mesh", case_copy, "--edge-mm", "8", "--json")
     assert code == 0, err
     report = json.loads(out)

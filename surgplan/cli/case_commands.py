@@ -101,6 +101,13 @@ def segment_command(
 @click.option("--outer", default=None, help="Organ to fill with tetrahedra (default: liver).")
 @click.option("--inner", multiple=True, help="Regions inside the organ (default: tumour).")
 @click.option("--edge-mm", default=6.0, show_default=True, help="Tetrahedron edge length, mm.")
+@click.option(
+    "--max-tets",
+    type=click.IntRange(min=1),
+    default=1_000_000,
+    show_default=True,
+    help="Largest estimated tetrahedron count; a finer --edge-mm is refused before meshing.",
+)
 @json_option
 def mesh_command(
     case: Path,
@@ -108,6 +115,7 @@ def mesh_command(
     outer: str | None,
     inner: tuple[str, ...],
     edge_mm: float,
+    max_tets: int,
     json_output: bool,
 ) -> None:
     """Build closed surfaces of the structures and the tetrahedral FE mesh."""
@@ -121,6 +129,7 @@ def mesh_command(
                 outer=outer,
                 inner=inner or None,
                 edge_mm=edge_mm,
+                max_tets=max_tets,
                 on_step=lambda text: advance(0, text),
             )
         ctx.report.update(meshes.to_dict())
