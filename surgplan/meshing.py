@@ -163,16 +163,22 @@ class VolumeMeshReport:
 
 @dataclass(frozen=True)
 class MeshResult:
-    """What :func:`build_meshes` built: surfaces by structure, and the volume mesh if any."""
+    """What :func:`build_meshes` built: surfaces by structure, and the volume mesh if any.
+
+    ``dropped_artifacts`` names the FE results and reduced models (``kind/name``) removed
+    because they were computed on the volume mesh this run replaced.
+    """
 
     surfaces: Mapping[str, SurfaceReport]
     volume_mesh: VolumeMeshReport | None
+    dropped_artifacts: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict of ``surgplan mesh --json``."""
         return {
             "action": "mesh",
             "surfaces": {name: s.to_dict() for name, s in self.surfaces.items()},
+            "dropped_artifacts": list(self.dropped_artifacts),
             "volume_mesh": None if self.volume_mesh is None else self.volume_mesh.to_dict(),
         }
 
@@ -307,7 +313,8 @@ def build_meshes(
     MeshResult
         Per structure its surface's path, volume (mL), label volume (mL), volume error (%),
         area (mm^2) and closed/manifold flags; the volume mesh's paths, regions and quality, or
-        ``None`` when no outer organ was meshed.
+        ``None`` when no outer organ was meshed; the FE results and reduced models removed
+        because they were computed on the replaced volume mesh.
     """
     step = on_step or (lambda text: None)
     case = Case.open(case_folder)
@@ -338,17 +345,19 @@ def build_meshes(
         )
     # built from the structures (and model surfaces) read before the lock: refused if changed
     depends_on = ["image", "structures", *(f"surfaces/{n}" for n in names if n not in rebuilt)]
+    dropped: list[str] = []
     with case.transaction(depends_on=depends_on) as tx:
         for name in rebuilt:  # a model structure's surface stays as imported
             write_surface(surfaces[name], tx.path(surface_relpath(name)))
             tx.manifest.surfaces[name] = entries[name]
         if volume_mesh is not None:
             _stage_volume_mesh(tx, volume_mesh)
+            dropped = _drop_mesh_derived(tx)
     reports = {name: _surface_report(case, entry) for name, entry in entries.items()}
     volume_report = None
     if volume_mesh is not None and outer_name is not None:
         volume_report = _volume_report(case, volume_mesh, outer_name, inner_names)
-    return MeshResult(surfaces=reports, volume_mesh=volume_report)
+    return MeshResult(surfaces=reports, volume_mesh=volume_report, dropped_artifacts=tuple(dropped))
 
 
 def _structure_surface(
@@ -391,6 +400,18 @@ def _volume_regions(
             raise CaseError(f"inner structures {missing} are not among the meshed structures")
     inner_names = [n for n in (inner if inner is not None else DEFAULT_INNER) if n in surfaces]
     return outer_name, inner_names
+
+
+#: Artifact kinds computed on the volume mesh: removed, with their files, when it is rebuilt.
+MESH_DERIVED_ARTIFACTS = ("fe_result", "rom")
+
+
+def _drop_mesh_derived(tx: CaseTransaction) -> list[str]:
+    """Remove the artifacts computed on the old volume mesh; their keys, sorted."""
+    keys = sorted(k for k, a in tx.manifest.artifacts.items() if a.kind in MESH_DERIVED_ARTIFACTS)
+    for key in keys:
+        del tx.manifest.artifacts[key]
+    return keys
 
 
 def _stage_volume_mesh(tx: CaseTransaction, volume_mesh: VolumeMesh) -> None:

@@ -212,6 +212,7 @@ def test_mesh_and_export_surface(case_copy: Path, totalseg_dir: Path, tmp_path: 
     assert report["volume_mesh"]["quality"]["n_inverted"] == 0
     grid = pv.read(report["volume_mesh"]["path"])
     assert grid.volume == pytest.approx(liver["volume_ml"] * 1000.0, rel=0.05)
+    assert report["dropped_artifacts"] == []
     stl = tmp_path / "liver.stl"
     code, out, err = run("export", case_copy, "--structure", "liver", "--mesh", stl, "--json")
     assert code == 0, err
@@ -220,3 +221,29 @@ def test_mesh_and_export_surface(case_copy: Path, totalseg_dir: Path, tmp_path: 
     assert surface.n_cells > 1000 and surface.center[0] < 0
     code, _, err = run("export", case_copy, "--structure", "liver", "--mesh", tmp_path / "x.abc")
     assert code == 2 and "use one of" in err
+
+
+def test_remesh_drops_results_of_the_old_mesh(case_copy: Path, totalseg_dir: Path) -> None:
+    """An FE result and a reduced model computed on a replaced mesh leave the case, files too."""
+    from surgplan.case import Case
+
+    code, _, err = run(
+        "segment", case_copy, "--labels", totalseg_dir / "example_seg.nii.gz",
+        "--names", totalseg_dir / "labels.json", "--structure", "liver",
+    )  # fmt: skip
+    assert code == 0, err
+    assert run("mesh", case_copy, "--edge-mm", "10")[0] == 0
+    with Case.open(case_copy).transaction() as tx:
+        for kind, rel in (("fe_result", "fe/old.npz"), ("rom", "rom/linear.npz")):
+            tx.path(rel).write_bytes(b"computed on the old mesh")
+            tx.record_artifact(kind, "old" if kind == "fe_result" else "linear", rel, {})
+        tx.path("sessions/kept.txt").write_bytes(b"a session does not depend on the mesh")
+        tx.record_artifact("session", "kept", "sessions/kept.txt", {})
+    code, out, err = run("mesh", case_copy, "--edge-mm", "10", "--json")
+    assert code == 0, err
+    assert json.loads(out)["dropped_artifacts"] == ["fe_result/old", "rom/linear"]
+    manifest = json.loads((case_copy / "case.json").read_text())
+    assert list(manifest["artifacts"]) == ["session/kept"]
+    assert not (case_copy / "fe" / "old.npz").exists()
+    assert not (case_copy / "rom" / "linear.npz").exists()
+    assert (case_copy / "sessions" / "kept.txt").is_file()
