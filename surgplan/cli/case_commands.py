@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from imaging.volume_mesh import DEFAULT_MAX_TETS
 from surgplan.cli.common import (
     case_argument,
     command_context,
@@ -104,7 +105,7 @@ def segment_command(
 @click.option(
     "--max-tets",
     type=click.IntRange(min=1),
-    default=1_000_000,
+    default=DEFAULT_MAX_TETS,
     show_default=True,
     help="Largest estimated tetrahedron count; a finer --edge-mm is refused before meshing.",
 )
