@@ -38,6 +38,16 @@ def test_crc64_known_vectors() -> None:
     assert crc64(data[5000:], crc64(data[:5000])) == crc64(data)  # continues
 
 
+def test_crc64_eight_bytes_a_step_equals_pyigtl_at_every_length_and_split() -> None:
+    # slicing-by-8 over whole words, then byte steps for the tail: every tail length and a
+    # continuation that starts mid-word agree with pyigtl's byte-at-a-time reference
+    data = RNG.integers(0, 256, 1_000, dtype=np.uint8).tobytes()
+    for n in (*range(0, 20), 63, 64, 65, 999, 1000):
+        assert crc64(data[:n]) == pyigtl.messages.CRC64(data[:n]), n
+        if n >= 3:
+            assert crc64(data[3:n], crc64(data[:3])) == pyigtl.messages.CRC64(data[:n]), n
+
+
 def test_timestamp_round_trip() -> None:
     assert timestamp_to_igtl(0.5) == (0 << 32) | 0x80000000
     assert abs(igtl_to_timestamp(timestamp_to_igtl(TS)) - TS) < 2e-9

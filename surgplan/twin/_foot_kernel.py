@@ -109,6 +109,29 @@ def foot_modes(
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
+def foot_normal_modes(
+    faces: np.ndarray,
+    face: np.ndarray,
+    beta: np.ndarray,
+    normals: np.ndarray,
+    modes_v: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[i] = n_i^T sum_c beta[i, c] Phi_{faces[face[i], c]}``: (N, k) normal modes."""
+    k = modes_v.shape[2]
+    for i in range(face.shape[0]):
+        v0, v1, v2 = faces[face[i], 0], faces[face[i], 1], faces[face[i], 2]
+        b0, b1, b2 = beta[i, 0], beta[i, 1], beta[i, 2]
+        for m in range(k):
+            acc = 0.0
+            for d in range(3):
+                acc += normals[i, d] * (
+                    b0 * modes_v[v0, d, m] + b1 * modes_v[v1, d, m] + b2 * modes_v[v2, d, m]
+                )
+            out[i, m] = acc
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
 def foot_displacement(
     faces: np.ndarray,
     face: np.ndarray,

@@ -117,7 +117,7 @@ class TwinSurface:
     def _corner_displacements(self, face: NDArray[np.intp], a: NDArray) -> NDArray:
         """(N, 3 corners, 3) displacements of the feet's triangle corners, mm."""
         out = np.empty((len(face), 3, 3))
-        corner_displacements(self.model.faces, face, self.modes_v, a, out)
+        corner_displacements(self.model.faces, np.ascontiguousarray(face), self.modes_v, a, out)
         return out
 
     def displacement(self, foot: Foot, a: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -125,7 +125,10 @@ class TwinSurface:
         if self.n_modes == 0:
             return np.zeros((len(foot.face), 3))
         out = np.empty((len(foot.face), 3))
-        foot_displacement(self.model.faces, foot.face, foot.beta, self.modes_v32,
+        # contiguous arguments only: a strided view (a subsample) would make Numba compile,
+        # or load from its cache, a second specialisation in the middle of an update
+        foot_displacement(self.model.faces, np.ascontiguousarray(foot.face),
+                          np.ascontiguousarray(foot.beta), self.modes_v32,
                           np.ascontiguousarray(a, np.float64), out)  # fmt: skip
         return out
 
@@ -226,7 +229,8 @@ class TwinSurface:
         J = np.empty((n_pts, 6 + self.n_modes)) if jacobian else np.empty((0, 0))
         foot_residuals(
             np.ascontiguousarray(q, dtype=np.float64), self.model.faces, self.model.vertices,
-            self.model.normals, self.modes_v32, foot.face, foot.beta, foot.vertex,
+            self.model.normals, self.modes_v32, np.ascontiguousarray(foot.face),
+            np.ascontiguousarray(foot.beta), np.ascontiguousarray(foot.vertex),
             np.ascontiguousarray(a, np.float64), np.ascontiguousarray(noise_cov_model),
             np.ascontiguousarray(centre_mm, np.float64), x, nrm, r, sigma, J, jacobian,
         )  # fmt: skip

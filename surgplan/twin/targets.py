@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from surgplan.twin._foot_kernel import foot_normal_modes
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.radius import ISOTROPIC_RADIUS95, coverage_radius_mm
 from surgplan.twin.state import TargetEstimate
@@ -89,6 +90,7 @@ def rigid_deformation_covariance(
     beta: NDArray[np.float64] | None = None,
     *,
     absorbed: bool = True,
+    modes_v: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """(T, 3, 3) model-axes covariance of the deformation a rigid fit leaves at the targets.
 
@@ -105,6 +107,9 @@ def rigid_deformation_covariance(
     absorbed : bool, keyword-only
         ``True`` (``"fitted"``): ``M A M^T`` with the pose's absorption of the deformation;
         ``False`` (``"prior"``) or no points: ``Phi_t A Phi_t^T`` (module docstring).
+    modes_v : numpy.ndarray, shape (V, 3, k), keyword-only, optional
+        ``full_basis.surface_modes`` laid out per vertex (C-contiguous), mm; a caller that
+        calls this on every update passes it once made (default: made here).
     """
     k = full_basis.n_modes
     n_t = len(full_basis.target_names)
@@ -112,11 +117,14 @@ def rigid_deformation_covariance(
         return np.zeros((n_t, 3, 3))
     M = full_basis.target_modes.transpose(1, 2, 0).copy()  # (T, 3, k)
     if absorbed and q_mm is not None and len(q_mm) >= 6:
-        tri = full_basis.faces[face]  # (N, 3) vertex ids
-        phi = np.einsum(
-            "nb,kbnj->knj", beta, full_basis.surface_modes[:, tri.T, :]
-        )  # fmt: skip  (k, N, 3)
-        G = np.einsum("knj,nj->nk", phi, normals)
+        if modes_v is None:
+            modes_v = per_vertex_modes(full_basis)
+        G = np.empty((len(q_mm), k))  # G_i = n_i^T Phi_{s,i}: the modes at the feet
+        foot_normal_modes(
+            np.ascontiguousarray(full_basis.faces, np.int64), np.ascontiguousarray(face, np.int64),
+            np.ascontiguousarray(beta, np.float64), np.ascontiguousarray(normals, np.float64),
+            modes_v, G,
+        )  # fmt: skip
         J = np.concatenate([np.cross(q_mm - centre_mm, normals), normals], axis=1)
         H = J.T @ J
         try:
@@ -130,6 +138,11 @@ def rigid_deformation_covariance(
         M += Jp @ K
     A = np.asarray(full_basis.prior_std, np.float64) ** 2
     return np.einsum("tik,k,tjk->tij", M, A, M)
+
+
+def per_vertex_modes(basis: DeformationBasis) -> NDArray[np.float64]:
+    """``basis.surface_modes`` (k, V, 3) laid out per vertex, (V, 3, k) C-contiguous, mm."""
+    return np.ascontiguousarray(np.asarray(basis.surface_modes, np.float64).transpose(1, 2, 0))
 
 
 def estimate_targets(

@@ -36,6 +36,7 @@ from surgplan.twin.state import Recommendation, TwinState
 from surgplan.twin.surface import Foot, build_twin_surface
 from surgplan.twin.targets import (
     estimate_targets,
+    per_vertex_modes,
     rigid_deformation_covariance,
     target_jacobians,
 )
@@ -175,6 +176,7 @@ class Twin:
             if not (math.isfinite(self.model_noise_mm) and self.model_noise_mm >= 0):
                 raise TwinError(f"model_noise_mm must be finite and >= 0, got {model_noise_mm!r}")
         self._unmodelled: NDArray[np.float64] | None = None
+        self._full_modes_v: NDArray[np.float64] | None = None  # rigid mode, made on first use
         self.process_noise = process_noise or ProcessNoise()
         self.criteria = criteria
         self.verdict_window = int(verdict_window)
@@ -370,9 +372,11 @@ class Twin:
         thr = crit.inlier_threshold_mm(noise_iso, self.surface.model.spacing_mm)
         dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
         inl = dist <= thr
+        if self._full_modes_v is None:
+            self._full_modes_v = per_vertex_modes(self.full_basis)
         return rigid_deformation_covariance(
             self.full_basis, self.centre_mm, q[inl], n[inl], feet.face[inl], feet.beta[inl],
-            absorbed=self.rigid_deformation == "fitted",
+            absorbed=self.rigid_deformation == "fitted", modes_v=self._full_modes_v,
         )  # fmt: skip
 
     def _next_prior(self) -> NDArray[np.float64]:

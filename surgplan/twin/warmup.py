@@ -37,7 +37,8 @@ def precompile() -> None:
     basis = synthetic_basis(organ)
     pose = np.eye(4)
     zero = np.zeros((len(organ.vertices), 3))
-    points = posed_swabs(organ, zero, pose, n_points=200, noise_mm=1.0, seed=0)
+    # more points than the assimilation's slip subsample (256): its strided path runs too
+    points = posed_swabs(organ, zero, pose, n_points=600, noise_mm=1.0, seed=0)
     for mode in ("deformable", "rigid"):
         twin = Twin(basis, mode=mode, noise_mm=1.0, surface=organ, T_tracker_model=pose)
         twin.update(points)
