@@ -35,9 +35,7 @@ def check_point_units(
         a later batch may be one short stroke).
     """
     # per column: a reduction over axis 0 of an (N, 3) array is ~10x slower in NumPy
-    extent = (
-        max(float(np.ptp(points_mm[:, i])) for i in range(3)) if len(points_mm) > 1 else 0.0
-    )
+    extent = max(float(np.ptp(points_mm[:, i])) for i in range(3)) if len(points_mm) > 1 else 0.0
     ratio = extent / organ_extent_mm
     if lower and ratio < 1.0 / MIN_SPAN_RATIO:
         likely = [u for u, f in _UNITS.items() if 1.0 / MIN_SPAN_RATIO <= ratio * f <= UNIT_RATIO]
