@@ -106,3 +106,52 @@ def inlier_statistics(
         for b in range(a):
             A[a, b] = A[b, a]
     return n_in, sum_d2, A
+
+
+@njit(cache=True, nogil=True)
+def information_matrix(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """``sum J_i^T J_i`` of :func:`registration.reliability.pose_conditioning`, compiled.
+
+    ``J_i = [((p_i - c) x n_i) / L, n_i]``, ``c`` the points' centroid and ``L`` their RMS
+    radius (``1`` if zero); ``points`` and ``normals`` (N, 3), N >= 1.
+    """
+    n = points.shape[0]
+    cx = 0.0
+    cy = 0.0
+    cz = 0.0
+    for i in range(n):
+        cx += points[i, 0]
+        cy += points[i, 1]
+        cz += points[i, 2]
+    cx /= n
+    cy /= n
+    cz /= n
+    spread = 0.0
+    for i in range(n):
+        ax = points[i, 0] - cx
+        ay = points[i, 1] - cy
+        az = points[i, 2] - cz
+        spread += ax * ax + ay * ay + az * az
+    L = np.sqrt(spread / n)
+    if L == 0.0:
+        L = 1.0
+    A = np.zeros((6, 6))
+    J = np.empty(6)
+    for i in range(n):
+        nx_, ny_, nz_ = normals[i, 0], normals[i, 1], normals[i, 2]
+        ax = points[i, 0] - cx
+        ay = points[i, 1] - cy
+        az = points[i, 2] - cz
+        J[0] = (ay * nz_ - az * ny_) / L
+        J[1] = (az * nx_ - ax * nz_) / L
+        J[2] = (ax * ny_ - ay * nx_) / L
+        J[3] = nx_
+        J[4] = ny_
+        J[5] = nz_
+        for a in range(6):
+            for b in range(a, 6):
+                A[a, b] += J[a] * J[b]
+    for a in range(6):
+        for b in range(a):
+            A[a, b] = A[b, a]
+    return A

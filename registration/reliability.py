@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from registration._fit_kernels import information_matrix
 from registration._knn import knn_mean_residuals
 from registration.verdict import FailedCheck, Verdict, VerdictCheck
 
@@ -132,15 +133,10 @@ def pose_conditioning(
     """
     if len(points) < 6:
         return float("inf"), 0.0, np.zeros(6)
-    c = points.mean(axis=0)
-    L = float(np.sqrt(np.mean(np.sum((points - c) ** 2, axis=1)))) or 1.0
-    a, n = points - c, normals
-    J = np.empty((len(points), 6))
-    J[:, 0] = (a[:, 1] * n[:, 2] - a[:, 2] * n[:, 1]) / L  # (p - c) x n, without np.cross
-    J[:, 1] = (a[:, 2] * n[:, 0] - a[:, 0] * n[:, 2]) / L
-    J[:, 2] = (a[:, 0] * n[:, 1] - a[:, 1] * n[:, 0]) / L
-    J[:, 3:] = n
-    return conditioning_of(J.T @ J, len(points))
+    A = information_matrix(
+        np.ascontiguousarray(points, np.float64), np.ascontiguousarray(normals, np.float64)
+    )  # one compiled pass (the array version's temporaries cost ~0.5 ms for 2,000 points)
+    return conditioning_of(A, len(points))
 
 
 def conditioning_of(

@@ -108,6 +108,18 @@ def foot_modes(
                 )
 
 
+@njit(cache=True, nogil=True)
+def foot_points(
+    faces: np.ndarray, face: np.ndarray, beta: np.ndarray, vertices: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[i] = sum_c beta[i, c] v_{faces[face[i], c]}``: (N, 3) feet on the rest surface."""
+    for i in range(face.shape[0]):
+        v0, v1, v2 = faces[face[i], 0], faces[face[i], 1], faces[face[i], 2]
+        b0, b1, b2 = beta[i, 0], beta[i, 1], beta[i, 2]
+        for d in range(3):
+            out[i, d] = b0 * vertices[v0, d] + b1 * vertices[v1, d] + b2 * vertices[v2, d]
+
+
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def foot_normal_modes(
     faces: np.ndarray,

@@ -9,7 +9,24 @@ from registration import ReliabilityCriteria, Verdict
 from registration.reliability import assess, pose_conditioning, systematic_residual
 from registration.surface import REALTIME_SYSTEMATIC_QUERIES
 
-__all__ = ["deformed_fit_verdict"]
+__all__ = ["deformed_fit_verdict", "surface_distance_mm"]
+
+
+def surface_distance_mm(
+    q_mm: NDArray[np.float64],
+    residuals_mm: NDArray[np.float64],
+    foot_mm: NDArray[np.float64],
+    spacing_mm: float,
+) -> NDArray[np.float64]:
+    """Each point's distance to the deformed surface as the verdict counts it, mm.
+
+    As registration's surface residuals: ``|r|``, or the distance to the foot less one vertex
+    spacing when larger (the foot is the nearest point only up to the triangle it was searched
+    in).
+    """
+    d = q_mm - foot_mm
+    to_foot = np.sqrt(np.einsum("ij,ij->i", d, d))
+    return np.maximum(np.abs(residuals_mm), to_foot - spacing_mm)
 
 
 def deformed_fit_verdict(
@@ -21,6 +38,7 @@ def deformed_fit_verdict(
     noise_mm: float,
     spacing_mm: float,
     criteria: ReliabilityCriteria | None = None,
+    distance_mm: NDArray[np.float64] | None = None,
 ) -> Verdict:
     """:func:`registration.reliability.assess` on residuals to the deformed surface.
 
@@ -40,6 +58,9 @@ def deformed_fit_verdict(
         Vertex spacing, mm.
     criteria : ReliabilityCriteria, optional
         Thresholds (default registration's).
+    distance_mm : numpy.ndarray, shape (N,), optional
+        The points' distances to the surface as computed here (:func:`surface_distance_mm`),
+        when the caller has them already.
 
     Returns
     -------
@@ -47,10 +68,9 @@ def deformed_fit_verdict(
     """
     crit = criteria or ReliabilityCriteria()
     thr = crit.inlier_threshold_mm(noise_mm, spacing_mm)
-    # As registration's surface_residuals: |r|, or the distance to the foot less one spacing
-    # (the foot is the nearest point only up to the triangle it was searched in).
-    dist = np.maximum(np.abs(residuals_mm), np.linalg.norm(q_mm - foot_mm, axis=1) - spacing_mm)
-    inl = dist <= thr
+    if distance_mm is None:
+        distance_mm = surface_distance_mm(q_mm, residuals_mm, foot_mm, spacing_mm)
+    inl = distance_mm <= thr
     n_in = int(inl.sum())
     rms = float(np.sqrt(np.mean(residuals_mm[inl] ** 2))) if n_in else float("inf")
     _, weakest, _ = pose_conditioning(q_mm[inl], normals[inl])

@@ -28,6 +28,7 @@ from surgplan.twin._foot_kernel import (
     corner_displacements,
     foot_displacement,
     foot_modes,
+    foot_points,
     foot_residuals,
     project_on_fans,
     pull_back_passes,
@@ -186,10 +187,10 @@ class TwinSurface:
 
     def undeformed(self, foot: Foot) -> NDArray[np.float64]:
         """(N, 3) feet on the undeformed surface, ``sum_b beta_b v_b``, mm."""
-        v = self.model.vertices
-        tri = self.model.faces[foot.face]
-        b = foot.beta
-        return b[:, 0:1] * v[tri[:, 0]] + b[:, 1:2] * v[tri[:, 1]] + b[:, 2:3] * v[tri[:, 2]]
+        out = np.empty((len(foot.face), 3))
+        foot_points(self.model.faces, np.ascontiguousarray(foot.face),
+                    np.ascontiguousarray(foot.beta), self.model.vertices, out)  # fmt: skip
+        return out
 
     def residuals(
         self,

@@ -24,7 +24,7 @@ from registration import SurfaceModel as _SurfaceModel
 from surgplan.twin.assimilation import SLIP_SPACING, assimilate
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import PointsError, TwinError
-from surgplan.twin.fit import deformed_fit_verdict
+from surgplan.twin.fit import deformed_fit_verdict, surface_distance_mm
 from surgplan.twin.noise import (
     ProcessNoise,
     observation_covariance,
@@ -343,20 +343,21 @@ class Twin:
         fresh = np.isnan(self._window_ref[:, 0])
         self._window_ref[fresh] = pulled[fresh]
         self._window_ref[stale] = pulled[stale]
+        spacing = self.surface.model.spacing_mm
+        dist = surface_distance_mm(q, r, x, spacing)
         fit = deformed_fit_verdict(
-            q, r, x, n, noise_mm=noise_iso, spacing_mm=self.surface.model.spacing_mm,
-            criteria=self.criteria,
+            q, r, x, n, noise_mm=noise_iso, spacing_mm=spacing, criteria=self.criteria,
+            distance_mm=dist,
         )  # fmt: skip
         if self.model_noise_mm > 0:
             sens = noise_iso if sensor_iso is None else sensor_iso
             fit = with_systematic_noise(
                 fit, systematic_noise_mm(sens, self.model_noise_mm), self.criteria
             )
-        if self.mode == "rigid" and self.rigid_deformation != "none":
-            self._unmodelled = self._rigid_unmodelled(q, r, x, n, feet, noise_iso)
         crit = self.criteria or ReliabilityCriteria()
-        thr = crit.inlier_threshold_mm(noise_iso, self.surface.model.spacing_mm)
-        dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
+        thr = crit.inlier_threshold_mm(noise_iso, spacing)
+        if self.mode == "rigid" and self.rigid_deformation != "none":
+            self._unmodelled = self._rigid_unmodelled(q, n, feet, dist <= thr)
         return combine_verdicts(
             fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict,
             inlier_fraction=(
@@ -365,13 +366,10 @@ class Twin:
             n_points=len(r), inlier_sigma=crit.inlier_sigma,
         )  # fmt: skip
 
-    def _rigid_unmodelled(self, q: NDArray, r: NDArray, x: NDArray, n: NDArray, feet: Foot,
-                          noise_iso: float) -> NDArray[np.float64]:  # fmt: skip
+    def _rigid_unmodelled(
+        self, q: NDArray, n: NDArray, feet: Foot, inl: NDArray[np.bool_]
+    ) -> NDArray[np.float64]:
         """Rigid mode: covariance of the deformation left out, on the window's inliers."""
-        crit = self.criteria or ReliabilityCriteria()
-        thr = crit.inlier_threshold_mm(noise_iso, self.surface.model.spacing_mm)
-        dist = np.maximum(np.abs(r), np.linalg.norm(q - x, axis=1) - self.surface.model.spacing_mm)
-        inl = dist <= thr
         if self._full_modes_v is None:
             self._full_modes_v = per_vertex_modes(self.full_basis)
         return rigid_deformation_covariance(
