@@ -47,9 +47,6 @@ def inlier_statistics(
     """
     n_in = 0
     sum_d2 = 0.0
-    cx = 0.0
-    cy = 0.0
-    cz = 0.0
     keep = np.empty(points.shape[0], dtype=np.int64)
     for i in range(points.shape[0]):
         x = R[0, 0] * points[i, 0] + R[0, 1] * points[i, 1] + R[0, 2] * points[i, 2] + t[0]
@@ -68,43 +65,13 @@ def inlier_statistics(
             keep[n_in] = v
             n_in += 1
             sum_d2 += dist * dist
-            cx += x
-            cy += y
-            cz += z
-    A = np.zeros((6, 6))
     if n_in == 0:
-        return 0, 0.0, A
-    cx /= n_in
-    cy /= n_in
-    cz /= n_in
-    spread = 0.0
+        return 0, 0.0, np.zeros((6, 6))
+    n_rows = np.empty((n_in, 3))
     for j in range(n_in):
-        ax = p_in[j, 0] - cx
-        ay = p_in[j, 1] - cy
-        az = p_in[j, 2] - cz
-        spread += ax * ax + ay * ay + az * az
-    L = np.sqrt(spread / n_in)
-    if L == 0.0:
-        L = 1.0
-    J = np.empty(6)
-    for j in range(n_in):
-        v = keep[j]
-        nx_, ny_, nz_ = normals[v, 0], normals[v, 1], normals[v, 2]
-        ax = p_in[j, 0] - cx
-        ay = p_in[j, 1] - cy
-        az = p_in[j, 2] - cz
-        J[0] = (ay * nz_ - az * ny_) / L
-        J[1] = (az * nx_ - ax * nz_) / L
-        J[2] = (ax * ny_ - ay * nx_) / L
-        J[3] = nx_
-        J[4] = ny_
-        J[5] = nz_
-        for a in range(6):
-            for b in range(a, 6):
-                A[a, b] += J[a] * J[b]
-    for a in range(6):
-        for b in range(a):
-            A[a, b] = A[b, a]
+        for d in range(3):
+            n_rows[j, d] = normals[keep[j], d]
+    A = information_matrix(p_in[:n_in], n_rows)
     return n_in, sum_d2, A
 
 
