@@ -26,6 +26,7 @@ from registration import SurfaceModel, prepare_surface
 from registration._icp_kernels import transform_and_correspond
 from surgplan.twin._foot_kernel import (
     corner_displacements,
+    face_table,
     foot_displacement,
     foot_modes,
     foot_points,
@@ -33,6 +34,7 @@ from surgplan.twin._foot_kernel import (
     project_on_fans,
     pull_back_passes,
 )
+from surgplan.twin._rows import run_on_rows
 from surgplan.twin.basis import DeformationBasis
 from surgplan.twin.errors import BasisMismatchError
 
@@ -72,6 +74,9 @@ class TwinSurface:
         read by the real-time kernels (:meth:`residuals`, :meth:`displacement`,
         :meth:`correspond`): gathering three vertices' modes per point is memory-bound, and
         half the bytes make those passes about 1.5-2x faster. Sums are in float64.
+    face_table : numpy.ndarray, shape (F, 13)
+        Each undeformed triangle's corner, edges and Gram constants, read by the projection
+        on the triangles (:func:`surgplan.twin._foot_kernel.face_table`).
     """
 
     model: SurfaceModel
@@ -79,6 +84,7 @@ class TwinSurface:
     fan_ptr: NDArray[np.int64]
     fan_faces: NDArray[np.int64]
     modes_v32: NDArray[np.float32]
+    face_table: NDArray[np.float64]
 
     @property
     def n_modes(self) -> int:
@@ -111,7 +117,7 @@ class TwinSurface:
         beta = np.empty((n, 3))
         project_on_fans(
             np.ascontiguousarray(q, dtype=np.float64), np.ascontiguousarray(vertex, np.int64),
-            self.fan_ptr, self.fan_faces, self.model.faces, self.model.vertices, face, beta,
+            self.fan_ptr, self.fan_faces, self.face_table, face, beta,
         )  # fmt: skip
         return Foot(face=face, beta=beta, vertex=vertex)
 
@@ -138,6 +144,9 @@ class TwinSurface:
     ) -> Foot:
         """Feet on the deformed surface of model-space points ``q`` (module docstring).
 
+        Large batches are searched on several cores (:mod:`surgplan.twin._rows`; the feet
+        are the same bit for bit).
+
         Parameters
         ----------
         q : numpy.ndarray, shape (N, 3)
@@ -147,18 +156,37 @@ class TwinSurface:
         previous : Foot, optional
             Current feet (``None``: start from the undeformed nearest vertex's displacement).
         """
-        if self.n_modes == 0:
-            return self._project_on_fan(q, self.nearest_undeformed(q))
         q = np.ascontiguousarray(q, dtype=np.float64)
         a = np.ascontiguousarray(a, np.float64)
-        if previous is not None:
-            foot = Foot(previous.face.copy(), previous.beta.copy(), previous.vertex.copy())
-            return self._pull_back(q, a, foot, 1)
+        n = len(q)
+        if previous is None:
+            foot = Foot(np.empty(n, np.int64), np.empty((n, 3)), np.empty(n, np.int64))
+        else:
+            foot = Foot(
+                np.array(previous.face, np.int64), np.array(previous.beta, np.float64),
+                np.array(previous.vertex, np.int64),
+            )  # fmt: skip
+
+        def search(start: int, stop: int) -> None:
+            rows = Foot(foot.face[start:stop], foot.beta[start:stop], foot.vertex[start:stop])
+            self._correspond_rows(q[start:stop], a, rows, cold=previous is None)
+
+        run_on_rows(search, n)
+        return foot
+
+    def _correspond_rows(self, q: NDArray, a: NDArray, foot: Foot, *, cold: bool) -> None:
+        """The search of :meth:`correspond` on some rows, written into ``foot`` in place."""
+        if cold or self.n_modes == 0:
+            vertex = self.nearest_undeformed(q)
+            foot.vertex[:] = vertex
+            project_on_fans(q, foot.vertex, self.fan_ptr, self.fan_faces, self.face_table,
+                            foot.face, foot.beta)  # fmt: skip
+            if self.n_modes == 0:
+                return
         # A cold start: a few fixed-point passes (centimetre deformations need two or three);
         # a point whose triangle did not change in a pass has converged and is not passed again
         # (the next pass would find the same foot).
-        return self._pull_back(q, a, self._project_on_fan(q, self.nearest_undeformed(q)),
-                               COLD_PASSES)  # fmt: skip
+        self._pull_back(q, a, foot, COLD_PASSES if cold else 1)
 
     def _pull_back(self, q: NDArray, a: NDArray, foot: Foot, passes: int) -> Foot:
         """Pull-back passes from ``foot`` (compiled, in place); KD-tree for the grid's misses."""
@@ -169,8 +197,8 @@ class TwinSurface:
         missed = np.empty(len(q), dtype=np.bool_)
         n_missed = pull_back_passes(
             q, a, passes, m.faces, m.vertices, self.modes_v32, self.fan_ptr, self.fan_faces,
-            lo, 1.0 / h, grid, pairs, np.asarray(grid.shape, dtype=np.int64), nb_ptr, nb_idx,
-            nb_xyz, foot.face, foot.beta, foot.vertex, missed,
+            self.face_table, lo, 1.0 / h, grid, pairs, np.asarray(grid.shape, dtype=np.int64),
+            nb_ptr, nb_idx, nb_xyz, foot.face, foot.beta, foot.vertex, missed,
         )  # fmt: skip
         if n_missed:  # far from the surface: the same passes with the exact (KD-tree) search
             far = np.nonzero(missed)[0]
@@ -228,13 +256,21 @@ class TwinSurface:
         x, nrm = np.empty((n_pts, 3)), np.empty((n_pts, 3))
         r, sigma = np.empty(n_pts), np.empty(n_pts)
         J = np.empty((n_pts, 6 + self.n_modes)) if jacobian else np.empty((0, 0))
-        foot_residuals(
-            np.ascontiguousarray(q, dtype=np.float64), self.model.faces, self.model.vertices,
-            self.model.normals, self.modes_v32, np.ascontiguousarray(foot.face),
-            np.ascontiguousarray(foot.beta), np.ascontiguousarray(foot.vertex),
-            np.ascontiguousarray(a, np.float64), np.ascontiguousarray(noise_cov_model),
-            np.ascontiguousarray(centre_mm, np.float64), x, nrm, r, sigma, J, jacobian,
-        )  # fmt: skip
+        q = np.ascontiguousarray(q, dtype=np.float64)
+        face, beta = np.ascontiguousarray(foot.face), np.ascontiguousarray(foot.beta)
+        vertex = np.ascontiguousarray(foot.vertex)
+        a = np.ascontiguousarray(a, np.float64)
+        S = np.ascontiguousarray(noise_cov_model, np.float64)
+        c = np.ascontiguousarray(centre_mm, np.float64)
+
+        def evaluate(i: int, j: int) -> None:
+            foot_residuals(
+                q[i:j], self.model.faces, self.model.vertices, self.model.normals,
+                self.modes_v32, face[i:j], beta[i:j], vertex[i:j], a, S, c, x[i:j], nrm[i:j],
+                r[i:j], sigma[i:j], J[i:j] if jacobian else J, jacobian,
+            )  # fmt: skip
+
+        run_on_rows(evaluate, n_pts)
         return x, nrm, r, sigma, (J if jacobian else None)
 
     def at(
@@ -315,4 +351,5 @@ def build_twin_surface(basis: DeformationBasis, model: SurfaceModel | None = Non
         fan_ptr=fan_ptr,
         fan_faces=fan_faces,
         modes_v32=modes_v.astype(np.float32),
+        face_table=face_table(model.faces, model.vertices),
     )
