@@ -46,6 +46,7 @@ from scipy.linalg.lapack import dpotrf as _potrf
 from scipy.linalg.lapack import dpotri as _potri
 from scipy.linalg.lapack import dpotrs as _potrs
 
+from surgplan.twin._chord_kernel import chord_residuals
 from surgplan.twin.robust import geman_mcclure, robust_scale, tukey
 from surgplan.twin.surface import Foot, TwinSurface
 
@@ -268,6 +269,7 @@ def assimilate(
     -------
     AssimilationResult
     """
+    points = np.ascontiguousarray(points, np.float64)
     a_prior = np.asarray(amplitudes, np.float64)
     centre = np.ascontiguousarray(centre_mm, np.float64)
     P_inv = _spd_inverse(np.asarray(covariance, np.float64))
@@ -283,16 +285,18 @@ def assimilate(
         iterations += 1
         stage_its += 1
         R = T[:3, :3]
-        q = points @ R.T + T[:3, 3]
+        dev = np.concatenate([xi, a - a_prior])
         if frozen:
             # Chord step: the linearisation of the last search (J, H, normals) is kept and
             # only the residuals move, exactly for the pose and linearly in the amplitudes
-            # with the normals frozen: r = r0 + n.(q - q0) + J_a (a - a0).
-            r = r0 + np.einsum("ij,ij->i", n, q - q0)
-            if k:
-                r += J[:, 6:] @ (a - a0)
-            w = tukey(r / sigma)
+            # with the normals frozen: r = r0 + n.(q - q0) + J_a (a - a0); one compiled pass
+            # also re-weights them and sums the data gradient J^T (w r / sigma^2).
+            r, w, g = np.empty(len(points)), np.empty(len(points)), np.empty(6 + k)
+            chord_residuals(points, np.ascontiguousarray(R), np.ascontiguousarray(T[:3, 3]),
+                            q0, n, r0, J, a - a0, sigma, r, w, g)  # fmt: skip
+            g += P_inv @ dev
         else:
+            q = points @ R.T + T[:3, 3]
             feet = surface.correspond(q, a, feet)
             S = R @ sensor_cov @ R.T  # noise covariance in model axes
             _, n, r, sigma, J = surface.residuals(q, feet, a, S, centre)
@@ -304,8 +308,7 @@ def assimilate(
             H += P_inv
             L = _spd_factor(H)
             q0, r0, a0 = q, r, a
-        dev = np.concatenate([xi, a - a_prior])
-        g = J.T @ (w / sigma**2 * r) + P_inv @ dev
+            g = J.T @ (w / sigma**2 * r) + P_inv @ dev
         step = -_potrs(L, g, lower=1)[0]
         T = pose_increment(step[:6], centre) @ T
         xi += step[:6]
