@@ -87,6 +87,14 @@ class TwinSurface:
     face_table: NDArray[np.float64]
 
     @property
+    def row_cost(self) -> float:
+        """A point's work in the search and residual passes, relative to six modes' work.
+
+        A point sums the modes of its triangle's three vertices, so the work grows with ``k``.
+        """
+        return max(1.0, (6.0 + self.n_modes) / 12.0)
+
+    @property
     def n_modes(self) -> int:
         """Number of modes ``k``."""
         return int(self.modes_v.shape[2])
@@ -171,7 +179,7 @@ class TwinSurface:
             rows = Foot(foot.face[start:stop], foot.beta[start:stop], foot.vertex[start:stop])
             self._correspond_rows(q[start:stop], a, rows, cold=previous is None)
 
-        run_on_rows(search, n)
+        run_on_rows(search, n, self.row_cost)
         return foot
 
     def _correspond_rows(self, q: NDArray, a: NDArray, foot: Foot, *, cold: bool) -> None:
@@ -270,7 +278,7 @@ class TwinSurface:
                 r[i:j], sigma[i:j], J[i:j] if jacobian else J, jacobian,
             )  # fmt: skip
 
-        run_on_rows(evaluate, n_pts)
+        run_on_rows(evaluate, n_pts, self.row_cost)
         return x, nrm, r, sigma, (J if jacobian else None)
 
     def at(
