@@ -100,6 +100,10 @@ class SurfaceRegistrationResult:
         Which initialisation gave the starting pose of the returned fit.
     attempts : tuple of InitAttempt
         Cheap initialisations tried first (features or prior), accepted or rejected.
+    candidate_poses : tuple of numpy.ndarray (4, 4)
+        When the multi-start search ran: its distinct refined poses, best score first (the
+        start of the returned fit among them), for a caller that ranks them by another model
+        (the deformable twin); empty otherwise.
     """
 
     T_model_points: NDArray[np.float64]
@@ -119,6 +123,7 @@ class SurfaceRegistrationResult:
     systematic_residual_mm: float = float("nan")
     init: InitMethod = InitMethod.WARM
     attempts: tuple[InitAttempt, ...] = ()
+    candidate_poses: tuple[NDArray[np.float64], ...] = ()
 
     @classmethod
     def from_fit(

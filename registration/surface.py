@@ -32,6 +32,8 @@ __all__ = [
     "SurfaceRegistrationResult",
     "register_surface",
     "global_initialise",
+    "global_candidates",
+    "PoseCandidate",
     "feature_initialise",
     "MIN_POINTS",
 ]
@@ -167,12 +169,87 @@ def global_initialise(
 ) -> tuple[NDArray[np.float64], float]:
     """Deterministic multi-start global pose search (no prior pose needed).
 
+    The best of :func:`global_candidates`, and how far the best competing distinct pose of
+    near-equal score lies from it.
+
+    Parameters
+    ----------
+    points, model, seed, T_prior, max_rotation_deg, noise_mm, config
+        As :func:`global_candidates`.
+
+    Returns
+    -------
+    T_model_points : numpy.ndarray, shape (4, 4)
+    runner_up_separation_mm : float
+        RMS distance between the points placed by the best pose and by the best competing distinct
+        pose whose score is within 10 % (``inf`` when there is none), mm.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    refined = global_candidates(
+        pts, model, seed=seed, T_prior=T_prior, max_rotation_deg=max_rotation_deg,
+        noise_mm=noise_mm, config=config,
+    )  # fmt: skip
+    return refined[0].T_model_points, runner_up_separation(pts, model, refined, noise_mm)
+
+
+def runner_up_separation(
+    points: NDArray[np.float64], model: SurfaceModel, refined: list[PoseCandidate], noise_mm: float
+) -> float:
+    """How far the nearest near-equal competitor of the best candidate lies from it, mm.
+
+    RMS distance between the points placed by the best candidate and by the nearest distinct
+    one (placing them more than the search's inlier threshold away) that scores within 10 % of
+    it; ``inf`` when there is none.
+    """
+    thr = max(3.0 * noise_mm, 0.05 * model.radius_mm)
+    best = refined[0]
+    sep = np.inf
+    placed = apply_transform(best.T_model_points, points)
+    for c in refined[1:]:
+        moved = apply_transform(c.T_model_points, points)
+        d = float(np.sqrt(np.mean(np.sum((placed - moved) ** 2, axis=1))))
+        if d > thr and c.cost <= 1.1 * best.cost + 1e-3:
+            sep = min(sep, d)
+    return sep
+
+
+@dataclasses.dataclass(frozen=True)
+class PoseCandidate:
+    """A refined pose of the global search.
+
+    Attributes
+    ----------
+    cost : float
+        Truncated-quadratic score of the points at the pose (lower is better), mm^2.
+    inlier_fraction : float
+        Points within the search's inlier threshold of the surface, in [0, 1].
+    T_model_points : numpy.ndarray, shape (4, 4)
+        The pose; translation in mm.
+    """
+
+    cost: float
+    inlier_fraction: float
+    T_model_points: NDArray[np.float64]
+
+
+def global_candidates(
+    points: ArrayLike,
+    model: SurfaceModel,
+    *,
+    seed: int = 0,
+    T_prior: ArrayLike | None = None,
+    max_rotation_deg: float | None = None,
+    noise_mm: float = 1.0,
+    config: GlobalSearchConfig | None = None,
+) -> list[PoseCandidate]:
+    """The distinct refined poses of the multi-start global search, best score first.
+
     Starts: rounds of ``config.n_starts`` rotations drawn (seeded) uniformly over SO(3), or
     uniformly within ``max_rotation_deg`` of the rotation of ``T_prior``; each rotation gets the
     best translation by FFT correlation with the model's distance field. The best starts run a
     short annealed robust point-to-plane ICP on a subsample against the decimated model; the
-    ``config.n_refine`` best distinct poses are refined on the full model and the best
-    truncated-quadratic score wins.
+    ``config.n_refine`` best distinct poses of each round are refined on the full model and
+    scored (truncated quadratic).
 
     Parameters
     ----------
@@ -181,7 +258,7 @@ def global_initialise(
     model : SurfaceModel
         Prepared target.
     seed : int, keyword-only
-        Seed: the same seed and inputs give the same pose.
+        Seed: the same seed and inputs give the same poses.
     T_prior : array_like, shape (4, 4), optional
         Approximate ``T_model_points`` (only its rotation is trusted when ``max_rotation_deg``).
     max_rotation_deg : float, optional
@@ -193,10 +270,8 @@ def global_initialise(
 
     Returns
     -------
-    T_model_points : numpy.ndarray, shape (4, 4)
-    runner_up_separation_mm : float
-        RMS distance between the points placed by the best pose and by the best competing distinct
-        pose whose score is within 10 % (``inf`` when there is none), mm.
+    list of PoseCandidate
+        At least one; sorted by cost.
     """
     cfg = config or GlobalSearchConfig()
     pts = np.asarray(points, dtype=np.float64)
@@ -206,7 +281,7 @@ def global_initialise(
     n_starts = cfg.n_starts if cfg.n_starts is not None else (40 if cone else 120)
     R_prior = None if T_prior is None else as_transform(T_prior, name="T_prior")[:3, :3]
     thr = max(3.0 * noise_mm, 0.05 * model.radius_mm)
-    refined: list[tuple[float, NDArray]] = []
+    refined: list[tuple[float, float, NDArray]] = []
     # Multi-start where it pays: further rounds of fresh starts only while no candidate has
     # nearly all points on the surface (most good cases stop after the first round).
     for _ in range(cfg.max_rounds):
@@ -215,14 +290,7 @@ def global_initialise(
         refined.sort(key=lambda c: c[0])
         if refined[0][1] >= 0.95:
             break
-    best_cost, best_frac, best = refined[0]
-    sep = np.inf
-    placed = apply_transform(best, pts)
-    for cost, _, T in refined[1:]:
-        d = float(np.sqrt(np.mean(np.sum((placed - apply_transform(T, pts)) ** 2, axis=1))))
-        if d > thr and cost <= 1.1 * best_cost + 1e-3:
-            sep = min(sep, d)
-    return best, sep
+    return [PoseCandidate(float(c), float(f), T) for c, f, T in refined]
 
 
 def _search_round(
@@ -503,17 +571,16 @@ def register_surface(
             return dataclasses.replace(res, attempts=attempts)
     sep = np.inf
     T0 = T_prior
+    found: list[PoseCandidate] = []
     if search:
-        T0, sep = global_initialise(
-            pts,
-            model,
-            seed=seed,
-            T_prior=T_prior,
-            max_rotation_deg=max_rotation_deg,
+        found = global_candidates(
+            pts, model, seed=seed, T_prior=T_prior, max_rotation_deg=max_rotation_deg,
             noise_mm=noise_mm,
-        )
+        )  # fmt: skip
+        T0, sep = found[0].T_model_points, runner_up_separation(pts, model, found, noise_mm)
     st = _refine(pts, model, T0, (2.0 * k_end, k_end) if search else k_end, max_iterations)
-    return finish(st, InitMethod.MULTI_START if search else InitMethod.WARM, sep, attempts)
+    res = finish(st, InitMethod.MULTI_START if search else InitMethod.WARM, sep, attempts)
+    return dataclasses.replace(res, candidate_poses=tuple(c.T_model_points for c in found))
 
 
 def _cheap_start(

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from registration import ReliabilityCriteria, Verdict, register_surface
+from registration import ReliabilityCriteria, Verdict, assess_fit, register_surface
 from registration import SurfaceModel as _SurfaceModel
 from surgplan.twin.assimilation import SLIP_SPACING, assimilate
 from surgplan.twin.basis import DeformationBasis
@@ -32,6 +32,7 @@ from surgplan.twin.noise import (
     systematic_noise_mm,
 )
 from surgplan.twin.recommend import ANTERIOR_LPS, candidate_patches, expected_radii
+from surgplan.twin.start import StartChoice, choose_start
 from surgplan.twin.state import Recommendation, TwinState
 from surgplan.twin.surface import Foot, build_twin_surface
 from surgplan.twin.targets import (
@@ -126,6 +127,12 @@ class Twin:
         The rigid fit's shape failures are cleared only when the deformed fit's inlier
         fraction is what Gaussian residuals alone give (:func:`surgplan.twin.verdict.
         explained_inlier_floor`); ``False``: registration's inlier fraction suffices.
+    start_search : bool, keyword-only
+        Deformable mode with the pose unknown: the first update runs the assimilation from
+        every distinct candidate of the rigid global search (when the rigid fit is not
+        trustworthy) and starts from the one of best deformed fit (:mod:`surgplan.twin.start`;
+        :attr:`start_choice` says which).
+        ``False``: from the rigid registration's pose.
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class Twin:
         model_noise_mm: float | None = None,
         rigid_deformation: Literal["fitted", "prior", "none"] = "fitted",
         explained_inliers: bool = True,
+        start_search: bool = True,
     ) -> None:
         if mode not in ("deformable", "rigid"):
             raise TwinError(f"mode must be 'deformable' or 'rigid', got {mode!r}")
@@ -184,6 +192,9 @@ class Twin:
         self.centre_mm = self.basis.centroid_mm
         self._pose0 = (math.radians(initial_rotation_deg), float(initial_translation_mm))
         self._T_model_tracker: NDArray[np.float64] | None = None
+        self.start_search = bool(start_search)
+        self.start_choice: StartChoice | None = None  # set by a searched deformable start
+        self._start_candidates: tuple[NDArray[np.float64], ...] = ()
         if T_tracker_model is not None:
             self._T_model_tracker = np.linalg.inv(np.asarray(T_tracker_model, np.float64))
         self._a = np.zeros(self.basis.n_modes)
@@ -222,6 +233,8 @@ class Twin:
             )  # fmt: skip
             self._T_model_tracker = res.T_model_points
             self._rigid_verdict = res.verdict
+            if not res.trustworthy:
+                self._start_candidates = res.candidate_poses
         rot, trans = self._pose0
         return np.diag(
             np.concatenate([np.full(3, rot**2), np.full(3, trans**2), self.basis.prior_std**2])
@@ -259,6 +272,8 @@ class Twin:
         if first and len(pts) < 6:
             raise PointsError(f"the first batch needs at least 6 finite points, got {len(pts)}")
         P = self._prior(pts, sensor_iso)
+        if first and self._start_candidates and self.mode == "deformable" and self.start_search:
+            self._choose_start(pts, P, cov, noise_iso)
         res = assimilate(
             pts, self.surface, self.centre_mm, self._T_model_tracker, self._a, P, sensor_cov=cov
         )
@@ -292,6 +307,23 @@ class Twin:
             time_ms=(time.perf_counter() - t0) * 1e3,
         )
         return self.state
+
+    def _choose_start(
+        self, pts: NDArray[np.float64], P: NDArray, cov: NDArray, noise_iso: float
+    ) -> None:
+        """Deformable mode, pose unknown: start from the candidate of best deformed fit."""
+        assert self._T_model_tracker is not None
+        choice = choose_start(
+            pts, self.surface, self.centre_mm, self._T_model_tracker, self._start_candidates, P,
+            self.basis.prior_std, sensor_cov=cov, noise_mm=noise_iso,
+        )  # fmt: skip
+        self.start_choice = choice
+        if choice.index != 0:  # the rigid checks the verdict keeps are those of this pose
+            self._T_model_tracker = choice.T_model_tracker
+            self._rigid_verdict = assess_fit(
+                pts, self.surface.model, choice.T_model_tracker, noise_mm=noise_iso,
+                criteria=self.criteria,
+            ).verdict  # fmt: skip
 
     def _slide_window(self, pts: NDArray[np.float64], feet: Foot) -> None:
         """Append the batch (with its final feet) to the verdict window, keep the newest."""

@@ -1,0 +1,143 @@
+"""Which rigid pose the deformable twin starts from when the pose is unknown.
+
+The rigid global search (:func:`registration.register_surface`) ranks poses by how well the
+points fit the *undeformed* surface. On a partial swab or scan of an organ deformed by
+centimetres that ranking is unreliable: the right pose leaves the deformation as misfit, and a
+wrong pose that happens to match the deformed patch can score better. When the rigid fit is not
+trustworthy and the multi-start search ran, the deformable twin therefore runs its
+assimilation from each distinct candidate of the search (the rigid result and the search's
+refined poses, :attr:`registration.SurfaceRegistrationResult.candidate_poses`) and keeps the
+one of lowest MAP objective: the robust
+data cost of the deformed fit (truncated quadratic of the standardised surface distances,
+:data:`~surgplan.twin.robust.TUKEY_Z`) plus the amplitudes' prior cost ``sum (a_i / s_i)^2``.
+A wrong pose has to buy its fit with deformation the prior finds improbable, so the prior
+term keeps the deformation from making a wrong pose look good; the verdict then judges the
+chosen fit as any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from registration import SurfaceModel
+from registration._points import apply_transform
+from surgplan.twin.assimilation import AssimilationResult, assimilate
+from surgplan.twin.fit import surface_distance_mm
+from surgplan.twin.robust import TUKEY_Z
+from surgplan.twin.surface import TwinSurface
+
+__all__ = ["MAX_STARTS", "StartChoice", "choose_start", "distinct_poses", "map_cost"]
+
+#: Most distinct rigid poses the deformable assimilation is run from.
+MAX_STARTS = 5
+
+
+@dataclass(frozen=True)
+class StartChoice:
+    """The chosen start and what each candidate scored.
+
+    Attributes
+    ----------
+    T_model_tracker : numpy.ndarray, shape (4, 4)
+        The chosen candidate's rigid pose (the twin's first update starts there).
+    index : int
+        Its position among the candidates (0: the rigid registration's own pose).
+    costs : tuple of float
+        MAP objective of the deformed fit from each candidate (dimensionless).
+    """
+
+    T_model_tracker: NDArray[np.float64]
+    index: int
+    costs: tuple[float, ...]
+
+
+def distinct_poses(
+    poses: list[NDArray[np.float64]], points: NDArray[np.float64], separation_mm: float
+) -> list[NDArray[np.float64]]:
+    """The first :data:`MAX_STARTS` of ``poses`` that are distinct from the ones before.
+
+    A pose is distinct when it places the points more than ``separation_mm`` (RMS) from where
+    every pose kept before it places them.
+    """
+    kept: list[NDArray[np.float64]] = []
+    placed: list[NDArray[np.float64]] = []
+    for T in poses:
+        p = apply_transform(T, points)
+        if all(np.sqrt(np.mean(np.sum((p - q) ** 2, axis=1))) > separation_mm for q in placed):
+            kept.append(T)
+            placed.append(p)
+        if len(kept) >= MAX_STARTS:
+            break
+    return kept
+
+
+def map_cost(
+    points: NDArray[np.float64],
+    surface: TwinSurface,
+    centre_mm: NDArray[np.float64],
+    result: AssimilationResult,
+    sensor_cov: NDArray[np.float64],
+    prior_std: NDArray[np.float64],
+) -> float:
+    """MAP objective (module docstring) of an assimilation result, dimensionless."""
+    T, a, feet = result.T_model_tracker, result.amplitudes, result.feet
+    R = T[:3, :3]
+    q = points @ R.T + T[:3, 3]
+    x, _, r, sigma, _ = surface.residuals(q, feet, a, R @ sensor_cov @ R.T, centre_mm,
+                                          jacobian=False)  # fmt: skip
+    d = surface_distance_mm(q, r, x, surface.model.spacing_mm)
+    z2 = (d / np.maximum(sigma, 1e-12)) ** 2
+    data = float(np.sum(np.minimum(z2, TUKEY_Z**2)))
+    prior = float(np.sum((a / np.maximum(prior_std, 1e-12)) ** 2)) if len(a) else 0.0
+    return data + prior
+
+
+def choose_start(
+    points: NDArray[np.float64],
+    surface: TwinSurface,
+    centre_mm: NDArray[np.float64],
+    T_rigid: NDArray[np.float64],
+    candidates: tuple[NDArray[np.float64], ...],
+    prior_cov: NDArray[np.float64],
+    prior_std: NDArray[np.float64],
+    *,
+    sensor_cov: NDArray[np.float64],
+    noise_mm: float,
+) -> StartChoice:
+    """Run the assimilation from each distinct candidate pose and keep the best (docstring).
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (N, 3)
+        The first batch, tracker space, mm.
+    surface : TwinSurface
+        The twin's surface and modes.
+    centre_mm : numpy.ndarray, shape (3,)
+        Rotation centre of the pose perturbation, mm.
+    T_rigid : numpy.ndarray, shape (4, 4)
+        ``T_model_tracker`` of the rigid registration (candidate 0).
+    candidates : tuple of numpy.ndarray (4, 4)
+        The global search's refined poses (``T_model_tracker``).
+    prior_cov : numpy.ndarray, shape (6 + k, 6 + k)
+        The first update's prior covariance about a start pose.
+    prior_std : numpy.ndarray, shape (k,)
+        Prior standard deviations of the amplitudes.
+    sensor_cov : numpy.ndarray, shape (3, 3), keyword-only
+        Observation noise covariance in tracker axes, mm^2.
+    noise_mm : float, keyword-only
+        Isotropic noise the candidates are told apart with (as the global search), mm.
+    """
+    model: SurfaceModel = surface.model
+    separation = max(3.0 * noise_mm, 0.05 * model.radius_mm)
+    poses = distinct_poses([T_rigid, *candidates], points, separation)
+    k = surface.n_modes
+    costs = []
+    for T in poses:
+        res = assimilate(points, surface, centre_mm, T, np.zeros(k), prior_cov,
+                         sensor_cov=sensor_cov)  # fmt: skip
+        costs.append(map_cost(points, surface, centre_mm, res, sensor_cov, prior_std))
+    best = int(np.argmin(costs))
+    return StartChoice(T_model_tracker=poses[best], index=best, costs=tuple(costs))
