@@ -119,3 +119,23 @@ def test_twin_start_choice_recorded_only_when_searched(scene) -> None:  # noqa: 
     rigid = Twin(basis, mode="rigid", noise_mm=NOISE, surface=organ)
     rigid.update(pts)
     assert rigid.start_choice is None
+
+
+def test_a_patch_that_fits_two_places_is_ambiguous(scene) -> None:  # noqa: ANN001
+    # A smooth cap on top of the ellipsoid, far from both bumps, fits the bottom as well:
+    # the start is the top (truth) or the top turned over onto the bottom.
+    organ, basis, _, _, _ = scene
+    v = organ.vertices
+    pts = v[np.linalg.norm(v - np.array([0.0, 0.0, 20.0]), axis=1) < 14.0]
+    pts = pts + np.random.default_rng(5).normal(scale=0.3, size=pts.shape)
+    tw = Twin(basis, noise_mm=0.3, surface=organ)
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])  # 180 degrees about x: top cap onto bottom cap
+    P = np.diag(np.concatenate([np.full(3, np.radians(5.0) ** 2), np.full(3, 100.0),
+                                basis.prior_std**2]))  # fmt: skip
+    choice = choose_start(
+        pts, tw.surface, tw.centre_mm, np.eye(4), (flip,), P, basis.prior_std,
+        sensor_cov=np.eye(3) * 0.09, noise_mm=0.3,
+    )  # fmt: skip
+    assert len(choice.costs) == 2
+    assert max(choice.costs) <= 1.1 * min(choice.costs)
+    assert 30.0 < choice.runner_up_separation_mm < np.inf

@@ -12,7 +12,12 @@ data cost of the deformed fit (truncated quadratic of the standardised surface d
 :data:`~surgplan.twin.robust.TUKEY_Z`) plus the amplitudes' prior cost ``sum (a_i / s_i)^2``.
 A wrong pose has to buy its fit with deformation the prior finds improbable, so the prior
 term keeps the deformation from making a wrong pose look good; the verdict then judges the
-chosen fit as any other.
+chosen fit as any other. When another start ends at a distinct deformed fit (the points
+placed more than the search's inlier threshold apart, RMS) scoring within
+:data:`NEAR_EQUAL` of the best, the choice is ambiguous: :attr:`StartChoice.runner_up_separation_mm`
+says how far apart, and the twin's verdict refuses a separation beyond registration's
+``min_runner_up_separation_mm`` (a smooth patch that fits two places of the organ, or a
+wrong organ's patch that deformation lets fit anywhere).
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from surgplan.twin.fit import surface_distance_mm
 from surgplan.twin.robust import TUKEY_Z
 from surgplan.twin.surface import TwinSurface
 
-__all__ = ["MAX_STARTS", "StartChoice", "choose_start", "distinct_poses", "map_cost"]
+__all__ = ["MAX_STARTS", "NEAR_EQUAL", "StartChoice", "choose_start", "distinct_poses", "map_cost"]
 
 #: Most distinct rigid poses the deformable assimilation is run from.
 MAX_STARTS = 5
+#: A competing start's MAP objective within this factor of the best is near-equal.
+NEAR_EQUAL = 1.1
 
 
 @dataclass(frozen=True)
@@ -47,11 +54,15 @@ class StartChoice:
         Its position among the candidates (0: the rigid registration's own pose).
     costs : tuple of float
         MAP objective of the deformed fit from each candidate (dimensionless).
+    runner_up_separation_mm : float
+        RMS distance between the points placed by the best deformed fit and by the nearest
+        distinct near-equal one (``inf``: none), mm.
     """
 
     T_model_tracker: NDArray[np.float64]
     index: int
     costs: tuple[float, ...]
+    runner_up_separation_mm: float = float("inf")
 
 
 def distinct_poses(
@@ -134,10 +145,16 @@ def choose_start(
     separation = max(3.0 * noise_mm, 0.05 * model.radius_mm)
     poses = distinct_poses([T_rigid, *candidates], points, separation)
     k = surface.n_modes
-    costs = []
+    costs, finals = [], []
     for T in poses:
         res = assimilate(points, surface, centre_mm, T, np.zeros(k), prior_cov,
                          sensor_cov=sensor_cov)  # fmt: skip
         costs.append(map_cost(points, surface, centre_mm, res, sensor_cov, prior_std))
+        finals.append(apply_transform(res.T_model_tracker, points))
     best = int(np.argmin(costs))
-    return StartChoice(T_model_tracker=poses[best], index=best, costs=tuple(costs))
+    sep = float("inf")
+    for i, c in enumerate(costs):
+        d = float(np.sqrt(np.mean(np.sum((finals[i] - finals[best]) ** 2, axis=1))))
+        if i != best and c <= NEAR_EQUAL * costs[best] and d > separation:
+            sep = min(sep, d)
+    return StartChoice(poses[best], best, tuple(costs), sep)

@@ -42,7 +42,13 @@ from surgplan.twin.targets import (
     target_jacobians,
 )
 from surgplan.twin.units import check_point_units
-from surgplan.twin.verdict import combine_verdicts, deformation_check, with_systematic_noise
+from surgplan.twin.verdict import (
+    TwinCheck,
+    TwinFailedCheck,
+    combine_verdicts,
+    deformation_check,
+    with_systematic_noise,
+)
 
 __all__ = ["Twin"]
 
@@ -195,6 +201,8 @@ class Twin:
         self.start_search = bool(start_search)
         self.start_choice: StartChoice | None = None  # set by a searched deformable start
         self._start_candidates: tuple[NDArray[np.float64], ...] = ()
+        self._start_ambiguity: TwinFailedCheck | None = None  # see _verdict
+        self._ambiguous_until = 0
         if T_tracker_model is not None:
             self._T_model_tracker = np.linalg.inv(np.asarray(T_tracker_model, np.float64))
         self._a = np.zeros(self.basis.n_modes)
@@ -318,6 +326,14 @@ class Twin:
             self.basis.prior_std, sensor_cov=cov, noise_mm=noise_iso,
         )  # fmt: skip
         self.start_choice = choice
+        crit = self.criteria or ReliabilityCriteria()
+        sep = choice.runner_up_separation_mm
+        if math.isfinite(sep) and sep > crit.min_runner_up_separation_mm:
+            self._start_ambiguity = TwinFailedCheck(
+                TwinCheck.AMBIGUOUS, choice.runner_up_separation_mm,
+                crit.min_runner_up_separation_mm,
+            )  # fmt: skip
+            self._ambiguous_until = 2 * len(pts)
         if choice.index != 0:  # the rigid checks the verdict keeps are those of this pose
             self._T_model_tracker = choice.T_model_tracker
             self._rigid_verdict = assess_fit(
@@ -390,8 +406,12 @@ class Twin:
         thr = crit.inlier_threshold_mm(noise_iso, spacing)
         if self.mode == "rigid" and self.rigid_deformation != "none":
             self._unmodelled = self._rigid_unmodelled(q, n, feet, dist <= thr)
+        # An ambiguous start (surgplan.twin.start) stays flagged until the twin has as many
+        # points again as it started from: until then the data that made it ambiguous decide.
+        extra = () if self._n_points >= self._ambiguous_until else (self._start_ambiguity,)
         return combine_verdicts(
             fit, deformation_check(a, self.basis.prior_std), self._rigid_verdict,
+            extra=tuple(e for e in extra if e is not None),
             inlier_fraction=(
                 float(np.mean(dist <= thr)) if len(r) and self.explained_inliers else None
             ),

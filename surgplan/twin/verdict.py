@@ -189,6 +189,7 @@ def combine_verdicts(
     inlier_fraction: float | None = None,
     n_points: int = 0,
     inlier_sigma: float = 3.0,
+    extra: tuple[TwinFailedCheck, ...] = (),
 ) -> TwinVerdict:
     """The twin's verdict from its own fit checks, the deformation check and the rigid fit's.
 
@@ -204,8 +205,11 @@ def combine_verdicts(
         The deformed fit's inlier fraction over ``n_points`` and the inlier threshold in
         effective noise standard deviations: the rigid fit's shape failures are cleared only
         when it reaches :func:`explained_inlier_floor` (``None``: not required).
+    extra : tuple of TwinFailedCheck
+        The twin's own failures found elsewhere (an ambiguous start), kept as they are.
     """
     own = [TwinFailedCheck.from_registration(f, "twin") for f in fit.failed_checks]
+    own += list(extra)
     if deformation is not None:
         own.append(deformation)
     if rigid is not None:
