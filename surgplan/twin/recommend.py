@@ -7,7 +7,9 @@ centres (:func:`registration.farthest_point_sample`). Acquiring ``m`` points on 
 adds point-to-plane rows ``h_i`` (the assimilation's Jacobian rows, evaluated at up to
 :data:`ROWS_PER_PATCH` of the patch's vertices, deformed by the current amplitudes, each
 standing for ``m / n_rows`` points) with variance ``sigma_i^2``; the expected posterior is the
-information update ``P' = (P^-1 + H^T D H)^-1``, ``D = diag(m / (n_rows sigma_i^2))``. Only the
+information update ``P' = (P^-1 + H^T D H)^-1``,
+``D^-1 = diag(n_rows sigma_i^2 / m + d^2)`` (``d`` the model's surface discrepancy, which
+nearby points share, so it does not average out). Only the
 target's 3x3 block is needed, so each patch is a low-rank (Woodbury) update of the current
 covariance, all patches in one batched solve:
 
@@ -94,6 +96,7 @@ def expected_radii(
     model_variance_mm2: float,
     sensor_cov: NDArray[np.float64],
     n_points: int,
+    surface_discrepancy_mm: float = 0.0,
 ) -> NDArray[np.float64]:
     """Target 95 % radius (mm) expected after acquiring ``n_points`` on each patch.
 
@@ -113,6 +116,11 @@ def expected_radii(
         Localisation noise covariance in tracker axes, mm^2.
     n_points : int
         Points acquired on the patch.
+    surface_discrepancy_mm : float
+        The reduced model's surface discrepancy (per-axis standard deviation), mm: a misfit
+        shared by the points near one another, so it does not average out over a row's
+        points (each row's variance is ``n^T Sigma n / m_row + d^2``): more points on one
+        patch saturate, and the ranking weighs spreading the points out.
 
     Returns
     -------
@@ -133,7 +141,8 @@ def expected_radii(
     var = np.einsum("ij,jk,ik->i", n, R @ sensor_cov @ R.T, n)
     H = _jacobian(x, n, phi, centre_mm) * valid.ravel()[:, None]  # (n_p r, d), zero padding
     per_row = n_points / np.maximum(valid.sum(axis=1), 1)  # points each row stands for
-    d_inv = np.where(valid, var.reshape(n_p, r) / per_row[:, None], 1.0)  # D^-1
+    d2 = float(surface_discrepancy_mm) ** 2
+    d_inv = np.where(valid, var.reshape(n_p, r) / per_row[:, None] + d2, 1.0)  # D^-1
     HP = H @ covariance  # (n_p r, d)
     Hb, HPb = H.reshape(n_p, r, -1), HP.reshape(n_p, r, -1)
     S = HPb @ Hb.transpose(0, 2, 1)  # H P H^T per patch

@@ -1,23 +1,21 @@
-"""Which rigid pose the deformable twin starts from when the pose is unknown.
+"""Whether the deformable twin's start is ambiguous when the pose was unknown.
 
 The rigid global search (:func:`registration.register_surface`) ranks poses by how well the
 points fit the *undeformed* surface. On a partial swab or scan of an organ deformed by
-centimetres that ranking is unreliable: the right pose leaves the deformation as misfit, and a
-wrong pose that happens to match the deformed patch can score better. When the rigid fit is not
-trustworthy and the multi-start search ran, the deformable twin therefore runs its
-assimilation from each distinct candidate of the search (the rigid result and the search's
-refined poses, :attr:`registration.SurfaceRegistrationResult.candidate_poses`) and keeps the
-one of lowest MAP objective: the robust
-data cost of the deformed fit (truncated quadratic of the standardised surface distances,
-:data:`~surgplan.twin.robust.TUKEY_Z`) plus the amplitudes' prior cost ``sum (a_i / s_i)^2``.
-A wrong pose has to buy its fit with deformation the prior finds improbable, so the prior
-term keeps the deformation from making a wrong pose look good; the verdict then judges the
-chosen fit as any other. When another start ends at a distinct deformed fit (the points
-placed more than the search's inlier threshold apart, RMS) scoring within
-:data:`NEAR_EQUAL` of the best, the choice is ambiguous: :attr:`StartChoice.runner_up_separation_mm`
-says how far apart, and the twin's verdict refuses a separation beyond registration's
-``min_runner_up_separation_mm`` (a smooth patch that fits two places of the organ, or a
-wrong organ's patch that deformation lets fit anywhere).
+centimetres another pose may fit as well once the organ is allowed to deform: deformation
+can make a wrong pose look good. When the rigid fit is not trustworthy and the multi-start
+search ran, the deformable twin therefore runs its assimilation from the rigid pose and from
+each distinct candidate of the search
+(:attr:`registration.SurfaceRegistrationResult.candidate_poses`) and scores each deformed
+fit by its MAP objective: the robust data cost (truncated quadratic of the standardised
+surface distances, :data:`~surgplan.twin.robust.TUKEY_Z`) plus the amplitudes' prior cost
+``sum (a_i / s_i)^2``. The twin keeps the rigid pose (choosing the lowest objective instead
+was tried on the virtual patients and moved more starts to a wrong pose than it mended: a
+wrong pose on a smooth patch needs less deformation than the true one). When another start
+ends at a distinct deformed fit (the points placed more than the search's inlier threshold
+apart, RMS) scoring within :data:`NEAR_EQUAL` of the rigid pose's, or better, the start is
+ambiguous: :attr:`StartCheck.runner_up_separation_mm` says how far apart, and the twin's
+verdict refuses a separation beyond registration's ``min_runner_up_separation_mm``.
 """
 
 from __future__ import annotations
@@ -34,33 +32,29 @@ from surgplan.twin.fit import surface_distance_mm
 from surgplan.twin.robust import TUKEY_Z
 from surgplan.twin.surface import TwinSurface
 
-__all__ = ["MAX_STARTS", "NEAR_EQUAL", "StartChoice", "choose_start", "distinct_poses", "map_cost"]
+__all__ = ["MAX_STARTS", "NEAR_EQUAL", "StartCheck", "check_start", "distinct_poses", "map_cost"]
 
 #: Most distinct rigid poses the deformable assimilation is run from.
 MAX_STARTS = 5
-#: A competing start's MAP objective within this factor of the best is near-equal.
+#: A competing start's MAP objective within this factor of the rigid start's is near-equal.
 NEAR_EQUAL = 1.1
 
 
 @dataclass(frozen=True)
-class StartChoice:
-    """The chosen start and what each candidate scored.
+class StartCheck:
+    """What the competing starts scored against the rigid pose's.
 
     Attributes
     ----------
-    T_model_tracker : numpy.ndarray, shape (4, 4)
-        The chosen candidate's rigid pose (the twin's first update starts there).
-    index : int
-        Its position among the candidates (0: the rigid registration's own pose).
     costs : tuple of float
-        MAP objective of the deformed fit from each candidate (dimensionless).
+        MAP objective of the deformed fit from each distinct start (dimensionless); the
+        first is the rigid pose's.
     runner_up_separation_mm : float
-        RMS distance between the points placed by the best deformed fit and by the nearest
-        distinct near-equal one (``inf``: none), mm.
+        RMS distance between the points placed by the rigid start's deformed fit and by the
+        nearest distinct competitor scoring within :data:`NEAR_EQUAL` of it or better
+        (``inf``: none), mm.
     """
 
-    T_model_tracker: NDArray[np.float64]
-    index: int
     costs: tuple[float, ...]
     runner_up_separation_mm: float = float("inf")
 
@@ -106,7 +100,7 @@ def map_cost(
     return data + prior
 
 
-def choose_start(
+def check_start(
     points: NDArray[np.float64],
     surface: TwinSurface,
     centre_mm: NDArray[np.float64],
@@ -117,8 +111,8 @@ def choose_start(
     *,
     sensor_cov: NDArray[np.float64],
     noise_mm: float,
-) -> StartChoice:
-    """Run the assimilation from each distinct candidate pose and keep the best (docstring).
+) -> StartCheck:
+    """Score the deformed fits from the rigid pose and each distinct candidate (docstring).
 
     Parameters
     ----------
@@ -129,7 +123,7 @@ def choose_start(
     centre_mm : numpy.ndarray, shape (3,)
         Rotation centre of the pose perturbation, mm.
     T_rigid : numpy.ndarray, shape (4, 4)
-        ``T_model_tracker`` of the rigid registration (candidate 0).
+        ``T_model_tracker`` of the rigid registration (the twin's start).
     candidates : tuple of numpy.ndarray (4, 4)
         The global search's refined poses (``T_model_tracker``).
     prior_cov : numpy.ndarray, shape (6 + k, 6 + k)
@@ -145,16 +139,15 @@ def choose_start(
     separation = max(3.0 * noise_mm, 0.05 * model.radius_mm)
     poses = distinct_poses([T_rigid, *candidates], points, separation)
     k = surface.n_modes
-    costs, finals = [], []
+    costs, placed = [], []
     for T in poses:
         res = assimilate(points, surface, centre_mm, T, np.zeros(k), prior_cov,
                          sensor_cov=sensor_cov)  # fmt: skip
         costs.append(map_cost(points, surface, centre_mm, res, sensor_cov, prior_std))
-        finals.append(apply_transform(res.T_model_tracker, points))
-    best = int(np.argmin(costs))
+        placed.append(apply_transform(res.T_model_tracker, points))
     sep = float("inf")
-    for i, c in enumerate(costs):
-        d = float(np.sqrt(np.mean(np.sum((finals[i] - finals[best]) ** 2, axis=1))))
-        if i != best and c <= NEAR_EQUAL * costs[best] and d > separation:
+    for i in range(1, len(poses)):
+        d = float(np.sqrt(np.mean(np.sum((placed[i] - placed[0]) ** 2, axis=1))))
+        if costs[i] <= NEAR_EQUAL * costs[0] and d > separation:
             sep = min(sep, d)
-    return StartChoice(poses[best], best, tuple(costs), sep)
+    return StartCheck(tuple(costs), sep)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from registration import ReliabilityCriteria, Verdict, assess_fit, register_surface
+from registration import ReliabilityCriteria, Verdict, register_surface
 from registration import SurfaceModel as _SurfaceModel
 from surgplan.twin.assimilation import SLIP_SPACING, assimilate
 from surgplan.twin.basis import DeformationBasis
@@ -32,7 +32,7 @@ from surgplan.twin.noise import (
     systematic_noise_mm,
 )
 from surgplan.twin.recommend import ANTERIOR_LPS, candidate_patches, expected_radii
-from surgplan.twin.start import StartChoice, choose_start
+from surgplan.twin.start import StartCheck, check_start
 from surgplan.twin.state import Recommendation, TwinState
 from surgplan.twin.surface import Foot, build_twin_surface
 from surgplan.twin.targets import (
@@ -134,11 +134,11 @@ class Twin:
         fraction is what Gaussian residuals alone give (:func:`surgplan.twin.verdict.
         explained_inlier_floor`); ``False``: registration's inlier fraction suffices.
     start_search : bool, keyword-only
-        Deformable mode with the pose unknown: the first update runs the assimilation from
-        every distinct candidate of the rigid global search (when the rigid fit is not
-        trustworthy) and starts from the one of best deformed fit (:mod:`surgplan.twin.start`;
-        :attr:`start_choice` says which).
-        ``False``: from the rigid registration's pose.
+        Deformable mode with the pose unknown and an untrustworthy rigid fit: the first update
+        also runs the assimilation from every distinct candidate of the rigid global search,
+        and the verdict refuses the fit when another one ends as good and far apart
+        (:mod:`surgplan.twin.start`; :attr:`start_check` has the scores). ``False``: no
+        such check.
     """
 
     def __init__(
@@ -199,7 +199,7 @@ class Twin:
         self._pose0 = (math.radians(initial_rotation_deg), float(initial_translation_mm))
         self._T_model_tracker: NDArray[np.float64] | None = None
         self.start_search = bool(start_search)
-        self.start_choice: StartChoice | None = None  # set by a searched deformable start
+        self.start_check: StartCheck | None = None  # set by a searched deformable start
         self._start_candidates: tuple[NDArray[np.float64], ...] = ()
         self._start_ambiguity: TwinFailedCheck | None = None  # see _verdict
         self._ambiguous_until = 0
@@ -281,7 +281,7 @@ class Twin:
             raise PointsError(f"the first batch needs at least 6 finite points, got {len(pts)}")
         P = self._prior(pts, sensor_iso)
         if first and self._start_candidates and self.mode == "deformable" and self.start_search:
-            self._choose_start(pts, P, cov, noise_iso)
+            self._check_start(pts, P, cov, noise_iso)
         res = assimilate(
             pts, self.surface, self.centre_mm, self._T_model_tracker, self._a, P, sensor_cov=cov
         )
@@ -308,7 +308,7 @@ class Twin:
             targets=targets,
             verdict=verdict,
             recommendation=(
-                self._recommendation(cov, targets)
+                self._recommendation(sensor, targets)
                 if self._recommend and (self._n_updates - 1) % self._recommend_every == 0
                 else None
             ),
@@ -316,30 +316,23 @@ class Twin:
         )
         return self.state
 
-    def _choose_start(
+    def _check_start(
         self, pts: NDArray[np.float64], P: NDArray, cov: NDArray, noise_iso: float
     ) -> None:
-        """Deformable mode, pose unknown: start from the candidate of best deformed fit."""
+        """Deformable mode, pose unknown: flag the start when another deformed fit is as good."""
         assert self._T_model_tracker is not None
-        choice = choose_start(
+        check = check_start(
             pts, self.surface, self.centre_mm, self._T_model_tracker, self._start_candidates, P,
             self.basis.prior_std, sensor_cov=cov, noise_mm=noise_iso,
         )  # fmt: skip
-        self.start_choice = choice
+        self.start_check = check
         crit = self.criteria or ReliabilityCriteria()
-        sep = choice.runner_up_separation_mm
+        sep = check.runner_up_separation_mm
         if math.isfinite(sep) and sep > crit.min_runner_up_separation_mm:
             self._start_ambiguity = TwinFailedCheck(
-                TwinCheck.AMBIGUOUS, choice.runner_up_separation_mm,
-                crit.min_runner_up_separation_mm,
-            )  # fmt: skip
+                TwinCheck.AMBIGUOUS, sep, crit.min_runner_up_separation_mm
+            )
             self._ambiguous_until = 2 * len(pts)
-        if choice.index != 0:  # the rigid checks the verdict keeps are those of this pose
-            self._T_model_tracker = choice.T_model_tracker
-            self._rigid_verdict = assess_fit(
-                pts, self.surface.model, choice.T_model_tracker, noise_mm=noise_iso,
-                criteria=self.criteria,
-            ).verdict  # fmt: skip
 
     def _slide_window(self, pts: NDArray[np.float64], feet: Foot) -> None:
         """Append the batch (with its final feet) to the verdict window, keep the newest."""
@@ -444,11 +437,14 @@ class Twin:
             raise TwinError(
                 f"recommend_target {self._rec_target!r} is not a target: {self.basis.target_names}"
             )
-        obs = observation_covariance(self.noise_cov, self.model_noise_mm)
-        return self._recommendation(obs, self.state.targets)
+        return self._recommendation(self.noise_cov, self.state.targets)
 
     def _recommendation(self, cov: NDArray[np.float64], targets: tuple) -> Recommendation | None:
-        """The best patch for the recommended target (``None`` without targets or patches)."""
+        """The best patch for the recommended target (``None`` without targets or patches).
+
+        ``cov`` is the sensor's noise covariance (tracker axes, mm^2); the model's surface
+        discrepancy is added by :func:`~surgplan.twin.recommend.expected_radii`.
+        """
         if self._patches is None or len(self._patches.centres) == 0:
             return None
         i = self.basis.target_names.index(self._rec_target)
@@ -458,7 +454,7 @@ class Twin:
             self.surface, self._patches, T_model_tracker=self._T_model_tracker,
             amplitudes=self._a, covariance=self._next_prior(), centre_mm=self.centre_mm,
             target_jacobian=J[i], model_variance_mm2=var, sensor_cov=cov,
-            n_points=self._rec_points,
+            n_points=self._rec_points, surface_discrepancy_mm=self.model_noise_mm,
         )  # fmt: skip
         best = int(np.argmin(radii))
         c = int(self._patches.centres[best])
@@ -486,7 +482,7 @@ class Twin:
             self.surface, self._patches, T_model_tracker=self._T_model_tracker,
             amplitudes=self._a, covariance=self._next_prior(), centre_mm=self.centre_mm,
             target_jacobian=J[i], model_variance_mm2=var,
-            sensor_cov=observation_covariance(self.noise_cov, self.model_noise_mm),
+            sensor_cov=self.noise_cov, surface_discrepancy_mm=self.model_noise_mm,
             n_points=self._rec_points if n_points is None else int(n_points),
         )  # fmt: skip
 
