@@ -113,3 +113,8 @@ def apply_transform(T: NDArray[np.float64], points: NDArray[np.float64]) -> NDAr
         The points in the ``to`` space, mm.
     """
     return points @ T[:3, :3].T + T[:3, 3]
+
+
+def rms_distance_mm(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    """RMS distance between corresponding rows of two (N, 3) point sets, mm."""
+    return float(np.sqrt(np.mean(np.sum((a - b) ** 2, axis=1))))

@@ -18,7 +18,7 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
-from registration._points import apply_transform, as_transform, clean_points
+from registration._points import apply_transform, as_transform, clean_points, rms_distance_mm
 from registration.errors import RegistrationError
 from registration.fit import assess_fit
 from registration.icp import IcpState, robust_icp, surface_residuals
@@ -207,7 +207,7 @@ def runner_up_separation(
     placed = apply_transform(best.T_model_points, points)
     for c in refined[1:]:
         moved = apply_transform(c.T_model_points, points)
-        d = float(np.sqrt(np.mean(np.sum((placed - moved) ** 2, axis=1))))
+        d = rms_distance_mm(placed, moved)
         if d > thr and c.cost <= 1.1 * best.cost + 1e-3:
             sep = min(sep, d)
     return sep
@@ -331,10 +331,7 @@ def _search_round(
     chosen: list[NDArray] = []
     for _, T in candidates:
         placed = apply_transform(T, sub)
-        if all(
-            np.sqrt(np.mean(np.sum((placed - apply_transform(U, sub)) ** 2, axis=1))) > thr
-            for U in chosen
-        ):
+        if all(rms_distance_mm(placed, apply_transform(U, sub)) > thr for U in chosen):
             chosen.append(T)
         if len(chosen) >= config.n_refine:
             break

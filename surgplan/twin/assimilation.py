@@ -154,22 +154,6 @@ def _jacobian(q, n, phi, centre):  # noqa: ANN001, ANN202 - private, shapes as i
     return J
 
 
-def _frozen_residuals(points, T, a, surface, sensor_cov, feet):  # noqa: ANN001, ANN202
-    """:func:`point_residuals` with the feet kept (no new correspondence search)."""
-    R = T[:3, :3]
-    q = points @ R.T + T[:3, 3]
-    x, n, phi = surface.at(feet, a)
-    S = R @ sensor_cov @ R.T
-    return (
-        q,
-        feet,
-        np.einsum("ij,ij->i", n, q - x),
-        np.sqrt(np.einsum("ij,jk,ik->i", n, S, n)),
-        n,
-        phi,
-    )
-
-
 def _spd_factor(A: NDArray[np.float64]) -> NDArray[np.float64]:
     """Lower Cholesky factor of a symmetric positive definite matrix (LAPACK ``dpotrf``)."""
     c, info = _potrf(A, lower=1, clean=0)

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from registration import SurfaceModel
-from registration._points import apply_transform
+from registration._points import apply_transform, rms_distance_mm
 from surgplan.twin.assimilation import AssimilationResult, assimilate
 from surgplan.twin.fit import surface_distance_mm
 from surgplan.twin.robust import TUKEY_Z
@@ -71,7 +71,7 @@ def distinct_poses(
     placed: list[NDArray[np.float64]] = []
     for T in poses:
         p = apply_transform(T, points)
-        if all(np.sqrt(np.mean(np.sum((p - q) ** 2, axis=1))) > separation_mm for q in placed):
+        if all(rms_distance_mm(p, q) > separation_mm for q in placed):
             kept.append(T)
             placed.append(p)
         if len(kept) >= MAX_STARTS:
@@ -147,7 +147,7 @@ def check_start(
         placed.append(apply_transform(res.T_model_tracker, points))
     sep = float("inf")
     for i in range(1, len(poses)):
-        d = float(np.sqrt(np.mean(np.sum((placed[i] - placed[0]) ** 2, axis=1))))
+        d = rms_distance_mm(placed[i], placed[0])
         if costs[i] <= NEAR_EQUAL * costs[0] and d > separation:
             sep = min(sep, d)
     return StartCheck(tuple(costs), sep)
