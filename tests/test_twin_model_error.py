@@ -202,3 +202,17 @@ def test_explained_inlier_floor() -> None:
     assert 0.98 < f < 0.9973
     assert explained_inlier_floor(0) == 0.0
     assert explained_inlier_floor(2000, 3.0) > f  # more points, tighter
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0, 3.5])
+def test_binomial_quantile_equals_scipy(sigma: float) -> None:
+    import math
+
+    from scipy.stats import binom
+
+    from surgplan.twin.verdict import _binomial_quantile
+
+    p = math.erf(sigma / math.sqrt(2.0))
+    for n in [1, 2, 7, 50, 499, 500, 1401, 5000, 20000]:
+        for q in (0.001, 0.01, 0.5):
+            assert _binomial_quantile(q, n, p) == binom.ppf(q, n, p), (n, q)

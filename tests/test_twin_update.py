@@ -149,3 +149,21 @@ def test_deformed_surface_and_points_follow_the_state(organ, basis, truth) -> No
     assert np.sqrt(np.mean(np.sum((mesh.points - true_v) ** 2, axis=1))) < 2.0
     p = tw.deform_points(basis.target_points_mm, basis.target_modes)
     np.testing.assert_allclose(p, [t.position_tracker_mm for t in s.targets], atol=1e-9)
+
+
+def test_a_lone_pointer_outlier_carries_no_weight(organ, basis, truth) -> None:  # noqa: ANN001
+    """A one-point batch is judged against the noise (Tukey), not by its own MAD scale."""
+    a, T = truth
+    u = basis.surface_displacement_mm(a)
+    tw = Twin(basis, noise_mm=NOISE)
+    tw.update(posed_swabs(organ, u, T, n_points=600, noise_mm=NOISE, seed=6))
+    before = tw.state
+    good = posed_swabs(organ, u, T, n_points=1, noise_mm=NOISE, seed=7)
+    outward = good - (T[:3, :3] @ organ.vertices.mean(axis=0) + T[:3, 3])
+    far = good + 25.0 * outward / np.linalg.norm(outward)  # 25 mm off the surface
+    s = tw.update(far)
+    # Rejected: the state is the prior's (Geman-McClure with the point's own scale gave it a
+    # weight of 0.64 at any distance) and a single Gauss-Newton search ends the update.
+    assert np.allclose(s.amplitudes, before.amplitudes, atol=1e-9)
+    assert np.allclose(s.T_tracker_model, before.T_tracker_model, atol=1e-9)
+    assert s.iterations <= 3

@@ -54,6 +54,11 @@ __all__ = ["AssimilationResult", "assimilate", "pose_increment", "point_residual
 
 #: Robust scale (in noise sigmas) above which the residuals count as not yet explained.
 UNEXPLAINED_SIGMAS = 2.0
+#: Fewest points whose robust scale decides that regime: the MAD of fewer residuals is no
+#: estimate of a scale (one residual is its own MAD, so a lone point 1.35 sigma off would
+#: count as unexplained, and Geman-McClure weights with its own scale would accept it at any
+#: distance); a smaller batch is judged by Tukey weights against the noise.
+MIN_SCALE_POINTS = 10
 #: Slip of a step (vertex spacings) below which the correspondence search ends.
 SLIP_SPACING = 0.1
 #: Points (evenly strided) the slip statistic is computed on.
@@ -285,7 +290,9 @@ def assimilate(
             S = R @ sensor_cov @ R.T  # noise covariance in model axes
             _, n, r, sigma, J = surface.residuals(q, feet, a, S, centre)
             scale = robust_scale(r)
-            robust = scale > UNEXPLAINED_SIGMAS * float(np.median(sigma))
+            robust = len(r) >= MIN_SCALE_POINTS and scale > UNEXPLAINED_SIGMAS * float(
+                np.median(sigma)
+            )
             w = geman_mcclure(r, scale) if robust else tukey(r / sigma)
             Js = J * (np.sqrt(w) / sigma)[:, None]
             H = _syrk(1.0, Js.T, trans=0, lower=1)  # lower triangle of J^T W J (Js.T: F-order)
