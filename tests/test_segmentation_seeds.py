@@ -14,11 +14,11 @@ import SimpleITK as sitk
 from imaging.segmentation import dice, segment_organ_checked
 from imaging.segmentation.metrics import spread_seeds
 
-#: (TotalSegmentator label, organ model, least Dice). The issue asks 0.92 for every liver
-#: seed: 19 of the 20 benchmark seeds reach 0.923, the third gives 0.877 (a leak that passes
-#: the checks), so the liver's floor here is 0.87 and its median is checked at 0.92.
+#: (TotalSegmentator label, organ model, least Dice). The third liver seed lies in the thin
+#: left lobe, which the final opening removes: it gave 0.877 (aorta and vena cava kept)
+#: until the seed's thin part was kept with the organ body it joins.
 ORGANS = {
-    "liver": (5, "liver", 0.87),
+    "liver": (5, "liver", 0.92),
     "spleen": (1, "spleen", 0.88),
     "kidney_right": (2, "kidney", 0.88),
     "kidney_left": (3, "kidney", 0.88),
@@ -58,5 +58,3 @@ def test_every_seed_reaches_the_dice(ct: sitk.Image, labels: sitk.Image, name: s
         assert checked.mask.GetDirection() == ct.GetDirection()
         scores.append(dice(checked.mask, ref))
     assert min(scores) >= least, scores
-    if name == "liver":
-        assert sorted(scores)[len(scores) // 2] >= 0.92, scores

@@ -459,8 +459,9 @@ def _open_to_seed_component(
     on a 2 mm grid, 9 mm on a 3 mm CT, where its aorta and vena cava otherwise stay on).
 
     Bright (above the window) voxels within ``restore_mm`` of the kept piece and any voxel of
-    the mask within ``detail_mm`` of it come back; the mask is returned unchanged if the
-    opening removes the seed.
+    the mask within ``detail_mm`` of it come back. A seed in a part thinner than the opening
+    (a thin lobe) keeps that part and the piece it joins (:func:`_share_of_seed`), so that a
+    leak the opening cut off stays cut.
     """
     opened = sitk.BinaryMorphologicalOpening(
         organ_mask,
@@ -469,7 +470,7 @@ def _open_to_seed_component(
     )
     kept = component_at_index(opened, idx)
     if kept is None:
-        return organ_mask
+        kept = _share_of_seed(organ_mask, opened, idx)
     if model.restore_mm > 0:
         bright = sitk.Cast(sitk.Greater(smooth, float(window.upper)), sitk.sitkUInt8)
         kept = sitk.Or(
@@ -483,6 +484,29 @@ def _open_to_seed_component(
     if min(detail) > 0:
         kept = sitk.Or(kept, sitk.And(organ_mask, sitk.BinaryDilate(kept, detail, sitk.sitkBall)))
     return kept
+
+
+def _share_of_seed(
+    organ_mask: sitk.Image, opened: sitk.Image, idx: tuple[int, int, int]
+) -> sitk.Image:
+    """The seed's thin part of ``organ_mask`` and the piece of ``opened`` it touches most.
+
+    The thin part is the connected piece of ``organ_mask - opened`` around the seed (a thin
+    lobe); the rest of what the opening removed (bridges to a neighbour, the neighbour
+    itself) stays removed. Without an opened piece touching it, the thin part alone.
+    """
+    mask = sitk.GetArrayViewFromImage(organ_mask) > 0
+    pieces = sitk.GetArrayFromImage(sitk.ConnectedComponent(opened))
+    thin_labels, _ = ndi.label(mask & (pieces == 0))
+    i, j, k = idx
+    thin = thin_labels == thin_labels[k, j, i]
+    contact = pieces[ndi.binary_dilation(thin) & ~thin]
+    contact = contact[contact > 0]
+    if contact.size:
+        thin |= pieces == np.bincount(contact).argmax()
+    out = sitk.GetImageFromArray(thin.astype(np.uint8))
+    out.CopyInformation(organ_mask)
+    return out
 
 
 def _boundary_rim(
