@@ -499,6 +499,8 @@ def _share_of_seed(
     pieces = sitk.GetArrayFromImage(sitk.ConnectedComponent(opened))
     thin_labels, _ = ndi.label(mask & (pieces == 0))
     i, j, k = idx
+    if thin_labels[k, j, i] == 0:  # the seed is not in the mask: nothing of its own to keep
+        return organ_mask
     thin = thin_labels == thin_labels[k, j, i]
     contact = pieces[ndi.binary_dilation(thin) & ~thin]
     contact = contact[contact > 0]
