@@ -2,15 +2,17 @@
 
 The pipeline follows the usual medical-imaging recipe (3D Slicer's "Segmentation -> model"):
 
-1. binary mask of one label, padded by one voxel so structures touching the image border close;
+1. binary mask of one label, cropped to its bounding box and padded by one voxel (so structures
+   touching the image border close);
 2. ``vtkDiscreteFlyingEdges3D`` (marching cubes at the 0/1 midpoint, Schroeder et al., "Flying
    edges", IEEE LDAV 2015) on the voxel grid with its spacing.  Marching cubes output is always
    a 2-manifold; ``vtkSurfaceNets3D`` was tried and rejected because it emits non-manifold edges
    where voxels touch only along an edge (7 such edges on the TotalSegmentator liver);
 3. windowed-sinc smoothing (Taubin, Zhang & Golub, "Optimal surface smoothing as filter
    design", ECCV 1996) -- a low-pass filter that, unlike Laplacian smoothing, barely shrinks;
-4. quadric decimation with volume preservation (Garland & Heckbert 1997; Lindstrom & Turk 1998)
-   down to a target triangle count;
+4. quadric decimation (Garland & Heckbert 1997) down to a target triangle count:
+   fast-simplification to twice the target, then VTK's with volume preservation (Lindstrom &
+   Turk 1998) for the last halving;
 5. mapping voxel-index space to LPS with the image origin, spacing **and** direction matrix,
    then cleaning and orienting the normals outward (positive signed volume).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import fast_simplification
 import numpy as np
 import pyvista as pv
 import SimpleITK as sitk
@@ -137,7 +140,7 @@ def label_to_surface(
         raise MeshingError(f"supersample must be 1 to 4, got {supersample!r}")
     if supersample > 1:
         mask, label = _supersampled(mask, label, supersample), 1
-    binary = _binary_array(mask, label)  # (z, y, x) uint8
+    binary = _binary_array(mask, label)  # (z, y, x) bool
     return array_to_surface(
         binary,
         spacing_mm=mask.GetSpacing(),
@@ -192,11 +195,13 @@ def array_to_surface(
     binary = np.asarray(binary)
     if binary.ndim != 3 or not binary.any():
         raise MeshingError(f"{what}: expected a non-empty 3-D 0/1 array, got shape {binary.shape}")
-    padded = np.pad((binary != 0).astype(np.uint8), 1)
+    cropped, first_zyx = _crop_to_box(binary)
+    padded = np.pad(cropped, 1)
     spacing = np.asarray(spacing_mm, dtype=np.float64)
     direction = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    # physical point of voxel index (-1, -1, -1): the padded image's origin
-    origin = np.asarray(origin_mm, dtype=np.float64) - direction @ spacing
+    # physical point of voxel index first - (1, 1, 1): the cropped, padded array's origin
+    first_xyz = np.asarray(first_zyx[::-1], dtype=np.float64)
+    origin = np.asarray(origin_mm, dtype=np.float64) + direction @ ((first_xyz - 1.0) * spacing)
 
     poly = _contour(padded, spacing)
     if smoothing_iterations > 0:
@@ -209,6 +214,25 @@ def array_to_surface(
     points = np.asarray(poly.points, dtype=np.float64) @ direction.T + origin
     surface = pv.PolyData(points, faces=poly.faces)
     return _finalise(surface, what=what)
+
+
+def _crop_to_box(binary: NDArray[np.generic]) -> tuple[NDArray[np.uint8], tuple[int, int, int]]:
+    """0/1 uint8 array cropped to its non-zero bounding box, and the box's first (z, y, x) index.
+
+    Contouring, and the copies before it, then cost in proportion to the structure, not the scan.
+    """
+    nonzero = binary if binary.dtype == np.bool_ else binary != 0
+    z0, z1 = _first_and_end(nonzero.reshape(nonzero.shape[0], -1).any(axis=1))
+    slab = nonzero[z0:z1]
+    y0, y1 = _first_and_end(slab.any(axis=(0, 2)))
+    x0, x1 = _first_and_end(slab[:, y0:y1].any(axis=(0, 1)))
+    return nonzero[z0:z1, y0:y1, x0:x1].astype(np.uint8), (z0, y0, x0)
+
+
+def _first_and_end(hits: NDArray[np.bool_]) -> tuple[int, int]:
+    """First true index and one past the last."""
+    where = np.flatnonzero(hits)
+    return int(where[0]), int(where[-1]) + 1
 
 
 def is_thin_structure(mask: sitk.Image, *, label: int = 1, max_radius_voxels: float = 2.5) -> bool:
@@ -399,7 +423,8 @@ def edge_defects(poly: pv.PolyData) -> tuple[int, int]:
     if tri.size == 0:
         return 0, 0
     edges = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
+    keys = edges[:, 0] * (int(edges.max()) + 1) + edges[:, 1]  # one int64 per undirected edge
+    _, counts = np.unique(keys, return_counts=True)
     return int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts > 2))
 
 
@@ -425,8 +450,8 @@ def _check_parameters(
         raise MeshingError(f"target_triangles must be >= 100, got {target_triangles!r}")
 
 
-def _binary_array(mask: sitk.Image, label: int) -> NDArray[np.uint8]:
-    """Return the 0/1 array (z, y, x) of ``mask == label`` or raise."""
+def _binary_array(mask: sitk.Image, label: int) -> NDArray[np.bool_]:
+    """Return the boolean array (z, y, x) of ``mask == label`` or raise."""
     if not isinstance(mask, sitk.Image):
         raise MeshingError(f"mask must be a SimpleITK.Image, got {type(mask).__name__}")
     if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
@@ -439,7 +464,7 @@ def _binary_array(mask: sitk.Image, label: int) -> NDArray[np.uint8]:
             f"mask must have an integer pixel type, got {mask.GetPixelIDTypeAsString()}"
         )
     values = sitk.GetArrayViewFromImage(mask)
-    binary = (values == label).astype(np.uint8)
+    binary = values == label
     if not binary.any():
         present = np.unique(values)
         shown = ", ".join(str(v) for v in present[:20]) + (" ..." if present.size > 20 else "")
@@ -484,7 +509,43 @@ def _windowed_sinc(poly: pv.PolyData, iterations: int, pass_band: float) -> pv.P
     return pv.wrap(smoother.GetOutput())
 
 
+#: Above this many times the target, fast-simplification pre-reduces the surface to it.
+_PRE_REDUCTION_FACTOR = 2
+
+
 def _decimate(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """Quadric decimation to ``target_triangles``, closed and manifold.
+
+    VTK's volume-preserving quadric decimation costs time in proportion to its input, and a
+    marching-cubes surface of a CT organ has ten to a hundred times the target. So
+    fast-simplification's quadric collapse (Garland-Heckbert, compiled, about ten times VTK's
+    speed) first brings the surface to twice the target, and VTK makes the last halving with
+    volume preservation. A pre-reduction that is not closed and manifold after the point
+    merge is dropped and VTK decimates the whole surface, as without it.
+    """
+    if poly.n_cells <= target_triangles:
+        return poly
+    source = poly
+    if poly.n_cells > _PRE_REDUCTION_FACTOR * target_triangles:
+        reduced = _fast_simplify(poly, _PRE_REDUCTION_FACTOR * target_triangles)
+        if sum(edge_defects(reduced)) == 0:
+            source = reduced
+    return _quadric_decimation(source, target_triangles)
+
+
+def _fast_simplify(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """fast-simplification's quadric collapse, coincident points merged."""
+    points, faces = fast_simplification.simplify(
+        np.asarray(poly.points, dtype=np.float32),
+        np.asarray(poly.regular_faces, dtype=np.int32),
+        target_count=target_triangles,
+    )
+    reduced = pv.PolyData.from_regular_faces(np.asarray(points, dtype=np.float64), faces)
+    return reduced.clean(tolerance=0.0)
+
+
+def _quadric_decimation(poly: pv.PolyData, target_triangles: int) -> pv.PolyData:
+    """VTK's volume-preserving quadric decimation; decimate-pro where that pinches a part."""
     n = poly.n_cells
     if n <= target_triangles:
         return poly
