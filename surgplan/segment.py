@@ -47,7 +47,9 @@ DEFAULT_METHODS: dict[str, str] = {
 METHODS = ("organ", "tumour", "vessels", "bone", "air")
 #: Organ models known to :func:`imaging.segmentation.segment_organ`.
 ORGAN_OF_NAME = {"kidney_left": "kidney", "kidney_right": "kidney"}
-#: Margin (mm) by which the liver mask is widened to confine vessel segmentation.
+#: Margin (mm) outside the liver mask that vessel segmentation may reach: vessels enter the
+#: organ at its hilum, where the mask is thinnest, and seeds in the entering trunk and the
+#: vessel walls at the capsule are kept (see ``segment_vessels(margin_mm=...)``).
 VESSEL_MARGIN_MM = 3.0
 
 
@@ -188,11 +190,6 @@ def _restriction(case: Case, image: sitk.Image, method: str) -> sitk.Image | Non
         return None
     liver = sitk.Cast(read_image_file(case.require_structure("liver")), sitk.sitkUInt8)
     require_same_grid(image, liver, "liver label map")
-    if method == "vessels":
-        # Vessels enter the organ at its hilum, where the organ mask is thinnest: widen it so
-        # seeds in the entering trunk and the vessel walls at the capsule are kept.
-        radius = [max(1, round(VESSEL_MARGIN_MM / s)) for s in liver.GetSpacing()]
-        liver = sitk.BinaryDilate(liver, radius, sitk.sitkBall, 0, 1)
     return liver
 
 
@@ -303,7 +300,7 @@ def _segment(
     if method == "tumour":
         return segment_tumour(image, seeds[0], within=within), None
     if method == "vessels":
-        return segment_vessels(image, seeds, within=within), None
+        return segment_vessels(image, seeds, within=within, margin_mm=VESSEL_MARGIN_MM), None
     return segment_preset(image, method), None
 
 

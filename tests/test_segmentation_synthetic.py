@@ -80,6 +80,9 @@ def test_vessel_bad_radii_and_seed_shape(phantom: dict[str, sitk.Image]) -> None
         segment_vessels(phantom["ct"], [_lps((20, 40, 30))], min_radius_mm=3.0, max_radius_mm=1.0)
     with pytest.raises(SegmentationError, match=r"\(N, 3\) array"):
         segment_vessels(phantom["ct"], np.zeros((2, 2)))
+    for margin in (-1.0, float("nan"), 80.0):
+        with pytest.raises(SegmentationError, match=r"margin_mm must lie in \[0, 50\] mm"):
+            segment_vessels(phantom["ct"], [_lps((20, 40, 30))], margin_mm=margin)
 
 
 @pytest.mark.parametrize("within", [True, False])

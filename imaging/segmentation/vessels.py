@@ -12,8 +12,9 @@ Method:
    of a blurred tube wider than the blur), plus thin vessels whose contrast the blur lowered:
    voxels above ``bg + 0.25 (vessel - bg)`` with a strong bright-tube objectness at scales
    ``min_radius_mm .. max_radius_mm``.
-4. Candidates inside the restriction mask and connected to a seed are kept; small gaps
-   closed.
+4. Candidates inside the restriction mask (widened by ``margin_mm``) and connected to a seed
+   are kept; small gaps closed. In the margin, only what continues a vessel inside the mask
+   is kept (vessels entering or leaving the organ, not one lying along its surface).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def segment_vessels(
     within: sitk.Image | None = None,
     min_radius_mm: float = 1.0,
     max_radius_mm: float = 8.0,
+    margin_mm: float = 0.0,
 ) -> sitk.Image:
     """Segment contrast-filled vessels connected to one or more seeds.
 
@@ -85,6 +87,12 @@ def segment_vessels(
         Mask on the image grid the vessels are confined to (e.g. a dilated liver).
     min_radius_mm, max_radius_mm : float
         Range of vessel radii (mm) probed by the Hessian objectness.
+    margin_mm : float, default 0
+        How far (mm) outside ``within`` the vessels may reach where they enter or leave it
+        (the portal trunk at the hilum, the hepatic veins at the vena cava). Outside
+        ``within``, only vessel voxels within this distance of the vessels inside it are
+        kept, so a large vessel running along the outside of the organ (the vena cava beside
+        the liver) is not cut into a flat sheet at the margin's edge.
 
     Returns
     -------
@@ -103,9 +111,12 @@ def segment_vessels(
             f"vessel radii must satisfy 0 < min_radius_mm <= max_radius_mm, got "
             f"min_radius_mm={min_radius_mm!r}, max_radius_mm={max_radius_mm!r}"
         )
+    if not (np.isfinite(margin_mm) and 0.0 <= margin_mm <= 50.0):
+        raise SegmentationError(f"margin_mm must lie in [0, 50] mm, got {margin_mm!r}")
     seeds = seed_indices(image, seeds_lps_mm)
     require_in_body_mask(image, seeds, seeds_lps_mm)
-    mask = restriction(image, within)
+    organ = restriction(image, within)
+    mask = _widened(organ, margin_mm)
 
     start, size = crop_box(image, mask, seeds, margin_mm=2.0 * max_radius_mm)
     roi = sitk.RegionOfInterest(sitk.Cast(image, sitk.sitkFloat32), size, start)
@@ -129,7 +140,36 @@ def segment_vessels(
     out = sitk.BinaryMorphologicalClosing(out, [1, 1, 1], sitk.sitkBall)
     if roi_mask is not None:
         out = sitk.And(out, roi_mask)
+    if organ is not None and margin_mm > 0:
+        roi_organ = sitk.RegionOfInterest(organ, size, start)
+        out = _entering_only(out, roi_organ, local, margin_mm)
     return paste(out, image)
+
+
+def _widened(organ: sitk.Image | None, margin_mm: float) -> sitk.Image | None:
+    """The organ mask dilated by ``margin_mm`` (a ball, at least one voxel per axis)."""
+    if organ is None or margin_mm <= 0:
+        return organ
+    radius = [max(1, round(margin_mm / s)) for s in organ.GetSpacing()]
+    return sitk.BinaryDilate(organ, radius, sitk.sitkBall, 0, 1)
+
+
+def _entering_only(
+    vessels: sitk.Image, organ: sitk.Image, local: Sequence[tuple[int, ...]], margin_mm: float
+) -> sitk.Image:
+    """Vessels inside the organ, and outside it only within ``margin_mm`` of those (or seeds).
+
+    The part of the tree outside the organ is kept where it continues a vessel inside it
+    (a trunk crossing the capsule), not where another vessel merely lies along the capsule.
+    """
+    inner = sitk.And(vessels, organ)
+    for idx in local:  # a seed in the entering trunk outside the organ keeps its lumen
+        inner[idx] = int(vessels[idx])
+    spacing = vessels.GetSpacing()
+    radius = [max(1, round(margin_mm / s)) + 1 for s in spacing]
+    near = sitk.BinaryDilate(inner, radius, sitk.sitkBall, 0, 1)
+    kept = sitk.Or(inner, sitk.And(vessels, near))
+    return sitk.Cast(kept, sitk.sitkUInt8)
 
 
 def _vessel_and_background_hu(
