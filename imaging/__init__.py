@@ -26,10 +26,11 @@ Segmentation (:mod:`imaging.segmentation`)
     fill_holes, largest_component, component_containing, smooth_mask    clean-up
     dice                                    overlap score
 
-Surfaces (:mod:`imaging.surface`, :mod:`imaging.mesh_io`)
+Surfaces (:mod:`imaging.surface`, :mod:`imaging.surface_planarity`, :mod:`imaging.mesh_io`)
     label_to_surface, labels_to_surfaces, array_to_surface    closed surfaces of masks
     surface_metrics, SurfaceMetrics, signed_volume_mm3, edge_defects, is_thin_structure
     smooth_for_meshing                                         creases removed before meshing
+    largest_planar_patch, PlanarPatch                          flat faces: cut artefacts
     read_surface, write_surface, SURFACE_SUFFIXES             VTP/VTK/STL/OBJ/PLY, atomic
 
 Volume meshes (:mod:`imaging.volume_mesh`, :mod:`imaging.mesh_quality`,
@@ -112,6 +113,7 @@ from imaging.surface import (
     smooth_for_meshing,
     surface_metrics,
 )
+from imaging.surface_planarity import PlanarPatch, largest_planar_patch
 from imaging.volume_mesh import OUTER_BOUNDARY_ID, VolumeMesh, tetrahedralize
 from imaging.volume_mesh_io import VOLUME_MESH_SUFFIXES, write_volume_mesh
 
@@ -144,6 +146,8 @@ __all__ = [
     "dice",
     "dihedral_angles_deg",
     "edge_defects",
+    "largest_planar_patch",
+    "PlanarPatch",
     "fill_holes",
     "image_suffix",
     "is_slicer_segmentation",
