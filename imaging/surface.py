@@ -422,10 +422,17 @@ def edge_defects(poly: pv.PolyData) -> tuple[int, int]:
     tri = _triangles(poly)
     if tri.size == 0:
         return 0, 0
-    edges = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
-    keys = edges[:, 0] * (int(edges.max()) + 1) + edges[:, 1]  # one int64 per undirected edge
-    _, counts = np.unique(keys, return_counts=True)
+    _, counts = np.unique(edge_keys(tri), return_counts=True)
     return int(np.count_nonzero(counts == 1)), int(np.count_nonzero(counts > 2))
+
+
+def edge_keys(tri: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One int64 per triangle edge, equal for the two triangles sharing it.
+
+    Edges of triangle ``i`` are at ``i``, ``n + i`` and ``2n + i`` (``n`` triangles).
+    """
+    edges = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
+    return edges[:, 0] * (int(edges.max()) + 1) + edges[:, 1]
 
 
 def _triangles(poly: pv.PolyData) -> NDArray[np.int64]:

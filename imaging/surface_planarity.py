@@ -17,6 +17,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from imaging.errors import MeshingError
+from imaging.surface import _triangles as _surface_triangles
+from imaging.surface import edge_keys
 
 __all__ = ["PlanarPatch", "largest_planar_patch"]
 
@@ -132,17 +134,13 @@ def _describe(area: NDArray[np.float64], centroid: NDArray[np.float64], normal) 
 def _triangles(surface: pv.PolyData) -> NDArray[np.int64]:
     if not isinstance(surface, pv.PolyData) or surface.n_cells == 0:
         raise MeshingError("expected a non-empty triangle surface")
-    if not surface.is_all_triangles:
-        raise MeshingError(f"expected an all-triangle surface, got {surface.n_cells} mixed cells")
-    return np.asarray(surface.regular_faces, dtype=np.int64)
+    return _surface_triangles(surface)
 
 
 def _adjacent_triangles(tri: NDArray[np.int64]) -> NDArray[np.int64]:
     """``(m, 2)`` pairs of triangles sharing an edge."""
-    n = len(tri)
-    edges = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
-    owner = np.tile(np.arange(n), 3)
-    keys = edges[:, 0] * (int(edges.max()) + 1) + edges[:, 1]
+    owner = np.tile(np.arange(len(tri)), 3)
+    keys = edge_keys(tri)
     order = np.argsort(keys, kind="stable")
     keys, owner = keys[order], owner[order]
     same = np.flatnonzero(keys[1:] == keys[:-1])
