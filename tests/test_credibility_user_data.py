@@ -341,6 +341,22 @@ def test_command_line_report_with_validation_data(case: Path, data: dict, tmp_pa
     assert "3 real acquisitions with a known answer supplied by the user" in text
     vp = user["acquisitions"][0]["virtual_patients"]["deformable"]["tre_mm_trusted"]
     mine = user["summary"]["deformable"]["tre_mm_each"]["acq1"]
-    assert f"acq1 {mine:.2f} mm vs {vp:.2f} mm" in text  # the comparison, in words
+    # the comparison, in words (with 2 trials the nearest one may not be trusted)
+    theirs = "none (no trusted virtual-patient trial)" if vp is None else f"{vp:.2f} mm"
+    assert f"acq1 {mine:.2f} mm vs {theirs}" in text
     tre = user["acquisitions"][0]["modes"]["deformable"]["targets"][0]["tre_mm"]
     assert f"{tre:.2f}" in text
+
+
+def test_comparison_in_words_names_both_figures_or_says_none() -> None:
+    from surgplan.credibility.user_summary import _comparison
+
+    def acq(name: str, trusted: float | None) -> dict:
+        vp = {"anterior_coverage": 0.3, "noise_mm": 1.0, "inside_grid": trusted is not None,
+              "deformable": {"tre_mm_trusted": trusted}}  # fmt: skip
+        return {"name": name, "virtual_patients": vp}
+
+    summary = {"deformable": {"tre_mm_each": {"a": 2.345, "b": 4.0}}}
+    text = _comparison([acq("a", 1.5), acq("b", None)], summary)
+    assert "a 2.35 mm vs 1.50 mm (coverage 0.3, noise 1 mm)" in text
+    assert "b 4.00 mm vs none (no trusted virtual-patient trial)" in text
