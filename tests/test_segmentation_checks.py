@@ -99,6 +99,7 @@ def test_table_seed_refused(contrast_ct: sitk.Image) -> None:
     assert "\n" not in str(err.value)
     assert [a.parameters for a in err.value.attempts] == [
         "default",
+        "narrow_start",
         "narrow_window",
         "narrow_window_fine_split",
         "wide_window",

@@ -85,6 +85,7 @@ class OrganModel:
     dark_floor: float | None = None
     final_open_voxels: int = 1
     recentre: bool = False
+    first_window_scale: float = 1.0
 
 
 #: Spleen and kidney keep the window, split and final steps they were validated with on the
@@ -210,16 +211,20 @@ WIDE_SIGMA = 8.0
 def parameter_sets(model: OrganModel) -> list[tuple[str, OrganModel]]:
     """The parameter sets :func:`segment_organ_checked` tries in turn.
 
-    The organ's own model, then a window narrowed to 70 % (fewer neighbours of similar
-    intensity), then that window with a finer split and a wider opening (cuts thick leaks),
-    then a window at least :data:`WIDE_SIGMA` noise sigmas wide (a seed in a locally uniform
-    patch, e.g. the renal sinus, whose spread underestimates the organ's).
+    The organ's own model, then the same model whose first pass grows in a window narrowed
+    to 70 % (statistics learned on a core clear of neighbours when the seed's ball reaches
+    into one, e.g. renal-sinus fat; the later passes use the model's window), then a window
+    narrowed to 70 % throughout (fewer neighbours of similar intensity), then that window
+    with a finer split and a wider opening (cuts thick leaks), then a window at least
+    :data:`WIDE_SIGMA` noise sigmas wide (a seed in a locally uniform patch, e.g. the renal
+    sinus, whose spread underestimates the organ's).
     """
     narrow = replace(model, k_low=0.7 * model.k_low, k_high=0.7 * model.k_high)
     split = replace(narrow, split_h_mm=0.5 * model.split_h_mm, open_mm=1.5 * model.open_mm)
     wide = replace(model, min_sigma_hu=max(model.min_sigma_hu, WIDE_SIGMA))
     return [
         ("default", model),
+        ("narrow_start", replace(model, first_window_scale=0.7)),
         ("narrow_window", narrow),
         ("narrow_window_fine_split", split),
         ("wide_window", wide),
@@ -307,11 +312,14 @@ def segment_organ_checked(
                 work, model.smoothing_mm
             )
         smooth = smooth_of[model.smoothing_mm]
-        organ_mask, window = _recentred(smooth, idx, model)
+        start = _snapped_seed(smooth, idx, model)
+        organ_mask, window = _recentred(smooth, start, model)
         if organ_mask is None:
             rejected.append(Attempt(name, (Check("seed_region_ml", 0.0, lower=0.001, unit="mL"),)))
             continue
-        curve = growth_curve(smooth, idx, window.centre, window.lower, window.upper, model.open_mm)
+        curve = growth_curve(
+            smooth, start, window.centre, window.lower, window.upper, model.open_mm
+        )
         checks = organ_checks(
             organ_mask, idx, body, ORGAN_VOLUMES[organ], ORGAN_SHAPES[organ], curve
         )
@@ -422,17 +430,17 @@ def _grow_iteratively(
 ) -> tuple[sitk.Image | None, _Window]:
     """Grow in a HU window around the seed's statistics, re-estimated on the grown core.
 
-    The first pass uses the stricter of ``k_low`` and ``k_high`` below the centre; each of
-    the ``model.iterations`` passes after it re-estimates centre and spread from the eroded
-    region. Returns the last grown region (``None`` if none) and the window that grew it.
+    The first pass uses the stricter of ``k_low`` and ``k_high`` below the centre (both
+    scaled by ``first_window_scale``); each of the ``model.iterations`` passes after it
+    re-estimates centre and spread from the eroded region. Returns the last grown region
+    (``None`` if none) and the window that grew it.
     """
     smooth_arr = sitk.GetArrayViewFromImage(smooth)
     centre, sigma = robust_stats(ball_values(smooth, idx, model.stats_radius_mm))
     organ_mask: sitk.Image | None = None
     for it in range(model.iterations + 1):
-        k_low = model.k_low if it else max(model.k_low, model.k_high)
         sigma = max(sigma, model.min_sigma_hu)
-        lower, upper = centre - k_low * sigma, centre + model.k_high * sigma
+        lower, upper = _window_bounds(centre, sigma, model, first=it == 0)
         grown = _grow(smooth, idx, float(lower), float(upper), model)
         if grown is None:
             break
@@ -443,6 +451,55 @@ def _grow_iteratively(
                 break
             centre, sigma = robust_stats(smooth_arr[core])
     return organ_mask, _Window(float(centre), float(sigma), float(lower), float(upper))
+
+
+def _window_bounds(
+    centre: float, sigma: float, model: OrganModel, *, first: bool
+) -> tuple[float, float]:
+    """HU window of one growing pass (the first is the stricter below the centre, scaled)."""
+    if not first:
+        return centre - model.k_low * sigma, centre + model.k_high * sigma
+    scale = model.first_window_scale
+    return centre - scale * max(model.k_low, model.k_high) * sigma, centre + scale * (
+        model.k_high * sigma
+    )
+
+
+def _snapped_seed(
+    smooth: sitk.Image, idx: tuple[int, int, int], model: OrganModel
+) -> tuple[int, int, int]:
+    """The seed, or the nearest voxel of its first opened window within ``stats_radius_mm``.
+
+    On a noisy scan the seed's own voxel may fall outside the window learned from its ball,
+    or be removed by the opening with the thin piece around it, though the ball lies in the
+    organ; growing then starts from the nearest voxel that survives (the checks still judge
+    the result at the user's seed). The seed itself when none lies within the radius.
+    """
+    centre, sigma = robust_stats(ball_values(smooth, idx, model.stats_radius_mm))
+    lower, upper = _window_bounds(centre, max(sigma, model.min_sigma_hu), model, first=True)
+    window = sitk.BinaryMorphologicalOpening(
+        sitk.BinaryThreshold(smooth, float(lower), float(upper), 1, 0),
+        radius_voxels(smooth, model.open_mm),
+        sitk.sitkBall,
+    )
+    arr = sitk.GetArrayViewFromImage(window)
+    i, j, k = idx
+    if arr[k, j, i]:
+        return idx
+    spacing = np.asarray(smooth.GetSpacing()[::-1])
+    reach = np.ceil(model.stats_radius_mm / spacing).astype(int)
+    centre_zyx = np.array([k, j, i])
+    lo = np.maximum(centre_zyx - reach, 0)
+    hi = np.minimum(centre_zyx + reach + 1, arr.shape)
+    near = np.argwhere(arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] > 0) + lo
+    if near.size == 0:
+        return idx
+    dist = np.linalg.norm((near - centre_zyx) * spacing, axis=1)
+    best = int(np.argmin(dist))
+    if dist[best] > model.stats_radius_mm:
+        return idx
+    z, y, x = (int(v) for v in near[best])
+    return (x, y, z)
 
 
 def _open_to_seed_component(
