@@ -28,6 +28,7 @@ Segmentation (:mod:`imaging.segmentation`)
 
 Surfaces (:mod:`imaging.surface`, :mod:`imaging.surface_planarity`, :mod:`imaging.mesh_io`)
     label_to_surface, labels_to_surfaces, array_to_surface    closed surfaces of masks
+    structure_surface                                         vessel-aware smoothing
     surface_metrics, SurfaceMetrics, signed_volume_mm3, edge_defects, is_thin_structure
     smooth_for_meshing                                         creases removed before meshing
     largest_planar_patch, PlanarPatch                          flat faces: cut artefacts
@@ -111,6 +112,7 @@ from imaging.surface import (
     labels_to_surfaces,
     signed_volume_mm3,
     smooth_for_meshing,
+    structure_surface,
     surface_metrics,
 )
 from imaging.surface_planarity import PlanarPatch, largest_planar_patch
@@ -180,6 +182,7 @@ __all__ = [
     "smooth_mask",
     "strip_metadata",
     "structure_name_from_label",
+    "structure_surface",
     "surface_metrics",
     "terminology_for",
     "tet_volumes",

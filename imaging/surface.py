@@ -42,11 +42,19 @@ __all__ = [
     "labels_to_surfaces",
     "signed_volume_mm3",
     "smooth_for_meshing",
+    "structure_surface",
     "surface_metrics",
+    "VESSEL_SMOOTHING",
 ]
 
 #: Triangle budget used when ``decimate=True`` and no ``target_triangles`` is given.
 DEFAULT_MAX_TRIANGLES = 50_000
+#: Windowed-sinc iterations and pass band of a thin (vessel) surface on its twice
+#: supersampled grid. The filter works per edge, so the default (20, 0.05) smooths half as
+#: far on the finer mesh and leaves the voxel staircase: on the phantom's portal and hepatic
+#: veins the surface normals lay 18-19 degrees (median) off the true tubes' normals, 7 with
+#: these.
+VESSEL_SMOOTHING = (40, 0.01)
 
 _INTEGER_PIXEL_IDS = {
     sitk.sitkUInt8,
@@ -233,6 +241,44 @@ def _first_and_end(hits: NDArray[np.bool_]) -> tuple[int, int]:
     """First true index and one past the last."""
     where = np.flatnonzero(hits)
     return int(where[0]), int(where[-1]) + 1
+
+
+def structure_surface(
+    mask: sitk.Image, *, label: int = 1, target_triangles: int | None = None
+) -> pv.PolyData:
+    """Closed surface of a segmented structure, smoothed for its kind.
+
+    A thin structure (:func:`is_thin_structure`: a vessel tree) is supersampled twice (its
+    volume) and smoothed with :data:`VESSEL_SMOOTHING` (no voxel staircase on the branches),
+    with twice the triangle budget; any other structure takes the defaults of
+    :func:`label_to_surface`.
+
+    Parameters
+    ----------
+    mask : SimpleITK.Image
+        3-D integer image (0/1 mask or label map), LPS mm.
+    label : int, default 1
+        Voxel value of the structure.
+    target_triangles : int or None
+        Triangle budget (doubled for a thin structure); ``None``: :data:`DEFAULT_MAX_TRIANGLES`.
+
+    Raises
+    ------
+    MeshingError
+        As :func:`label_to_surface`.
+    """
+    if not is_thin_structure(mask, label=label):
+        return label_to_surface(mask, label=label, target_triangles=target_triangles)
+    iterations, pass_band = VESSEL_SMOOTHING
+    budget = DEFAULT_MAX_TRIANGLES if target_triangles is None else target_triangles
+    return label_to_surface(
+        mask,
+        label=label,
+        target_triangles=2 * budget,
+        supersample=2,
+        smoothing_iterations=iterations,
+        pass_band=pass_band,
+    )
 
 
 def is_thin_structure(mask: sitk.Image, *, label: int = 1, max_radius_voxels: float = 2.5) -> bool:

@@ -25,9 +25,9 @@ from imaging.mesh_io import read_surface, write_surface
 from imaging.segmentation import fill_holes
 from imaging.surface import (
     SurfaceMetrics,
-    is_thin_structure,
     label_to_surface,
     smooth_for_meshing,
+    structure_surface,
     surface_metrics,
 )
 from imaging.surface_mask import grid_around, surface_to_mask
@@ -374,10 +374,7 @@ def _structure_surface(
         have = ", ".join(sorted(case.manifest.structures) + model_structures(case)) or "none"
         raise CaseError(f"case has no structure {name!r} (structures: {have})")
     mask = read_image_file(case.require_structure(name))
-    supersample = 2 if is_thin_structure(mask) else 1
-    surface = label_to_surface(
-        mask, target_triangles=target_triangles * supersample, supersample=supersample
-    )
+    surface = structure_surface(mask, target_triangles=target_triangles)
     label_volume_ml = case.manifest.structures[name].volume_ml
     return surface, surface_entry(name, surface_metrics(surface), label_volume_ml=label_volume_ml)
 
