@@ -27,7 +27,6 @@ from surgplan.phantom.sdf import (
     intersect,
     round_cone,
     slab_z,
-    smooth_intersect,
     smooth_union,
     subtract,
 )
@@ -87,7 +86,7 @@ COLON_WALL_MM = 3.0
 # --- liver -------------------------------------------------------------------------------------
 LIVER_LOBES = (
     # (centre xyz, radii xyz) in mm: right lobe, left lobe, central bridge, inferior right tip
-    ((-62.0, -5.0, -792.0), (67.0, 79.0, 75.0)),
+    ((-62.0, -5.0, -792.0), (64.0, 76.0, 72.0)),
     ((18.0, -46.0, -772.0), (74.0, 38.0, 40.0)),
     ((-28.0, -26.0, -784.0), (54.0, 54.0, 54.0)),
     ((-72.0, -22.0, -842.0), (36.0, 42.0, 42.0)),
@@ -96,10 +95,6 @@ LIVER_BLEND_MM = 18.0
 LIVER_PERTURBATION_RMS_MM = 3.5
 LIVER_GAP_MM = 5.0
 """Minimum fat gap between the liver and its neighbours (except its own vessels), mm."""
-LIVER_WALL_BLEND_MM = 30.0
-"""Blend width of the liver against the body wall and the diaphragm, mm: the lateral surface
-of the right lobe and the dome round into the wall's curve (a hard intersection left a flat,
-cylinder-cut face and a crease around the dome)."""
 
 # --- tumour ------------------------------------------------------------------------------------
 TUMOUR_CENTRE = (-85.0, 15.0, -770.0)
@@ -258,8 +253,8 @@ class Anatomy:
         assert d is not None
         d = d + self.liver_noise(x, y, z)
         gap = LIVER_GAP_MM
-        d = smooth_intersect(d, self.cavity(x, y, z) + gap, LIVER_WALL_BLEND_MM)
-        d = smooth_intersect(d, 2.0 - self.diaphragm(x, y, z), LIVER_WALL_BLEND_MM)
+        d = intersect(d, self.cavity(x, y, z) + gap)
+        d = subtract(d, self.diaphragm(x, y, z), 2.0)
         ivc_groove = self._posterior_column(x, y, IVC_CENTRE, IVC_RADII_MM[0]) + 0.0 * z
         aorta_groove = self._posterior_column(x, y, AORTA_CENTRE, AORTA_RADIUS_MM) + 0.0 * z
         d = subtract(d, np.minimum(self.ivc(x, y, z), ivc_groove), 3.0)

@@ -148,15 +148,6 @@ def smooth_union(a: FloatArray, b: FloatArray, k_mm: float) -> FloatArray:
     return b * (1.0 - h) + a * h - k_mm * h * (1.0 - h)
 
 
-def smooth_intersect(a: FloatArray, b: FloatArray, k_mm: float) -> FloatArray:
-    """Polynomial smooth maximum of two distances with blend width ``k_mm``.
-
-    Never below :func:`intersect` (the shape only loses volume, so a gap it keeps stays
-    kept); the crease where the two surfaces meet is rounded over about ``k_mm``.
-    """
-    return -smooth_union(-a, -b, k_mm)
-
-
 def intersect(a: FloatArray, b: FloatArray) -> FloatArray:
     """Signed distance of the intersection of two shapes (exact outside, bound inside)."""
     return np.maximum(a, b)
